@@ -1,0 +1,1 @@
+"""PyTorch -> ONNX export with kptrack metadata, parity check and optional fp16."""
