@@ -1,0 +1,128 @@
+"""Stage benchmark: network inference with ONNX Runtime, batch 1, 256x256 crop -> (K, 64, 64) heatmaps.
+
+Model: ``models/default/model.onnx`` when it exists (the shipped model; the figure that matters), else a
+tiny untrained stand-in written by :func:`tracker.bench.write_tiny_onnx` (same interface, far cheaper:
+its figures only show the harness works; ``extra_info["model"]`` says which one ran).
+
+Timed through :class:`tracker.infer.OnnxHeatmapModel` when it is available (normalisation + session
+run, what the tracker pays), else a bare onnxruntime session. CPU always; CUDA when the CUDA provider
+really loads (else skipped). Baselines in the same run: on CPU, the input normalisation alone
+(``ModelMeta.normalise``, the memory-bound part of the stage); on CUDA, the CPU inference.
+Quick mode: ``KPTRACK_BENCH_QUICK=1``.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ort = pytest.importorskip("onnxruntime")
+
+QUICK = os.environ.get("KPTRACK_BENCH_QUICK", "") not in ("", "0")
+ROUNDS = 5 if QUICK else 30
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_MODEL = REPO / "models" / "default" / "model.onnx"
+
+
+def _median_s(fn, rounds: int) -> float:
+    ts = []
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t0)
+    return statistics.median(ts)
+
+
+def _finish(benchmark, baseline_s: float, baseline_name: str, model_name: str, provider: str) -> None:
+    benchmark.extra_info.update(model=model_name, provider=provider, baseline=baseline_name, baseline_ms=1e3 * baseline_s)
+    st = getattr(benchmark, "stats", None)
+    if st is None:
+        return
+    med = st.stats.median
+    benchmark.extra_info["ms"] = 1e3 * med
+    benchmark.extra_info["ratio_vs_baseline"] = med / baseline_s if baseline_s > 0 else float("inf")
+
+
+@pytest.fixture(scope="module")
+def model_path(tmp_path_factory) -> Path:
+    if DEFAULT_MODEL.is_file():
+        return DEFAULT_MODEL
+    from tracker.bench import write_tiny_onnx
+
+    pytest.importorskip("onnx")
+    return write_tiny_onnx(tmp_path_factory.mktemp("model") / "tiny.onnx", [f"kp{i}" for i in range(9)])
+
+
+class _BareSession:
+    """onnxruntime session with kptrack's preprocessing, for when tracker.infer is not there."""
+
+    def __init__(self, path: Path, device: str):
+        from tracker.modelmeta import ModelMeta
+
+        providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if device == "cuda" else ["CPUExecutionProvider"]
+        self.sess = ort.InferenceSession(str(path), providers=providers)
+        self.meta = ModelMeta.from_dict(self.sess.get_modelmeta().custom_metadata_map, str(path))
+        self.provider = self.sess.get_providers()[0]
+        self.name = self.sess.get_inputs()[0].name
+
+    def __call__(self, crops):
+        return self.sess.run(None, {self.name: self.meta.normalise(crops)})[-1]
+
+
+def _load(path: Path, device: str):
+    """(callable crops->heatmaps, provider actually in use, meta)."""
+    try:
+        from tracker.infer import OnnxHeatmapModel
+    except ImportError:
+        m = _BareSession(path, device)
+        if device == "cuda" and m.provider != "CUDAExecutionProvider":
+            pytest.skip("CUDA provider listed but did not load")
+        return m, m.provider, m.meta
+    try:
+        m = OnnxHeatmapModel(str(path), device=device)
+    except Exception as e:  # KptrackError when CUDA is asked for but cannot load
+        if device == "cuda":
+            pytest.skip(f"CUDA not usable: {e}")
+        raise
+    return m, str(m.provider), m.meta
+
+
+def _crop(meta) -> np.ndarray:
+    rng = np.random.default_rng(0)
+    return rng.integers(0, 255, size=(1, meta.input_size, meta.input_size, 3), dtype=np.uint8)
+
+
+@pytest.mark.benchmark(group="infer")
+def test_bench_infer_cpu(benchmark, model_path):
+    m, provider, meta = _load(model_path, "cpu")
+    crop = _crop(meta)
+    for _ in range(3):
+        m(crop)
+    baseline = _median_s(lambda: meta.normalise(crop), ROUNDS * 10)
+    out = benchmark.pedantic(m, args=(crop,), rounds=ROUNDS * 4, warmup_rounds=2)
+    assert out.shape == (1, meta.num_keypoints, meta.heatmap_size, meta.heatmap_size)
+    _finish(benchmark, baseline, "input normalisation alone (ModelMeta.normalise)", model_path.name, provider)
+
+
+@pytest.mark.benchmark(group="infer")
+def test_bench_infer_cuda(benchmark, model_path):
+    if "CUDAExecutionProvider" not in ort.get_available_providers():
+        pytest.skip("no CUDA provider in this onnxruntime build")
+    m, provider, meta = _load(model_path, "cuda")
+    if "CUDA" not in provider:
+        pytest.skip(f"CUDA provider did not load (got {provider})")
+    crop = _crop(meta)
+    cpu, _, _ = _load(model_path, "cpu")
+    for _ in range(3):
+        cpu(crop)
+    baseline = _median_s(lambda: cpu(crop), ROUNDS * 2)
+    for _ in range(10):  # cuDNN autotuning and allocator warm-up happen on the first runs
+        m(crop)
+    out = benchmark.pedantic(m, args=(crop,), rounds=ROUNDS * 10, warmup_rounds=5)
+    assert out.shape == (1, meta.num_keypoints, meta.heatmap_size, meta.heatmap_size)
+    _finish(benchmark, baseline, "the same model on the CPU provider", model_path.name, provider)
