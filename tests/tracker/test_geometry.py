@@ -1,0 +1,323 @@
+"""Round-trip, degenerate-input and reference tests for tracker.geometry."""
+
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+import pytest
+
+from tracker import geometry as g
+
+AXES = [
+    np.array([1.0, 0.0, 0.0]),
+    np.array([0.0, 1.0, 0.0]),
+    np.array([0.0, 0.0, 1.0]),
+    np.array([1.0, 1.0, 0.0]) / math.sqrt(2),
+    np.array([-1.0, 2.0, 3.0]) / math.sqrt(14),
+    np.array([0.0, -1.0, 1.0]) / math.sqrt(2),
+]
+K = np.array([[600.0, 0.0, 319.5], [0.0, 620.0, 239.5], [0.0, 0.0, 1.0]])
+
+
+def _is_rotation(R, tol=1e-12):
+    return np.allclose(R @ R.T, np.eye(3), atol=tol) and abs(np.linalg.det(R) - 1.0) < tol
+
+
+def _rng():
+    return np.random.default_rng(1234)
+
+
+# ------------------------------------------------------------------ so(3)
+def test_hat_is_cross_product():
+    rng = _rng()
+    w, v = rng.standard_normal((2, 3))
+    np.testing.assert_allclose(g.hat(w) @ v, np.cross(w, v), atol=1e-15)
+
+
+def test_exp_matches_cv2_rodrigues():
+    rng = _rng()
+    for _ in range(20):
+        w = rng.standard_normal(3) * rng.uniform(0, 3)
+        np.testing.assert_allclose(g.so3_exp(w), cv2.Rodrigues(w)[0], atol=1e-12)
+
+
+def test_exp_log_round_trip_random():
+    rng = _rng()
+    w = rng.standard_normal((200, 3))
+    w *= (rng.uniform(0, math.pi - 1e-3, 200) / np.linalg.norm(w, axis=1))[:, None]
+    R = g.so3_exp(w)
+    assert R.shape == (200, 3, 3)
+    np.testing.assert_allclose(g.so3_log(R), w, atol=1e-10)
+
+
+def test_exp_zero_is_identity_and_log_identity_is_zero():
+    assert np.array_equal(g.so3_exp(np.zeros(3)), np.eye(3))
+    assert np.array_equal(g.so3_log(np.eye(3)), np.zeros(3))
+
+
+@pytest.mark.parametrize("angle", [1e-15, 1e-12, 1e-9, 1e-7, 1e-5, 1e-4, 2e-4, 1e-3])
+def test_exp_log_tiny_angles_keep_relative_precision(angle):
+    for a in AXES:
+        w = a * angle
+        R = g.so3_exp(w)
+        assert _is_rotation(R)
+        # relative, not absolute: arccos-based logs return 0 here
+        np.testing.assert_allclose(g.so3_log(R), w, rtol=1e-6, atol=1e-18)
+
+
+@pytest.mark.parametrize("axis", AXES)
+def test_log_exactly_pi(axis):
+    # Build R = 2 a a^T - I exactly (no trig rounding): a rotation by pi about a.
+    R = 2.0 * np.outer(axis, axis) - np.eye(3)
+    w = g.so3_log(R)
+    assert np.linalg.norm(w) == pytest.approx(math.pi, abs=1e-12)
+    # axis up to sign, and the canonical sign has the first nonzero component positive
+    assert abs(abs(w @ axis) - math.pi) < 1e-12
+    nz = w[np.abs(w) > 1e-12]
+    assert nz[0] > 0
+    np.testing.assert_allclose(g.so3_exp(w), R, atol=1e-12)
+
+
+@pytest.mark.parametrize("eps", [1e-3, 1e-6, 1e-9])
+@pytest.mark.parametrize("axis", AXES[:4])
+def test_log_near_pi(axis, eps):
+    w = axis * (math.pi - eps)
+    w_back = g.so3_log(g.so3_exp(w))
+    np.testing.assert_allclose(w_back, w, atol=1e-9)
+    # just past pi wraps to the opposite axis
+    w2 = axis * (math.pi + eps)
+    w2_back = g.so3_log(g.so3_exp(w2))
+    np.testing.assert_allclose(w2_back, -axis * (math.pi - eps), atol=1e-9)
+
+
+def test_log_returns_angle_at_most_pi():
+    rng = _rng()
+    R = g.random_rotation(rng, 500)
+    n = np.linalg.norm(g.so3_log(R), axis=-1)
+    assert np.all(n <= math.pi + 1e-12)
+    np.testing.assert_allclose(g.so3_exp(g.so3_log(R)), R, atol=1e-12)
+
+
+# ------------------------------------------------------------------ quaternions
+def test_quat_round_trip_and_canonical_sign():
+    rng = _rng()
+    q = rng.standard_normal((300, 4))
+    q /= np.linalg.norm(q, axis=1, keepdims=True)
+    q_back = g.quat_from_matrix(g.matrix_from_quat(q))
+    assert np.all(q_back[:, 0] >= 0)
+    np.testing.assert_allclose(q_back, q * np.sign(q[:, :1]), atol=1e-12)
+
+
+def test_quat_known_values():
+    R = g.so3_exp(np.array([0.0, 0.0, math.pi / 2]))
+    np.testing.assert_allclose(g.quat_from_matrix(R), [math.sqrt(0.5), 0, 0, math.sqrt(0.5)], atol=1e-15)
+    np.testing.assert_allclose(g.quat_from_matrix(np.eye(3)), [1, 0, 0, 0], atol=0)
+    # rotation by pi about x: w == 0, canonical sign makes x positive
+    np.testing.assert_allclose(g.quat_from_matrix(np.diag([1.0, -1.0, -1.0])), [0, 1, 0, 0], atol=1e-15)
+
+
+@pytest.mark.parametrize("axis", AXES)
+def test_quat_at_pi_each_axis(axis):
+    R = 2.0 * np.outer(axis, axis) - np.eye(3)
+    q = g.quat_from_matrix(R)
+    assert abs(q[0]) < 1e-15
+    np.testing.assert_allclose(g.matrix_from_quat(q), R, atol=1e-15)
+
+
+def test_matrix_from_quat_normalises_and_rejects_zero():
+    q = np.array([2.0, 0.0, 0.0, 2.0])
+    np.testing.assert_allclose(g.matrix_from_quat(q), g.so3_exp([0, 0, math.pi / 2]), atol=1e-15)
+    with pytest.raises(ValueError, match="zero quaternion"):
+        g.matrix_from_quat(np.zeros(4))
+
+
+def test_quat_multiply_matches_matrix_product():
+    rng = _rng()
+    R1, R2 = g.random_rotation(rng, 2)
+    q = g.quat_multiply(g.quat_from_matrix(R1), g.quat_from_matrix(R2))
+    np.testing.assert_allclose(g.matrix_from_quat(q), R1 @ R2, atol=1e-12)
+
+
+def test_rotation_slerp_endpoints_and_midpoint():
+    rng = _rng()
+    R0 = g.random_rotation(rng)
+    w = np.array([0.3, -0.2, 0.5])
+    R1 = R0 @ g.so3_exp(w)
+    np.testing.assert_allclose(g.rotation_slerp(R0, R1, 0.0), R0, atol=1e-12)
+    np.testing.assert_allclose(g.rotation_slerp(R0, R1, 1.0), R1, atol=1e-12)
+    np.testing.assert_allclose(g.rotation_slerp(R0, R1, 0.5), R0 @ g.so3_exp(w / 2), atol=1e-12)
+
+
+# ------------------------------------------------------------------ SE(3)
+def test_compose_invert_transform_round_trip():
+    rng = _rng()
+    R1, R2 = g.random_rotation(rng, 2)
+    t1, t2 = rng.standard_normal((2, 3)) * 100
+    x = rng.standard_normal((10, 3)) * 50
+    R, t = g.se3_compose(R1, t1, R2, t2)
+    np.testing.assert_allclose(g.transform(R, t, x), g.transform(R1, t1, g.transform(R2, t2, x)), atol=1e-10)
+    Ri, ti = g.se3_invert(R, t)
+    np.testing.assert_allclose(g.transform(Ri, ti, g.transform(R, t, x)), x, atol=1e-10)
+    Re, te = g.se3_compose(R, t, Ri, ti)
+    np.testing.assert_allclose(Re, np.eye(3), atol=1e-12)
+    np.testing.assert_allclose(te, 0, atol=1e-10)
+    T = g.se3_to_matrix(R, t)
+    np.testing.assert_allclose(T @ g.se3_to_matrix(R2, t2), g.se3_to_matrix(*g.se3_compose(R, t, R2, t2)), atol=1e-10)
+    Rb, tb = g.se3_from_matrix(T)
+    assert np.array_equal(Rb, R) and np.array_equal(tb, t)
+
+
+def test_transform_accepts_single_point():
+    out = g.transform(np.eye(3), np.array([1.0, 2.0, 3.0]), np.zeros(3))
+    assert out.shape == (1, 3)
+    np.testing.assert_array_equal(out[0], [1, 2, 3])
+
+
+# ------------------------------------------------------------------ projection
+def _scene(rng, n=50):
+    xyz = rng.uniform(-60, 60, (n, 3))
+    R = g.so3_exp(rng.standard_normal(3) * 0.5)
+    t = np.array([10.0, -5.0, 500.0])
+    return xyz, R, t
+
+
+def test_project_pinhole_matches_cv2():
+    rng = _rng()
+    xyz, R, t = _scene(rng)
+    ref = cv2.projectPoints(xyz, cv2.Rodrigues(R)[0], t, K, None)[0].reshape(-1, 2)
+    np.testing.assert_allclose(g.project(xyz, R, t, K), ref, atol=1e-9)
+
+
+@pytest.mark.parametrize(
+    "dist",
+    [
+        [-0.28, 0.09, 1e-3, -2e-3],
+        [-0.28, 0.09, 1e-3, -2e-3, 0.02],
+        [0.5, -0.3, 1e-3, 2e-3, 0.05, 0.4, -0.2, 0.04],
+        [0.1, -0.05, 1e-3, 2e-3, 0.01, 0.02, 0.01, 0.0, 1e-3, -2e-3, 3e-3, 1e-3],
+        [0.1, -0.05, 1e-3, 2e-3, 0.01, 0.02, 0.01, 0.0, 1e-3, -2e-3, 3e-3, 1e-3, 0.02, -0.03],
+    ],
+    ids=["4", "5", "8", "12", "14"],
+)
+def test_project_distortion_matches_cv2(dist):
+    rng = _rng()
+    xyz, R, t = _scene(rng)
+    dist = np.array(dist)
+    ref = cv2.projectPoints(xyz, cv2.Rodrigues(R)[0], t, K, dist)[0].reshape(-1, 2)
+    uv = g.project(xyz, R, t, K, dist)
+    np.testing.assert_allclose(uv, ref, atol=1e-6)
+    # and the distortion really moved the points (the test is not vacuous)
+    assert np.max(np.abs(uv - g.project(xyz, R, t, K))) > 0.5
+
+
+def test_project_rejects_bad_distortion_length():
+    with pytest.raises(ValueError, match="coefficients"):
+        g.project(np.zeros((1, 3)) + [0, 0, 100], np.eye(3), np.zeros(3), K, np.zeros(6))
+
+
+def test_project_behind_camera_is_nan():
+    xyz = np.array([[0.0, 0.0, 100.0], [0.0, 0.0, -100.0], [10.0, 0.0, 0.0], [1.0, 1.0, 1e-7], [1.0, 1.0, 1e-3]])
+    uv = g.project(xyz, np.eye(3), np.zeros(3), K, np.array([-0.2, 0.05, 0, 0]))
+    assert np.all(np.isfinite(uv[[0, 4]]))
+    assert np.all(np.isnan(uv[[1, 2, 3]]))
+    np.testing.assert_allclose(uv[0], [319.5, 239.5])
+    J = g.project_jacobian(xyz, np.eye(3), np.zeros(3), K)
+    assert np.all(np.isnan(J[[1, 2, 3]])) and np.all(np.isfinite(J[[0, 4]]))
+
+
+def test_project_with_skew_uses_full_k_row():
+    Ks = K.copy()
+    Ks[0, 1] = 2.0
+    uv = g.project(np.array([[10.0, 20.0, 100.0]]), np.eye(3), np.zeros(3), Ks)
+    np.testing.assert_allclose(uv[0], [600 * 0.1 + 2 * 0.2 + 319.5, 620 * 0.2 + 239.5])
+
+
+@pytest.mark.parametrize("skew", [0.0, 3.0])
+def test_project_jacobian_matches_finite_differences(skew):
+    rng = _rng()
+    xyz, R, t = _scene(rng, 20)
+    Ks = K.copy()
+    Ks[0, 1] = skew
+    J = g.project_jacobian(xyz, R, t, Ks)
+    assert J.shape == (20, 2, 6)
+    h = 1e-6
+    Jn = np.zeros_like(J)
+    for k in range(6):
+        d = np.zeros(6)
+        d[k] = h
+        uv = []
+        for sgn in (1, -1):
+            E = g.so3_exp(sgn * d[:3])
+            uv.append(g.project(xyz, E @ R, E @ t + sgn * d[3:], Ks))
+        Jn[:, :, k] = (uv[0] - uv[1]) / (2 * h)
+    np.testing.assert_allclose(J, Jn, rtol=1e-6, atol=1e-5)
+
+
+# ------------------------------------------------------------------ errors and sampling
+def test_rotation_error_deg():
+    rng = _rng()
+    R = g.random_rotation(rng)
+    for ang in [0.0, 1e-7, 0.5, 45.0, 179.0, 180.0]:
+        R2 = R @ g.so3_exp(AXES[4] * math.radians(ang))
+        assert g.rotation_error_deg(R, R2) == pytest.approx(ang, rel=1e-6, abs=1e-9)
+        assert g.rotation_error_deg(R2, R) == pytest.approx(ang, rel=1e-6, abs=1e-9)
+    assert g.rotation_error_deg(R, R) == 0.0
+    batch = g.rotation_error_deg(np.stack([R, R]), np.stack([R, R @ g.so3_exp([0, 0.1, 0])]))
+    np.testing.assert_allclose(batch, [0, math.degrees(0.1)])
+
+
+def test_translation_error():
+    assert g.translation_error([0, 0, 0], [3, 4, 0]) == 5.0
+    assert isinstance(g.translation_error([1, 2, 3], [1, 2, 3]), float)
+
+
+def test_random_rotation_is_uniform():
+    rng = _rng()
+    R = g.random_rotation(rng, 4000)
+    assert all(_is_rotation(r, 1e-12) for r in R[:50])
+    # Haar measure: E[R] = 0, and the angle has density (1 - cos a) / pi on [0, pi], mean pi/2 + 2/pi
+    np.testing.assert_allclose(R.mean(axis=0), 0, atol=0.05)
+    ang = np.linalg.norm(g.so3_log(R), axis=-1)
+    assert ang.mean() == pytest.approx(math.pi / 2 + 2 / math.pi, abs=0.03)
+    # deterministic given a seed
+    assert np.array_equal(g.random_rotation(7), g.random_rotation(7))
+    assert g.random_rotation(None).shape == (3, 3)
+
+
+def test_look_at_canonical():
+    # camera on -z looking at the origin with up = -y gives the identity (OpenCV frame)
+    R, t = g.look_at([0, 0, -500], [0, 0, 0], up=[0, -1, 0])
+    np.testing.assert_allclose(R, np.eye(3), atol=1e-15)
+    np.testing.assert_allclose(t, [0, 0, 500], atol=1e-12)
+
+
+def test_look_at_geometry():
+    rng = _rng()
+    for _ in range(20):
+        eye = rng.standard_normal(3) * 400
+        target = rng.standard_normal(3) * 20
+        up = np.array([0.0, 0.0, 1.0])
+        R, t = g.look_at(eye, target, up)
+        assert _is_rotation(R)
+        np.testing.assert_allclose(g.transform(R, t, eye)[0], 0, atol=1e-9)  # camera centre at eye
+        tc = g.transform(R, t, target)[0]
+        np.testing.assert_allclose(tc, [0, 0, np.linalg.norm(target - eye)], atol=1e-9)
+        # up points up in the image (negative camera y), with no sideways component
+        up_cam = R @ up
+        assert up_cam[1] < 0 and abs(up_cam[0]) < 1e-12
+
+
+def test_look_at_roll_and_degenerate_up():
+    R0, t0 = g.look_at([0, 0, -500], [0, 0, 0], up=[0, -1, 0])
+    R1, t1 = g.look_at([0, 0, -500], [0, 0, 0], up=[0, -1, 0], roll_deg=90)
+    # +x of the model (right in the image) turns to +y (down): clockwise on screen
+    uv = g.project(np.array([[50.0, 0, 0]]), R1, t1, K)[0]
+    assert uv[0] == pytest.approx(319.5) and uv[1] > 239.5
+    # looking straight along up: still a valid rotation looking at the target
+    R, t = g.look_at([0, 0, 300], [0, 0, 0], up=[0, 0, 1])
+    assert _is_rotation(R)
+    np.testing.assert_allclose(g.transform(R, t, np.zeros(3))[0], [0, 0, 300], atol=1e-9)
+    with pytest.raises(ValueError, match="coincide"):
+        g.look_at([1, 2, 3], [1, 2, 3])
