@@ -37,6 +37,7 @@ from typing import Iterable, Iterator, Mapping, Sequence
 import numpy as np
 
 from tracker.errors import KptrackError
+from tracker.geometry import project
 
 log = logging.getLogger(__name__)
 
@@ -359,20 +360,12 @@ def read_results_csv(path: str | Path) -> list[BopResult]:
 
 # ----------------------------------------------------------------------------- dataset reader
 def project_points(xyz_model: np.ndarray, R_m2c: np.ndarray, t_m2c: np.ndarray, K: np.ndarray) -> np.ndarray:
-    """Pinhole projection (BOP images are undistorted).
+    """Pinhole projection (BOP images are undistorted), :func:`tracker.geometry.project` without distortion.
 
     xyz_model: (N, 3) float64 mm; R_m2c (3, 3); t_m2c (3,) mm; K (3, 3).
     Returns uv: (N, 2) float64 pixels, NaN where the point is not in front of the camera (z <= 1e-6 mm).
     """
-    xyz = np.asarray(xyz_model, dtype=np.float64).reshape(-1, 3) @ np.asarray(R_m2c, np.float64).T + np.asarray(
-        t_m2c, np.float64
-    )
-    z = xyz[:, 2]
-    uv = np.full((xyz.shape[0], 2), np.nan)
-    ok = z > 1e-6
-    p = xyz[ok] @ np.asarray(K, np.float64).T
-    uv[ok] = p[:, :2] / p[:, 2:3]
-    return uv
+    return project(np.asarray(xyz_model, dtype=np.float64).reshape(-1, 3), R_m2c, t_m2c, K)
 
 
 @dataclass(frozen=True)
