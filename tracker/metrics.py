@@ -1,0 +1,154 @@
+"""Pose accuracy metrics: ADD, ADD-S, 2D projection error, and a per-sequence accumulator.
+
+* ADD (Hinterstoisser et al., "Model Based Training, Detection and Pose Estimation of
+  Texture-Less 3D Objects in Heavily Cluttered Scenes", ACCV 2012): mean distance between the
+  model points moved by the estimated and by the ground-truth pose. A pose is correct when
+  ADD < 0.1 x the object diameter.
+* ADD-S (same paper; the name from Xiang et al., PoseCNN, RSS 2018): for symmetric objects, the
+  mean distance from each estimated point to the *closest* ground-truth point. ADD-S <= ADD.
+  ``ADD(-S)`` uses ADD-S for symmetric objects and ADD otherwise.
+* 2D projection error (Brachmann et al., "Uncertainty-Driven 6D Pose Estimation of Objects and
+  Scenes from a Single RGB Image", CVPR 2016): mean pixel distance between the model points
+  projected with the estimated and with the ground-truth pose; correct when < 5 px. For objects
+  with discrete symmetries the minimum over the symmetry transforms is taken (as BOP's MSPD does).
+
+All inputs: R (3, 3) float64, t (3,) float64 mm, points (N, 3) float64 mm in the model frame,
+K (3, 3) float64 pixels. Errors are in mm (ADD, ADD-S) or pixels (projection).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from tracker.geometry import project
+
+ADD_THRESHOLD = 0.1  # x diameter
+PROJ_THRESHOLD_PX = 5.0
+MIN_VISIB_FRACT = 0.5
+
+
+def _transform(R: np.ndarray, t: np.ndarray, pts: np.ndarray) -> np.ndarray:
+    return pts @ np.asarray(R, np.float64).T + np.asarray(t, np.float64).reshape(1, 3)
+
+
+def add_error(R_est: np.ndarray, t_est: np.ndarray, R_gt: np.ndarray, t_gt: np.ndarray, pts: np.ndarray) -> float:
+    """ADD, mm: mean ||(R_est p + t_est) - (R_gt p + t_gt)|| over pts (N, 3) mm."""
+    pts = np.asarray(pts, np.float64)
+    return float(np.linalg.norm(_transform(R_est, t_est, pts) - _transform(R_gt, t_gt, pts), axis=1).mean())
+
+
+def adds_error(R_est: np.ndarray, t_est: np.ndarray, R_gt: np.ndarray, t_gt: np.ndarray, pts: np.ndarray, chunk: int = 1024) -> float:
+    """ADD-S, mm: mean over estimated points of the distance to the closest ground-truth point.
+
+    Brute force in chunks of ``chunk`` rows (N x N distances), fine for the ~1000 points
+    :func:`sample_points` keeps.
+    """
+    pts = np.asarray(pts, np.float64)
+    # Distances are translation invariant: centring on the GT points keeps the squared-norm
+    # expansion below from cancelling catastrophically at camera distances (~1e3 mm).
+    g = _transform(R_gt, t_gt, pts)
+    c = g.mean(0)
+    g = g - c
+    e = _transform(R_est, t_est, pts) - c
+    g2 = (g * g).sum(1)
+    mins = np.empty(len(e))
+    for i in range(0, len(e), chunk):
+        ec = e[i:i + chunk]
+        d2 = (ec * ec).sum(1)[:, None] - 2.0 * ec @ g.T + g2[None, :]
+        mins[i:i + chunk] = np.sqrt(np.maximum(d2.min(1), 0.0))
+    return float(mins.mean())
+
+
+def proj2d_error(
+    R_est: np.ndarray, t_est: np.ndarray, R_gt: np.ndarray, t_gt: np.ndarray, pts: np.ndarray, K: np.ndarray,
+    symmetries: list[np.ndarray] | None = None,
+) -> float:
+    """2D projection error, px: mean distance between pts projected by the two poses (pinhole K).
+
+    symmetries: optional list of (4, 4) model-frame symmetry transforms S; the error is the
+    minimum over ``R_gt S`` (the identity is always included). A point behind the camera in
+    either pose makes the error infinite.
+    """
+    pts = np.asarray(pts, np.float64)
+    uv_e = project(pts, R_est, t_est, K)
+    best = np.inf
+    for S in [np.eye(4)] + list(symmetries or []):
+        S = np.asarray(S, np.float64)
+        Rg = np.asarray(R_gt, np.float64) @ S[:3, :3]
+        tg = np.asarray(R_gt, np.float64) @ S[:3, 3] + np.asarray(t_gt, np.float64)
+        d = np.linalg.norm(uv_e - project(pts, Rg, tg, K), axis=1)
+        err = float(d.mean()) if np.all(np.isfinite(d)) else np.inf
+        best = min(best, err)
+    return best
+
+
+def add_s_error(R_est, t_est, R_gt, t_gt, pts, symmetric: bool) -> float:
+    """ADD(-S): ADD-S when ``symmetric``, else ADD. mm."""
+    return adds_error(R_est, t_est, R_gt, t_gt, pts) if symmetric else add_error(R_est, t_est, R_gt, t_gt, pts)
+
+
+def sample_points(vertices: np.ndarray, n: int = 1000, seed: int = 0) -> np.ndarray:
+    """At most n of the model's vertices (N, 3) mm, chosen with a fixed seed so scores repeat."""
+    v = np.asarray(vertices, np.float64)
+    if len(v) <= n:
+        return v
+    idx = np.random.default_rng(seed).choice(len(v), size=n, replace=False)
+    return v[np.sort(idx)]
+
+
+@dataclass
+class PoseAccuracy:
+    """Accumulates per-frame errors over a sequence and summarises them.
+
+    pts: (N, 3) mm model points; diameter: mm; symmetric: use ADD-S; symmetries: discrete (4, 4)
+    transforms for the projection error. Frames with visib_fract < min_visib_fract are counted
+    but not scored. A frame with no estimate counts as a failure on both criteria.
+    """
+
+    pts: np.ndarray
+    diameter: float
+    symmetric: bool = False
+    symmetries: list = field(default_factory=list)
+    min_visib_fract: float = MIN_VISIB_FRACT
+    add: list[float] = field(default_factory=list)  # mm, inf for a missing estimate
+    proj: list[float] = field(default_factory=list)  # px, inf for a missing estimate
+    skipped_low_visibility: int = 0
+
+    @classmethod
+    def for_object(cls, obj, n_points: int = 1000, **kw) -> "PoseAccuracy":
+        """From an ObjectModel (vertices, diameter, is_symmetric, symmetries_discrete)."""
+        return cls(
+            pts=sample_points(obj.vertices, n_points), diameter=float(obj.diameter), symmetric=bool(obj.is_symmetric),
+            symmetries=list(obj.symmetries_discrete or []), **kw,
+        )
+
+    def update(self, R_est, t_est, R_gt, t_gt, K, visib_fract: float = 1.0) -> None:
+        """Score one frame. R_est/t_est None = no estimate (lost)."""
+        if visib_fract < self.min_visib_fract:
+            self.skipped_low_visibility += 1
+            return
+        if R_est is None or t_est is None:
+            self.add.append(np.inf)
+            self.proj.append(np.inf)
+            return
+        self.add.append(add_s_error(R_est, t_est, R_gt, t_gt, self.pts, self.symmetric))
+        self.proj.append(proj2d_error(R_est, t_est, R_gt, t_gt, self.pts, K, self.symmetries))
+
+    def summary(self) -> dict:
+        """n_scored, frac_add (ADD(-S) < 0.1 d), frac_proj (< 5 px), median errors, missing count."""
+        a = np.asarray(self.add, np.float64)
+        p = np.asarray(self.proj, np.float64)
+        n = len(a)
+        return {
+            "n_scored": n,
+            "n_low_visibility": self.skipped_low_visibility,
+            "n_missing": int(np.count_nonzero(~np.isfinite(a))),
+            "metric": "ADD-S" if self.symmetric else "ADD",
+            "add_threshold_mm": ADD_THRESHOLD * self.diameter,
+            "frac_add": float(np.mean(a < ADD_THRESHOLD * self.diameter)) if n else float("nan"),
+            "frac_proj": float(np.mean(p < PROJ_THRESHOLD_PX)) if n else float("nan"),
+            "median_add_mm": float(np.median(a)) if n else float("nan"),
+            "median_proj_px": float(np.median(p)) if n else float("nan"),
+        }
