@@ -1,0 +1,126 @@
+"""Gaussian heatmap targets for keypoint regression.
+
+A crop of ``INPUT_SIZE`` x ``INPUT_SIZE`` pixels gives ``K`` x ``HEATMAP_SIZE`` x ``HEATMAP_SIZE``
+targets: one unnormalised 2D Gaussian (peak 1) per keypoint, as in Tompson et al. (NIPS 2014)
+and Newell et al., "Stacked Hourglass Networks for Human Pose Estimation" (ECCV 2016).
+
+Coordinates follow :mod:`tracker.crop` (the unbiased data processing of Huang et al., CVPR 2020):
+a crop pixel ``q`` maps to the heatmap cell ``h = q * (H - 1) / (I - 1)``. The Gaussian is centred
+on the exact, unrounded cell position, so the distribution-aware decoder of Zhang et al.,
+"Distribution-Aware Coordinate Representation for Human Pose Estimation" (DARK, CVPR 2020),
+``tracker.decode.decode_dark``, recovers the sub-cell position it was drawn at.
+
+Visibility (COCO convention) and what each case is trained to:
+
+===============================  ===================  ==========
+keypoint                         target               weight
+===============================  ===================  ==========
+v=2 visible, inside the crop     Gaussian             1
+v=1 hidden, inside the crop      Gaussian             1  (the pose needs hidden keypoints too)
+v>=1 but centre off the heatmap  all zeros            1  (the net learns to answer "not here")
+v=0 unlabelled                   all zeros            0  (no gradient: we do not know)
+===============================  ===================  ==========
+
+"Off the heatmap" means the centre lies outside ``[-0.5, H - 0.5]`` cells, i.e. outside the
+area the outer cells cover. A keypoint just outside still gets zero, not a clipped Gaussian,
+so a peak at the border never means "somewhere beyond the edge": the tracker reads low
+confidence as "not in this crop" and leaves the keypoint out of the pose fit.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tracker.crop import HEATMAP_SIZE, INPUT_SIZE, crop_to_heatmap
+
+DEFAULT_SIGMA = 2.0
+
+
+def gaussian_targets(
+    keypoints_crop: np.ndarray,
+    visibility: np.ndarray,
+    sigma: float = DEFAULT_SIGMA,
+    input_size: int = INPUT_SIZE,
+    heatmap_size: int = HEATMAP_SIZE,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Heatmap targets and per-keypoint loss weights for one crop.
+
+    keypoints_crop: (K, 2) float, crop pixels (NaN allowed where unlabelled).
+    visibility: (K,) int, COCO flags 0 unlabelled, 1 labelled but hidden, 2 visible.
+    sigma: Gaussian standard deviation in heatmap cells (> 0).
+    Returns (targets (K, heatmap_size, heatmap_size) float32 in [0, 1], weights (K,) float32).
+    """
+    if not sigma > 0:
+        raise ValueError(f"sigma must be > 0 cells, got {sigma}")
+    q = np.asarray(keypoints_crop, dtype=np.float64).reshape(-1, 2)
+    v = np.asarray(visibility).reshape(-1)
+    if v.shape[0] != q.shape[0]:
+        raise ValueError(f"visibility has {v.shape[0]} entries for {q.shape[0]} keypoints")
+    k = q.shape[0]
+    h = crop_to_heatmap(q, input_size, heatmap_size)
+    labelled = (v > 0) & np.all(np.isfinite(h), axis=1)
+    lo, hi = -0.5, heatmap_size - 0.5
+    inside = labelled & np.all((h >= lo) & (h <= hi), axis=1)
+
+    targets = np.zeros((k, heatmap_size, heatmap_size), dtype=np.float32)
+    if inside.any():
+        cells = np.arange(heatmap_size, dtype=np.float64)
+        hx = h[inside, 0][:, None]
+        hy = h[inside, 1][:, None]
+        inv = 1.0 / (2.0 * sigma * sigma)
+        gx = np.exp(-((cells[None, :] - hx) ** 2) * inv)  # (k_in, W)
+        gy = np.exp(-((cells[None, :] - hy) ** 2) * inv)  # (k_in, H)
+        # Separable: exp(-(dx^2 + dy^2) / 2s^2) = gy[:, :, None] * gx[:, None, :].
+        targets[inside] = (gy[:, :, None] * gx[:, None, :]).astype(np.float32)
+    weights = labelled.astype(np.float32)
+    return targets, weights
+
+
+def decode_local(heatmaps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Argmax plus a second-order (Taylor) sub-cell step on the log heatmap, as in DARK.
+
+    A small reference decoder for training-side checks; the tracker's decoder is
+    ``tracker.decode.decode_dark``, which this module prefers when it is importable.
+    heatmaps: (K, H, W) float32. Returns (xy (K, 2) float64 cells, conf (K,) float64);
+    xy is NaN where a heatmap has no positive value.
+    """
+    hm = np.asarray(heatmaps, dtype=np.float64)
+    k, hh, ww = hm.shape
+    xy = np.full((k, 2), np.nan)
+    conf = np.zeros(k)
+    for j in range(k):
+        m = hm[j]
+        idx = int(np.argmax(m))
+        y, x = divmod(idx, ww)
+        peak = m[y, x]
+        if not np.isfinite(peak) or peak <= 0:
+            continue
+        conf[j] = peak
+        px, py = float(x), float(y)
+        if 1 <= x < ww - 1 and 1 <= y < hh - 1:
+            lg = np.log(np.maximum(m[y - 1 : y + 2, x - 1 : x + 2], 1e-10))
+            dx = 0.5 * (lg[1, 2] - lg[1, 0])
+            dy = 0.5 * (lg[2, 1] - lg[0, 1])
+            dxx = lg[1, 2] - 2 * lg[1, 1] + lg[1, 0]
+            dyy = lg[2, 1] - 2 * lg[1, 1] + lg[0, 1]
+            dxy = 0.25 * (lg[2, 2] - lg[2, 0] - lg[0, 2] + lg[0, 0])
+            det = dxx * dyy - dxy * dxy
+            if det > 1e-12 and dxx < 0:
+                off = -np.array([[dyy, -dxy], [-dxy, dxx]]) @ np.array([dx, dy]) / det
+                if np.all(np.abs(off) <= 1.0):
+                    px += off[0]
+                    py += off[1]
+        xy[j] = (px, py)
+    return xy, conf
+
+
+def decode_heatmaps(heatmaps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sub-cell decode of (K, H, W) heatmaps with the tracker's DARK decoder (same one as run time).
+
+    Returns (xy (K, 2) float64 heatmap cells, conf (K,) float64).
+    """
+    try:
+        from tracker.decode import decode_dark
+    except ImportError:  # pragma: no cover - only while tracker.decode is not written yet
+        return decode_local(heatmaps)
+    return decode_dark(np.ascontiguousarray(heatmaps, dtype=np.float32))
