@@ -22,8 +22,11 @@ Conventions and simplifications (all deliberate):
 * Near plane: a triangle with any vertex closer than ``near_mm`` (default 1 mm) is skipped
   whole rather than clipped. Objects in front of a camera never come that close; a mesh that
   straddles the camera loses the triangles that cross its plane.
-* No back-face culling and two-sided lighting: meshes from the wild are not reliably
-  consistently wound, so every triangle is drawn and its normal is flipped to face the viewer.
+* Back faces and two-sided lighting: meshes from the wild are not reliably consistently
+  wound, so a face is culled only when its connected component (vertices merged by position)
+  is closed, consistently wound and of non-zero volume, which fixes its outside; every other
+  face is drawn from both sides. Lighting flips each face's normal to face the viewer. (A
+  camera inside a closed component sees nothing of it.)
 * Normals: per face-corner normals averaged over the faces around a vertex whose normals are
   within ``crease_deg`` (sign-agnostic, so inconsistent winding still smooths); sharper
   edges stay flat. ``smooth=False`` gives flat shading.
@@ -82,13 +85,48 @@ class _Raster(NamedTuple):
 
 
 # --------------------------------------------------------------------------- numba kernels
-@njit(cache=True)
-def _rasterize_kernel(uv, z, faces, x0, y0, zbuf, fid, bary, want_bary, near):
+@njit(cache=True, error_model="numpy")
+def _project_kernel(vertices, K, R, t, near, uv, z):
+    """Project model points into ``uv`` ((N, 2) pixels) and ``z`` ((N,) camera z mm).
+
+    vertices: (N, 3) float64 mm; K, R: (3, 3); t: (3,) mm. Returns the pixel bounding box
+    (umin, vmin, umax, vmax) of the points with ``z >= near`` (umin > umax when there are
+    none). The numpy twin is :func:`_project` plus a masked min/max.
+    """
+    umin = np.inf
+    vmin = np.inf
+    umax = -np.inf
+    vmax = -np.inf
+    for i in range(vertices.shape[0]):
+        x = vertices[i, 0]
+        y = vertices[i, 1]
+        w = vertices[i, 2]
+        X = R[0, 0] * x + R[0, 1] * y + R[0, 2] * w + t[0]
+        Y = R[1, 0] * x + R[1, 1] * y + R[1, 2] * w + t[1]
+        Z = R[2, 0] * x + R[2, 1] * y + R[2, 2] * w + t[2]
+        zs = Z if abs(Z) > 1e-12 else 1e-12
+        u = (K[0, 0] * X + K[0, 1] * Y + K[0, 2] * Z) / zs
+        v = (K[1, 0] * X + K[1, 1] * Y + K[1, 2] * Z) / zs
+        uv[i, 0] = u
+        uv[i, 1] = v
+        z[i] = Z
+        if Z >= near:
+            umin = min(umin, u)
+            umax = max(umax, u)
+            vmin = min(vmin, v)
+            vmax = max(vmax, v)
+    return umin, vmin, umax, vmax
+
+
+@njit(cache=True, error_model="numpy")
+def _rasterize_kernel(uv, z, faces, x0, y0, zbuf, fid, bary, want_bary, near, cull, cull_k):
     """Z-buffer the triangles into ``zbuf``/``fid``/``bary`` (region offset ``x0, y0``).
 
     uv: (N, 2) float64 frame pixels; z: (N,) float64 camera z mm; faces: (M, 3) int32.
     zbuf: (h, w) float64 initialised to +inf; fid: (h, w) int32 initialised to -1;
     bary: (h, w, 2) float32 (written only when ``want_bary``).
+    cull: (M,) int8 per-face back-face sign (0 = never cull), cull_k: sign(fx * fy); a face
+    is skipped when ``signed_screen_area * cull[f] * cull_k > 0`` (see :func:`cull_signs`).
     """
     h, w = zbuf.shape
     for f in range(faces.shape[0]):
@@ -107,7 +145,7 @@ def _rasterize_kernel(uv, z, faces, x0, y0, zbuf, fid, bary, want_bary, near):
         cx = uv[i2, 0] - x0
         cy = uv[i2, 1] - y0
         area = (bx - ax) * (cy - ay) - (by - ay) * (cx - ax)
-        if abs(area) < 1e-12:
+        if abs(area) < 1e-12 or area * cull[f] * cull_k > 0.0:
             continue
         xmin = max(math.ceil(min(ax, min(bx, cx))), 0)
         xmax = min(math.floor(max(ax, max(bx, cx))), w - 1)
@@ -149,86 +187,99 @@ def _rasterize_kernel(uv, z, faces, x0, y0, zbuf, fid, bary, want_bary, near):
     return 0
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", fastmath=True)
 def _shade_kernel(
     zbuf, fid, bary, x0, y0, kinv, rot, faces, face_normals, corner_normals,
     colors, has_colors, uvs, texture, has_texture, albedo_const,
-    light, ambient, specular, shininess, out,
+    light, ambient, specular, shininess, alpha, out, depth, mask, write_depth,
 ):
-    """Shade every covered pixel of the region into ``out`` ((h, w, 3) uint8 BGR).
+    """Shade every covered pixel of a region and write it into full-frame buffers.
 
-    kinv: (3, 3) inverse intrinsics; rot: (3, 3) R_m2c; face_normals: (M, 3) model frame unit;
-    corner_normals: (M, 3, 3) model frame unit, each aligned with its face normal;
-    colors: (N, 3) float32 BGR; uvs: (N, 2) float64; texture: (Ht, Wt, 3) uint8;
-    albedo_const: (3,) float64; light: (3,) float64 unit, towards the light, camera frame.
+    zbuf/fid/bary: the region's first pass (see :func:`_rasterize_kernel`), at frame offset
+    (x0, y0) ints. kinv: (3, 3) inverse intrinsics; rot: (3, 3) R_m2c; face_normals: (M, 3)
+    model frame unit; corner_normals: (M, 3, 3) model frame unit, each on its face normal's
+    side; colors: (N, 3) float32 BGR; uvs: (N, 2) float64; texture: (Ht, Wt, 3) uint8;
+    albedo_const: (3,) float64; light: (3,) float64 unit, towards the light, camera frame;
+    shininess: int. out: (H, W, 3) uint8 BGR frame: covered pixels are set to the shaded
+    colour when ``alpha >= 1``, else blended ``alpha * shaded + (1 - alpha) * out``.
+    depth (H, W) float32 and mask (H, W) bool get z and True when ``write_depth``.
     """
     h, w = zbuf.shape
     th = texture.shape[0]
     tw = texture.shape[1]
     diffuse_gain = 1.0 - ambient
+    spec_gain = specular * 255.0
+    blend = alpha < 1.0
+    beta = 1.0 - alpha
+    # Constants in locals: the output is uint8 memory the compiler must assume may alias them.
+    r00, r01, r02 = rot[0, 0], rot[0, 1], rot[0, 2]
+    r10, r11, r12 = rot[1, 0], rot[1, 1], rot[1, 2]
+    r20, r21, r22 = rot[2, 0], rot[2, 1], rot[2, 2]
+    k00, k01, k02 = kinv[0, 0], kinv[0, 1], kinv[0, 2]
+    k10, k11, k12 = kinv[1, 0], kinv[1, 1], kinv[1, 2]
+    k20, k21, k22 = kinv[2, 0], kinv[2, 1], kinv[2, 2]
+    lx, ly, lz = light[0], light[1], light[2]
     for py in range(h):
+        gy = py + y0
         for px in range(w):
             f = fid[py, px]
             if f < 0:
                 continue
+            gx = px + x0
             b1 = np.float64(bary[py, px, 0])
             b2 = np.float64(bary[py, px, 1])
             b0 = 1.0 - b1 - b2
-            i0 = faces[f, 0]
-            i1 = faces[f, 1]
-            i2 = faces[f, 2]
             zz = zbuf[py, px]
-            # Camera-frame point and the unit vector from it towards the camera.
-            gx = px + x0
-            gy = py + y0
-            X = zz * (kinv[0, 0] * gx + kinv[0, 1] * gy + kinv[0, 2])
-            Y = zz * (kinv[1, 0] * gx + kinv[1, 1] * gy + kinv[1, 2])
-            Z = zz * (kinv[2, 0] * gx + kinv[2, 1] * gy + kinv[2, 2])
-            vn = math.sqrt(X * X + Y * Y + Z * Z)
-            vx = -X / vn
-            vy = -Y / vn
-            vz = -Z / vn
+            # Unit vector from the surface point towards the camera (the point is z * K^-1 p).
+            X = k00 * gx + k01 * gy + k02
+            Y = k10 * gx + k11 * gy + k12
+            Z = k20 * gx + k21 * gy + k22
+            vn = 1.0 / math.sqrt(X * X + Y * Y + Z * Z)
+            vx = -X * vn
+            vy = -Y * vn
+            vz = -Z * vn
             # Two-sided: the face's geometric normal decides, for the whole face, which side
             # the viewer is on.
             fx = face_normals[f, 0]
             fy = face_normals[f, 1]
             fz = face_normals[f, 2]
-            fcx = rot[0, 0] * fx + rot[0, 1] * fy + rot[0, 2] * fz
-            fcy = rot[1, 0] * fx + rot[1, 1] * fy + rot[1, 2] * fz
-            fcz = rot[2, 0] * fx + rot[2, 1] * fy + rot[2, 2] * fz
+            fcx = r00 * fx + r01 * fy + r02 * fz
+            fcy = r10 * fx + r11 * fy + r12 * fz
+            fcz = r20 * fx + r21 * fy + r22 * fz
             side = 1.0 if fcx * vx + fcy * vy + fcz * vz >= 0.0 else -1.0
             mx = b0 * corner_normals[f, 0, 0] + b1 * corner_normals[f, 1, 0] + b2 * corner_normals[f, 2, 0]
             my = b0 * corner_normals[f, 0, 1] + b1 * corner_normals[f, 1, 1] + b2 * corner_normals[f, 2, 1]
             mz = b0 * corner_normals[f, 0, 2] + b1 * corner_normals[f, 1, 2] + b2 * corner_normals[f, 2, 2]
-            nx = rot[0, 0] * mx + rot[0, 1] * my + rot[0, 2] * mz
-            ny = rot[1, 0] * mx + rot[1, 1] * my + rot[1, 2] * mz
-            nz = rot[2, 0] * mx + rot[2, 1] * my + rot[2, 2] * mz
+            nx = r00 * mx + r01 * my + r02 * mz
+            ny = r10 * mx + r11 * my + r12 * mz
+            nz = r20 * mx + r21 * my + r22 * mz
             nn = math.sqrt(nx * nx + ny * ny + nz * nz)
             if nn < 1e-12:
                 nx = fcx
                 ny = fcy
                 nz = fcz
                 nn = 1.0
-            nx = side * nx / nn
-            ny = side * ny / nn
-            nz = side * nz / nn
-            ndl = nx * light[0] + ny * light[1] + nz * light[2]
+            nn = side / nn
+            nx *= nn
+            ny *= nn
+            nz *= nn
+            ndl = nx * lx + ny * ly + nz * lz
             if ndl < 0.0:
                 ndl = 0.0
-            hx = light[0] + vx
-            hy = light[1] + vy
-            hz = light[2] + vz
+            hx = lx + vx
+            hy = ly + vy
+            hz = lz + vz
             hn = math.sqrt(hx * hx + hy * hy + hz * hz)
             spec = 0.0
-            if hn > 1e-12 and specular > 0.0:
+            if hn > 1e-12 and spec_gain > 0.0:
                 ndh = (nx * hx + ny * hy + nz * hz) / hn
                 if ndh > 0.0:
-                    spec = specular * 255.0 * ndh ** shininess
+                    spec = spec_gain * ndh ** shininess
             # Albedo.
-            a0 = albedo_const[0]
-            a1 = albedo_const[1]
-            a2 = albedo_const[2]
             if has_texture:
+                i0 = faces[f, 0]
+                i1 = faces[f, 1]
+                i2 = faces[f, 2]
                 u = b0 * uvs[i0, 0] + b1 * uvs[i1, 0] + b2 * uvs[i2, 0]
                 v = b0 * uvs[i0, 1] + b1 * uvs[i1, 1] + b2 * uvs[i2, 1]
                 u = min(max(u, 0.0), 1.0)
@@ -249,22 +300,40 @@ def _shade_kernel(
                 a1 = w00 * texture[r0, c0, 1] + w01 * texture[r0, c1, 1] + w10 * texture[r1, c0, 1] + w11 * texture[r1, c1, 1]
                 a2 = w00 * texture[r0, c0, 2] + w01 * texture[r0, c1, 2] + w10 * texture[r1, c0, 2] + w11 * texture[r1, c1, 2]
             elif has_colors:
+                i0 = faces[f, 0]
+                i1 = faces[f, 1]
+                i2 = faces[f, 2]
                 a0 = b0 * colors[i0, 0] + b1 * colors[i1, 0] + b2 * colors[i2, 0]
                 a1 = b0 * colors[i0, 1] + b1 * colors[i1, 1] + b2 * colors[i2, 1]
                 a2 = b0 * colors[i0, 2] + b1 * colors[i1, 2] + b2 * colors[i2, 2]
+            else:
+                a0 = albedo_const[0]
+                a1 = albedo_const[1]
+                a2 = albedo_const[2]
             k = ambient + diffuse_gain * ndl
-            out[py, px, 0] = np.uint8(min(max(a0 * k + spec + 0.5, 0.0), 255.0))
-            out[py, px, 1] = np.uint8(min(max(a1 * k + spec + 0.5, 0.0), 255.0))
-            out[py, px, 2] = np.uint8(min(max(a2 * k + spec + 0.5, 0.0), 255.0))
+            c0v = min(max(a0 * k + spec, 0.0), 255.0)
+            c1v = min(max(a1 * k + spec, 0.0), 255.0)
+            c2v = min(max(a2 * k + spec, 0.0), 255.0)
+            if blend:
+                c0v = alpha * c0v + beta * out[gy, gx, 0]
+                c1v = alpha * c1v + beta * out[gy, gx, 1]
+                c2v = alpha * c2v + beta * out[gy, gx, 2]
+            out[gy, gx, 0] = np.uint8(c0v + 0.5)
+            out[gy, gx, 1] = np.uint8(c1v + 0.5)
+            out[gy, gx, 2] = np.uint8(c2v + 0.5)
+            if write_depth:
+                depth[gy, gx] = zz
+                mask[gy, gx] = True
     return 0
 
 
 # --------------------------------------------------------------------------- numpy twins
 def rasterize_ref(uv: np.ndarray, z: np.ndarray, faces: np.ndarray, width: int, height: int,
-                  near: float = 1.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                  near: float = 1.0, cull: np.ndarray | None = None, cull_k: float = 1.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Plain numpy z-buffer, the reference for :func:`_rasterize_kernel` (slow; tests only).
 
-    uv: (N, 2) float64 pixels; z: (N,) float64 camera z mm; faces: (M, 3) int.
+    uv: (N, 2) float64 pixels; z: (N,) float64 camera z mm; faces: (M, 3) int;
+    cull: (M,) per-face back-face sign or None (as in the kernel).
     Returns zbuf (H, W) float64 (+inf empty), fid (H, W) int32 (-1 empty) and
     bary (H, W, 2) float64 perspective-correct barycentrics of corners 1 and 2.
     """
@@ -277,7 +346,7 @@ def rasterize_ref(uv: np.ndarray, z: np.ndarray, faces: np.ndarray, width: int, 
             continue
         a, b, c = uv[i0], uv[i1], uv[i2]
         area = (b[0] - a[0]) * (c[1] - a[1]) - (b[1] - a[1]) * (c[0] - a[0])
-        if abs(area) < 1e-12:
+        if abs(area) < 1e-12 or (cull is not None and area * cull[f] * cull_k > 0):
             continue
         pts = np.stack([a, b, c])
         x_lo, y_lo = np.maximum(np.ceil(pts.min(0)), 0).astype(int)
@@ -349,8 +418,8 @@ def shade_ref(zbuf, fid, bary, K, R_m2c, faces, face_normals, corner_normals, co
         alb = np.einsum("pk,pkj->pj", b, colors[tri].astype(np.float64))
     else:
         alb = np.broadcast_to(np.asarray(albedo_const, np.float64), (len(f), 3))
-    val = alb * (ambient + (1.0 - ambient) * ndl)[:, None] + spec[:, None] + 0.5
-    out[ys, xs] = np.clip(val, 0, 255).astype(np.uint8)
+    val = np.clip(alb * (ambient + (1.0 - ambient) * ndl)[:, None] + spec[:, None], 0, 255)
+    out[ys, xs] = (val + 0.5).astype(np.uint8)
     return out
 
 
@@ -410,6 +479,76 @@ def corner_normals(vertices: np.ndarray, faces: np.ndarray, crease_deg: float = 
     return fn, flat.reshape(m, 3, 3)
 
 
+def _merged_vertex_ids(vertices: np.ndarray) -> np.ndarray:
+    """(N,) ids equal for vertices at the same position (within 1e-6 of the mesh size), so
+    meshes split at uv or normal seams still count as closed."""
+    if len(vertices) == 0:
+        return np.zeros(0, np.int64)
+    scale = max(float(np.abs(vertices).max()), 1e-9)
+    q = np.round(vertices / (scale * 1e-6)).astype(np.int64)
+    _, ids = np.unique(q, axis=0, return_inverse=True)
+    return ids.reshape(-1)
+
+
+def _components(n: int, edges: np.ndarray) -> np.ndarray:
+    """(n,) connected-component label of each node of an undirected graph (edges (E, 2))."""
+    label = np.arange(n)
+    if len(edges) == 0:
+        return label
+    a, b = edges[:, 0], edges[:, 1]
+    while True:
+        lo = np.minimum(label[a], label[b])
+        new = label.copy()
+        np.minimum.at(new, a, lo)
+        np.minimum.at(new, b, lo)
+        new = new[new]  # pointer jumping: converges in O(log diameter) sweeps in practice
+        new = new[new]
+        if np.array_equal(new, label):
+            return label
+        label = new
+
+
+def cull_signs(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """Per-face back-face culling sign, (M,) int8: +1 where the face's component is closed and
+    wound with outward normals (``cross(v1 - v0, v2 - v0)`` points out), -1 where closed and
+    wound inward, 0 (never cull) where the component is open, non-manifold, inconsistently
+    wound or flat.
+
+    vertices: (N, 3) float64; faces: (M, 3) int. Topology uses vertices merged by position.
+    For a face on a closed, consistently wound surface, its back side is always hidden by the
+    surface itself when the camera is outside, so skipping it changes nothing but the time.
+    """
+    m = len(faces)
+    out = np.zeros(m, np.int8)
+    if m == 0:
+        return out
+    ids = _merged_vertex_ids(vertices)
+    f = ids[np.asarray(faces, np.int64)]
+    n = int(ids.max()) + 1
+    e = np.stack([f[:, [0, 1]], f[:, [1, 2]], f[:, [2, 0]]], axis=1).reshape(-1, 2)
+    key = e[:, 0] * n + e[:, 1]
+    rkey = e[:, 1] * n + e[:, 0]
+    sk = np.sort(key)
+    cnt = np.searchsorted(sk, key, "right") - np.searchsorted(sk, key, "left")
+    rcnt = np.searchsorted(sk, rkey, "right") - np.searchsorted(sk, rkey, "left")
+    # Closed and consistently wound: every directed edge appears once and so does its reverse.
+    edge_ok = (cnt == 1) & (rcnt == 1) & (e[:, 0] != e[:, 1])
+    face_ok = edge_ok.reshape(m, 3).all(axis=1)
+    vlab = _components(n, e)
+    flab = vlab[f[:, 0]]
+    _, comp = np.unique(flab, return_inverse=True)
+    comp = comp.reshape(-1)
+    ncomp = int(comp.max()) + 1
+    bad = np.bincount(comp, weights=(~face_ok).astype(np.float64), minlength=ncomp) > 0
+    v = np.asarray(vertices, np.float64)[np.asarray(faces, np.int64)]
+    c0 = v.mean(axis=(0, 1))  # volume about the centroid: less cancellation far from origin
+    vol6 = np.einsum("ij,ij->i", v[:, 0] - c0, np.cross(v[:, 1] - c0, v[:, 2] - c0))
+    cvol = np.bincount(comp, weights=vol6, minlength=ncomp)
+    cabs = np.bincount(comp, weights=np.abs(vol6), minlength=ncomp)
+    sign = np.where(bad | (np.abs(cvol) <= 1e-6 * np.maximum(cabs, 1e-300)), 0, np.sign(cvol)).astype(np.int8)
+    return sign[comp]
+
+
 def _check_pose(R_m2c: Any, t_m2c: Any) -> tuple[np.ndarray, np.ndarray]:
     R = np.asarray(R_m2c, dtype=np.float64)
     t = np.asarray(t_m2c, dtype=np.float64).reshape(-1)
@@ -448,11 +587,12 @@ class Renderer:
     vertex_colors (N,3) uint8 BGR or None, uv (N,2) or None, texture (Ht,Wt,3) uint8 BGR or None,
     diameter mm). ``smooth``/``crease_deg`` pick per-corner normals (see the module docstring);
     ``near_mm``: triangles with a vertex nearer than this are skipped; ``shininess``: the
-    Blinn-Phong exponent.
+    Blinn-Phong exponent (an integer); ``cull``: 'auto' culls back faces of closed,
+    consistently wound components only (:func:`cull_signs`), False never culls.
     """
 
     def __init__(self, obj: Any, *, smooth: bool = True, crease_deg: float = 40.0, near_mm: float = 1.0,
-                 shininess: float = 32.0) -> None:
+                 shininess: int = 32, cull: str | bool = "auto") -> None:
         name = getattr(obj, "name", "object")
         v = np.ascontiguousarray(np.asarray(obj.vertices, dtype=np.float64))
         f = np.asarray(obj.faces)
@@ -466,7 +606,10 @@ class Renderer:
         self.vertices = v
         self.faces = np.ascontiguousarray(f, dtype=np.int32)
         self.near = float(near_mm)
-        self.shininess = float(shininess)
+        self.shininess = int(shininess)
+        if cull not in ("auto", False):
+            raise KptrackError(f"cull: {cull!r} is not 'auto' or False.")
+        self.cull = cull_signs(v, self.faces) if cull == "auto" else np.zeros(len(self.faces), np.int8)
         self.crease_deg = float(crease_deg)
         if smooth:
             self.face_normals, self.corner_normals = corner_normals(v, self.faces, crease_deg)
@@ -506,37 +649,44 @@ class Renderer:
     def _raster(self, camera: Any, R_m2c: Any, t_m2c: Any, want_bary: bool, pad: int = 0) -> tuple[_Raster | None, np.ndarray, int, int, np.ndarray]:
         K, w, h = _camera_size(camera)
         R, t = _check_pose(R_m2c, t_m2c)
-        z, uv = _project(self.vertices, K, R, t)
-        front = z >= self.near
-        if not np.any(front) or len(self.faces) == 0:
+        n = len(self.vertices)
+        uv = np.empty((n, 2))
+        z = np.empty(n)
+        umin, vmin, umax, vmax = _project_kernel(self.vertices, np.ascontiguousarray(K), np.ascontiguousarray(R), t, self.near, uv, z)
+        if not umin <= umax or len(self.faces) == 0:
             return None, K, w, h, R
-        uvf = uv[front]
-        lo = np.floor(uvf.min(0)) - pad
-        hi = np.ceil(uvf.max(0)) + pad
-        x0 = int(max(lo[0], 0))
-        y0 = int(max(lo[1], 0))
-        x1 = int(min(hi[0], w - 1))
-        y1 = int(min(hi[1], h - 1))
+        # Clamp before int(): a vertex just past the near plane can project absurdly far.
+        x0 = int(max(math.floor(min(umin, w)) - pad, 0))
+        y0 = int(max(math.floor(min(vmin, h)) - pad, 0))
+        x1 = int(min(math.ceil(max(umax, -1.0)) + pad, w - 1))
+        y1 = int(min(math.ceil(max(vmax, -1.0)) + pad, h - 1))
         if x1 < x0 or y1 < y0:
             return None, K, w, h, R
         rh, rw = y1 - y0 + 1, x1 - x0 + 1
         zbuf = np.full((rh, rw), np.inf)
         fid = np.full((rh, rw), -1, np.int32)
         bary = np.empty((rh, rw, 2) if want_bary else (1, 1, 2), np.float32)
-        _rasterize_kernel(uv, z, self.faces, float(x0), float(y0), zbuf, fid, bary, want_bary, self.near)
+        cull_k = 1.0 if K[0, 0] * K[1, 1] > 0 else -1.0
+        _rasterize_kernel(uv, z, self.faces, float(x0), float(y0), zbuf, fid, bary, want_bary, self.near, self.cull, cull_k)
         return _Raster(x0, y0, zbuf, fid, bary), K, w, h, R
 
     # ---- pass 2
     def _shade(self, ras: _Raster, K: np.ndarray, R: np.ndarray, light_dir_cam: Any, ambient: float, specular: float,
-               out: np.ndarray) -> None:
+               out: np.ndarray, alpha: float = 1.0, depth: np.ndarray | None = None, mask: np.ndarray | None = None) -> None:
+        """Shade the region ``ras`` into the full frame ``out`` (and ``depth``/``mask`` if given)."""
         light = np.asarray(DEFAULT_LIGHT_DIR_CAM if light_dir_cam is None else light_dir_cam, np.float64).reshape(-1)
         n = np.linalg.norm(light) if light.shape == (3,) else 0.0
         if not np.isfinite(n) or n < 1e-12:
             raise KptrackError(f"light_dir_cam: expected a non-zero (3,) direction towards the light, camera frame; got {light_dir_cam!r}.")
+        write_depth = depth is not None and mask is not None
+        if not write_depth:
+            depth = np.zeros((1, 1), np.float32)
+            mask = np.zeros((1, 1), np.bool_)
         _shade_kernel(
-            ras.zbuf, ras.fid, ras.bary, float(ras.x0), float(ras.y0), np.linalg.inv(K), R, self.faces,
+            ras.zbuf, ras.fid, ras.bary, int(ras.x0), int(ras.y0), np.linalg.inv(K), np.ascontiguousarray(R), self.faces,
             self.face_normals, self.corner_normals, self.colors, self.has_colors, self.uvs, self.texture,
-            self.has_texture, self.albedo_const, light / n, float(ambient), float(specular), self.shininess, out,
+            self.has_texture, self.albedo_const, light / n, float(ambient), float(specular), self.shininess,
+            float(alpha), out, depth, mask, write_depth,
         )
 
     def render(self, camera: Any, R_m2c: Any, t_m2c: Any, *, light_dir_cam: Any = None, ambient: float = 0.35,
@@ -554,21 +704,14 @@ class Renderer:
             bg = np.asarray(background)
             if bg.shape != (h, w, 3):
                 raise KptrackError(f"background: expected a ({h}, {w}, 3) BGR image matching the camera, got {bg.shape}. Resize it to the camera size.")
-            color = np.array(bg, dtype=np.uint8, copy=True)
+            color = np.ascontiguousarray(bg, dtype=np.uint8).copy()
         else:
             color = np.zeros((h, w, 3), np.uint8)
         depth = np.zeros((h, w), np.float32)
         mask = np.zeros((h, w), bool)
         if ras is None:
             return RenderOutput(color, depth, mask)
-        rh, rw = ras.zbuf.shape
-        roi_mask = ras.fid >= 0
-        shaded = np.zeros((rh, rw, 3), np.uint8)
-        self._shade(ras, K, R, light_dir_cam, ambient, specular, shaded)
-        sl = (slice(ras.y0, ras.y0 + rh), slice(ras.x0, ras.x0 + rw))
-        np.copyto(color[sl], shaded, where=roi_mask[:, :, None])
-        depth[sl] = np.where(roi_mask, ras.zbuf, 0.0)
-        mask[sl] = roi_mask
+        self._shade(ras, K, R, light_dir_cam, ambient, specular, color, 1.0, depth, mask)
         return RenderOutput(color, depth, mask)
 
     def render_depth(self, camera: Any, R_m2c: Any, t_m2c: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -704,18 +847,12 @@ def draw_overlay(frame: np.ndarray, obj: Any, camera: Any, R_m2c: Any, t_m2c: An
     if mode == "shaded":
         ras, K, _, _, R = rend._raster(camera, R, t, True)
         if ras is not None:
-            rh, rw = ras.zbuf.shape
-            roi_mask = ras.fid >= 0
-            if roi_mask.any():
-                ys, xs = np.nonzero(roi_mask.any(1))[0], np.nonzero(roi_mask.any(0))[0]
-                # Shade and blend only inside the mask's bounding box.
-                sy, sx = slice(ys[0], ys[-1] + 1), slice(xs[0], xs[-1] + 1)
-                sub = _Raster(ras.x0 + xs[0], ras.y0 + ys[0], ras.zbuf[sy, sx], ras.fid[sy, sx], ras.bary[sy, sx])
-                shaded = np.zeros(sub.zbuf.shape + (3,), np.uint8)
-                rend._shade(sub, K, R, None, 0.35, 0.25, shaded)
-                dst = img[sub.y0:sub.y0 + shaded.shape[0], sub.x0:sub.x0 + shaded.shape[1]]
-                blended = cv2.addWeighted(shaded, float(alpha), dst, 1.0 - float(alpha), 0.0)
-                np.copyto(dst, blended, where=roi_mask[sy, sx][:, :, None])
+            if img.flags.c_contiguous:
+                rend._shade(ras, K, R, None, 0.35, 0.25, img, float(alpha))
+            else:  # the kernel writes through a contiguous view; copy back for odd strides
+                tmp = np.ascontiguousarray(img)
+                rend._shade(ras, K, R, None, 0.35, 0.25, tmp, float(alpha))
+                img[...] = tmp
     else:
         ras, K, _, _, R = rend._raster(camera, R, t, False)
         if ras is not None:

@@ -14,6 +14,7 @@ from tracker.render import (
     Renderer,
     _rasterize_kernel,
     corner_normals,
+    cull_signs,
     draw_hud,
     draw_overlay,
     keypoint_visibility,
@@ -195,7 +196,7 @@ def test_numba_rasterizer_agrees_with_numpy_reference():
     zb2 = np.full((cam.height, cam.width), np.inf)
     fid2 = np.full((cam.height, cam.width), -1, np.int32)
     bary2 = np.zeros((cam.height, cam.width, 2), np.float32)
-    _rasterize_kernel(uv, z, f.astype(np.int32), 0.0, 0.0, zb2, fid2, bary2, True, 1.0)
+    _rasterize_kernel(uv, z, f.astype(np.int32), 0.0, 0.0, zb2, fid2, bary2, True, 1.0, np.zeros(len(f), np.int8), 1.0)
     assert (fid >= 0).sum() > 300
     assert np.array_equal(fid >= 0, fid2 >= 0)
     cov = fid >= 0
@@ -247,6 +248,45 @@ def test_corner_normals_smooth_sphere_despite_flipped_winding_and_keep_cube_flat
     box = trimesh.creation.box(extents=(1, 1, 1))
     fn, cn = corner_normals(np.array(box.vertices), np.array(box.faces), crease_deg=40.0)
     assert np.allclose(cn, fn[:, None, :])
+
+
+def test_cull_signs_only_for_closed_consistent_components():
+    import trimesh
+
+    sph = trimesh.creation.icosphere(subdivisions=2, radius=10.0)
+    v, f = np.array(sph.vertices), np.array(sph.faces)
+    assert np.all(cull_signs(v, f) == 1)
+    assert np.all(cull_signs(v, f[:, ::-1]) == -1)
+    mixed = f.copy()
+    mixed[::7] = mixed[::7, ::-1]
+    assert np.all(cull_signs(v, mixed) == 0)
+    assert np.all(cull_signs(v, f[:-1]) == 0)  # a hole: open
+    # Two components, the second wound inward and split into separate vertices at a seam.
+    v2 = np.concatenate([v, v + [40.0, 0, 0]])
+    f2 = np.concatenate([f, (f + len(v))[:, ::-1]])
+    s = cull_signs(v2, f2)
+    assert np.all(s[: len(f)] == 1) and np.all(s[len(f):] == -1)
+    unshared = v2[f2].reshape(-1, 3)  # every face with its own three vertices
+    assert np.array_equal(cull_signs(unshared, np.arange(len(unshared)).reshape(-1, 3)), s)
+
+
+def test_culling_changes_nothing_on_closed_meshes():
+    import trimesh
+
+    cam = make_camera(80, 64)
+    box = trimesh.creation.box(extents=(30, 20, 25))
+    sph = trimesh.creation.icosphere(subdivisions=2, radius=12.0)
+    v = np.concatenate([box.vertices, sph.vertices + [20.0, 0, 0]])
+    f = np.concatenate([box.faces, (sph.faces + len(box.vertices))[:, ::-1]])
+    obj = make_object(v, f, colors=np.random.default_rng(2).integers(0, 256, (len(v), 3)))
+    culled, full = Renderer(obj), Renderer(obj, cull=False)
+    assert np.all(culled.cull != 0)
+    for axis, deg in (([1, 0, 0], 0.0), ([1, 1, 0], 60.0), ([0.2, 1, 0.5], 200.0)):
+        R, t = rot(axis, deg), np.array([3.0, -1.0, 120.0])
+        a, b = culled.render(cam, R, t), full.render(cam, R, t)
+        assert np.array_equal(a.mask, b.mask)
+        assert np.array_equal(a.depth, b.depth)
+        assert np.array_equal(a.color, b.color)
 
 
 # ------------------------------------------------------------------ keypoint visibility
@@ -311,6 +351,10 @@ def test_shaded_overlay_changes_only_pixels_where_model_projects():
     assert changed.any()
     assert not np.any(changed & ~mask)
     assert changed[mask].mean() > 0.9
+    # The blend is alpha * model + (1 - alpha) * frame inside the mask.
+    shaded = rend.render(cam, R, t).color.astype(float)
+    expect = 0.45 * shaded + 0.55 * before
+    assert np.max(np.abs(frame[mask] - expect[mask])) <= 1.0
     # Without a renderer argument it builds (and caches) its own, and draws the same.
     frame2 = before.copy()
     draw_overlay(frame2, obj, cam, R, t, mode="shaded", axes=False)
