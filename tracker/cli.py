@@ -222,7 +222,9 @@ def _add_calibrate(sub) -> None:
     p.add_argument("--board", default="9x6", help="inner corners, COLSxROWS")
     p.add_argument("--square", type=float, default=25.0, help="square side, mm")
     p.add_argument("--out", required=True, help="output camera YAML")
-    p.add_argument("--max-views", type=int, default=40)
+    p.add_argument("--max-views", type=int, default=40, help="views kept for calibration (at least 5)")
+    p.add_argument("--show", action="store_true", help="show detections in a window (q finishes early)")
+    p.add_argument("--k3", action="store_true", help="also estimate the k3 distortion term (wide-angle lenses)")
 
 
 @_command("calibrate")
