@@ -1,0 +1,158 @@
+"""Training-crop augmentation: one affine for all geometry, then photometric changes.
+
+Geometry (scale, in-plane rotation, centre shift, the whole-frame "search" view) is composed
+into a single ``(2, 3)`` crop affine from :mod:`tracker.crop`. The image is warped once with it
+and the keypoints are mapped with the same matrix, so labels and heatmap targets stay exact
+(no resampling of labels, no rounding). The seed recipe (Newell et al., ECCV 2016) uses scale
+and 2D rotation augmentation; centre jitter and the search view make the net robust to the
+tracker's imperfect ROI and to its full-frame search.
+
+No horizontal flip: mirroring a 3D object is not a view of the same object, and it would swap
+keypoint identities of a chiral object.
+
+Photometric changes act on the 256x256 crop only (colour jitter in brightness, contrast,
+saturation and hue; Gaussian or motion blur; Gaussian noise; cut-out occlusion after DeVries
+and Taylor, "Improved Regularization of Convolutional Neural Networks with Cutout", 2017).
+Cut-out does not change labels: keypoints under it keep their targets, so the net learns to
+place occluded keypoints from context, which the pose fit needs.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from tracker.crop import INPUT_SIZE, crop_affine
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """Augmentation parameters (defaults are the training defaults).
+
+    box_padding: crop side = box_padding * max(box w, h) before jitter.
+    scale_jitter: crop side multiplied by uniform(1 - s, 1 + s) (0.25 = +-25 %).
+    center_jitter: crop centre shifted by uniform(-c, c) * side on each axis.
+    rotation_deg: in-plane rotation uniform(-r, r) degrees, 0..180.
+    search_prob: fraction of crops that are the whole frame letterboxed (the tracker's search view),
+        shrunk by up to ``search_zoom_out`` so the object is small.
+    """
+
+    box_padding: float = 1.25
+    scale_jitter: float = 0.25
+    center_jitter: float = 0.10
+    rotation_deg: float = 30.0
+    search_prob: float = 0.15
+    search_zoom_out: float = 2.0
+    color_prob: float = 0.8
+    brightness: float = 32.0
+    contrast: float = 0.3
+    saturation: float = 0.3
+    hue_deg: float = 8.0
+    blur_prob: float = 0.2
+    noise_prob: float = 0.3
+    noise_std: float = 8.0
+    cutout_prob: float = 0.4
+    cutout_max: float = 0.4
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.rotation_deg <= 180.0:
+            raise ValueError(f"rotation_deg must be in [0, 180], got {self.rotation_deg}")
+        if not 0.0 <= self.scale_jitter < 1.0:
+            raise ValueError(f"scale_jitter must be in [0, 1), got {self.scale_jitter}")
+        if not 0.0 <= self.search_prob <= 1.0:
+            raise ValueError(f"search_prob must be in [0, 1], got {self.search_prob}")
+
+
+NO_AUGMENT = AugmentConfig(
+    scale_jitter=0.0, center_jitter=0.0, rotation_deg=0.0, search_prob=0.0, color_prob=0.0, blur_prob=0.0,
+    noise_prob=0.0, cutout_prob=0.0,
+)
+
+
+def box_center_side(box_xywh: np.ndarray, padding: float) -> tuple[np.ndarray, float]:
+    """Centre (2,) float64 frame px and padded square side of a box [x, y, w, h] (pixel-centre convention)."""
+    x, y, w, h = (float(v) for v in box_xywh)
+    center = np.array([x + (w - 1.0) / 2.0, y + (h - 1.0) / 2.0])
+    return center, max(padding * max(w, h), 8.0)
+
+
+def box_affine(box_xywh: np.ndarray, padding: float = 1.25, out_size: int = INPUT_SIZE) -> np.ndarray:
+    """The deterministic crop of a box (validation, viz): centred, side padding * max(w, h), no rotation."""
+    c, s = box_center_side(box_xywh, padding)
+    return crop_affine(c, s, 0.0, out_size)
+
+
+def sample_affine(
+    rng: np.random.Generator, box_xywh: np.ndarray, image_wh: tuple[int, int], cfg: AugmentConfig, out_size: int = INPUT_SIZE
+) -> tuple[np.ndarray, bool]:
+    """Draw one training crop affine (2, 3) float64 frame px -> crop px. Returns (A, is_search)."""
+    rot = math.radians(rng.uniform(-cfg.rotation_deg, cfg.rotation_deg)) if cfg.rotation_deg > 0 else 0.0
+    if cfg.search_prob > 0 and rng.random() < cfg.search_prob:
+        w, h = image_wh
+        center = np.array([(w - 1) / 2.0, (h - 1) / 2.0])
+        side = float(max(w, h)) * math.exp(rng.uniform(0.0, math.log(max(cfg.search_zoom_out, 1.0))))
+        center = center + rng.uniform(-0.05, 0.05, size=2) * side
+        return crop_affine(center, side, rot, out_size), True
+    center, side = box_center_side(box_xywh, cfg.box_padding)
+    side *= rng.uniform(1.0 - cfg.scale_jitter, 1.0 + cfg.scale_jitter)
+    center = center + rng.uniform(-cfg.center_jitter, cfg.center_jitter, size=2) * side
+    return crop_affine(center, side, rot, out_size), False
+
+
+def warp(image: np.ndarray, A: np.ndarray, out_size: int = INPUT_SIZE, border_value=(0, 0, 0)) -> np.ndarray:
+    """Crop image (H, W, 3) uint8 with affine A (2, 3): (out_size, out_size, 3) uint8, bilinear."""
+    return cv2.warpAffine(
+        image, np.asarray(A, dtype=np.float64), (out_size, out_size), flags=cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_CONSTANT, borderValue=tuple(int(v) for v in border_value),
+    )
+
+
+def photometric(rng: np.random.Generator, crop: np.ndarray, cfg: AugmentConfig) -> np.ndarray:
+    """Colour jitter, blur, noise and cut-out on a (S, S, 3) uint8 BGR crop. Returns a new uint8 crop."""
+    img = crop
+    s = img.shape[0]
+    if cfg.color_prob > 0 and rng.random() < cfg.color_prob:
+        f = img.astype(np.float32)
+        if cfg.saturation > 0:
+            gray = f @ np.array([0.114, 0.587, 0.299], np.float32)
+            a = rng.uniform(1 - cfg.saturation, 1 + cfg.saturation)
+            f = gray[..., None] + a * (f - gray[..., None])
+        c = rng.uniform(1 - cfg.contrast, 1 + cfg.contrast)
+        b = rng.uniform(-cfg.brightness, cfg.brightness)
+        mean = f.mean()
+        f = (f - mean) * c + mean + b
+        img = np.clip(f, 0, 255).astype(np.uint8)
+        if cfg.hue_deg > 0:
+            hsv = cv2.cvtColor(img, cv2.COLOR_BGR2HSV)
+            shift = int(round(rng.uniform(-cfg.hue_deg, cfg.hue_deg) / 2.0))  # OpenCV hue is degrees / 2
+            if shift:
+                hsv[..., 0] = ((hsv[..., 0].astype(np.int16) + shift) % 180).astype(np.uint8)
+                img = cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR)
+    if cfg.blur_prob > 0 and rng.random() < cfg.blur_prob:
+        if rng.random() < 0.5:
+            img = cv2.GaussianBlur(img, (0, 0), rng.uniform(0.5, 1.5))
+        else:  # motion blur along a random direction, as from a moving hand-held camera
+            n = int(rng.integers(3, 8))
+            k = np.zeros((n, n), np.float32)
+            k[n // 2, :] = 1.0 / n
+            R = cv2.getRotationMatrix2D(((n - 1) / 2.0, (n - 1) / 2.0), rng.uniform(0, 180), 1.0)
+            k = cv2.warpAffine(k, R, (n, n))
+            img = cv2.filter2D(img, -1, k / max(k.sum(), 1e-6))
+    if cfg.noise_prob > 0 and rng.random() < cfg.noise_prob:
+        sd = rng.uniform(1.0, cfg.noise_std)
+        img = np.clip(img.astype(np.float32) + rng.normal(0.0, sd, img.shape).astype(np.float32), 0, 255).astype(np.uint8)
+    if cfg.cutout_prob > 0 and rng.random() < cfg.cutout_prob:
+        img = img.copy() if img is crop else img
+        for _ in range(int(rng.integers(1, 3))):
+            w = int(rng.uniform(0.1, cfg.cutout_max) * s)
+            h = int(rng.uniform(0.1, cfg.cutout_max) * s)
+            x0 = int(rng.integers(0, s - w + 1))
+            y0 = int(rng.integers(0, s - h + 1))
+            if rng.random() < 0.5:
+                img[y0 : y0 + h, x0 : x0 + w] = rng.integers(0, 256, size=3, dtype=np.uint8)
+            else:
+                img[y0 : y0 + h, x0 : x0 + w] = rng.integers(0, 256, size=(h, w, 3), dtype=np.uint8)
+    return img
