@@ -594,7 +594,9 @@ class Renderer:
     def __init__(self, obj: Any, *, smooth: bool = True, crease_deg: float = 40.0, near_mm: float = 1.0,
                  shininess: int = 32, cull: str | bool = "auto") -> None:
         name = getattr(obj, "name", "object")
-        v = np.ascontiguousarray(np.asarray(obj.vertices, dtype=np.float64))
+        # Private writable copies: one numba signature whatever the caller's arrays (the
+        # object model's are read-only), so the on-disk compile cache always hits.
+        v = np.array(obj.vertices, dtype=np.float64, order="C")
         f = np.asarray(obj.faces)
         if v.ndim != 2 or v.shape[1] != 3 or not np.all(np.isfinite(v)):
             raise KptrackError(f"object {name!r}: vertices must be a finite (N, 3) array in mm, got {v.shape}. Check the mesh file.")
@@ -624,15 +626,15 @@ class Renderer:
         self.has_texture = uv is not None and tex is not None
         self.has_colors = vc is not None
         if self.has_texture:
-            self.uvs = np.ascontiguousarray(np.asarray(uv, dtype=np.float64))
-            self.texture = np.ascontiguousarray(np.asarray(tex, dtype=np.uint8))
+            self.uvs = np.array(uv, dtype=np.float64, order="C")
+            self.texture = np.array(tex, dtype=np.uint8, order="C")
             if self.uvs.shape != (len(v), 2) or self.texture.ndim != 3 or self.texture.shape[2] != 3:
                 raise KptrackError(f"object {name!r}: uv must be (N, 2) and texture (Ht, Wt, 3) uint8, got {self.uvs.shape} and {self.texture.shape}. Re-export the textured mesh.")
         else:
             self.uvs = np.zeros((1, 2))
             self.texture = np.zeros((1, 1, 3), np.uint8)
         if self.has_colors:
-            self.colors = np.ascontiguousarray(np.asarray(vc, dtype=np.float32)[:, :3])
+            self.colors = np.array(np.asarray(vc)[:, :3], dtype=np.float32, order="C")
             if self.colors.shape != (len(v), 3):
                 raise KptrackError(f"object {name!r}: vertex_colors must be (N, 3) BGR, got {np.shape(vc)}. Re-export the mesh colours.")
         else:
@@ -731,14 +733,18 @@ class Renderer:
         """(E, 2) int32 vertex pairs: boundary edges and edges whose faces meet at more than
         ``crease_deg`` (sign-agnostic). Computed once."""
         if self._edges is None:
-            f = self.faces.astype(np.int64)
-            m = len(f)
-            e = np.concatenate([f[:, [0, 1]], f[:, [1, 2]], f[:, [2, 0]]])
+            f0 = self.faces.astype(np.int64)
+            m = len(f0)
+            e0 = np.concatenate([f0[:, [0, 1]], f0[:, [1, 2]], f0[:, [2, 0]]])
+            # Topology on vertices merged by position (flat-coloured meshes split every face).
+            ids = _merged_vertex_ids(self.vertices)
+            e = ids[e0]
             ef = np.concatenate([np.arange(m)] * 3)
-            e.sort(axis=1)
+            swap = e[:, 0] > e[:, 1]
+            e[swap] = e[swap][:, ::-1]
             key = e[:, 0] * (len(self.vertices) + 1) + e[:, 1]
             order = np.argsort(key, kind="stable")
-            key_s, e_s, ef_s = key[order], e[order], ef[order]
+            key_s, e_s, ef_s = key[order], e0[order], ef[order]
             first = np.ones(len(key_s), bool)
             first[1:] = key_s[1:] != key_s[:-1]
             starts = np.nonzero(first)[0]
@@ -750,6 +756,7 @@ class Renderer:
             d = np.abs(np.sum(self.face_normals[fa] * self.face_normals[fb], 1))
             sharp = d < math.cos(math.radians(self.crease_deg))
             keep[np.nonzero(two)[0][sharp]] = True
+            keep &= e[order][starts, 0] != e[order][starts, 1]  # collapsed (zero-length) edges
             self._edges = np.ascontiguousarray(e_s[starts[keep]], dtype=np.int32)
         return self._edges
 
@@ -795,21 +802,19 @@ def keypoint_visibility(keypoints_mm: np.ndarray, camera: Any, R_m2c: Any, t_m2c
 
 
 # --------------------------------------------------------------------------- overlays
-_RENDERER_CACHE: dict[int, tuple[Any, Renderer]] = {}
+_RENDERER_CACHE: "weakref.WeakKeyDictionary[Any, Renderer]" = weakref.WeakKeyDictionary()
 
 
 def _renderer_for(obj: Any) -> Renderer:
     """A Renderer per live object, so per-frame overlays don't rebuild normals."""
-    key = id(obj)
-    hit = _RENDERER_CACHE.get(key)
-    if hit is not None and hit[0]() is obj:
-        return hit[1]
-    r = Renderer(obj)
     try:
-        ref = weakref.ref(obj, lambda _r, k=key: _RENDERER_CACHE.pop(k, None))
-        _RENDERER_CACHE[key] = (ref, r)
-    except TypeError:  # not weak-referenceable: just don't cache
+        return _RENDERER_CACHE[obj]
+    except KeyError:
         pass
+    except TypeError:  # not hashable / weak-referenceable: no caching
+        return Renderer(obj)
+    r = Renderer(obj)
+    _RENDERER_CACHE[obj] = r
     return r
 
 

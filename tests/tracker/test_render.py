@@ -4,12 +4,13 @@ keypoint visibility, numba-vs-numpy twins and overlays."""
 from __future__ import annotations
 
 import math
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
+from tracker.camera import Camera
 from tracker.errors import KptrackError
+from tracker.objects import ObjectModel, load_object
 from tracker.render import (
     Renderer,
     _rasterize_kernel,
@@ -25,20 +26,15 @@ from tracker.render import (
 
 def make_camera(width=96, height=80, f=90.0, cx=None, cy=None):
     K = np.array([[f, 0.0, (width - 1) / 2 if cx is None else cx], [0.0, f * 1.05, (height - 1) / 2 if cy is None else cy], [0, 0, 1.0]])
-    return SimpleNamespace(K=K, dist=np.zeros(0), width=width, height=height)
+    return Camera(K=K, dist=None, width=width, height=height)
 
 
 def make_object(vertices, faces, colors=None, uv=None, texture=None, keypoints=None):
-    v = np.asarray(vertices, np.float64)
-    return SimpleNamespace(
-        name="test",
-        vertices=v,
-        faces=np.asarray(faces, np.int32),
+    kp = np.zeros((0, 3)) if keypoints is None else np.asarray(keypoints, np.float64)
+    return ObjectModel.from_mesh(
+        "test", np.asarray(vertices, np.float64), np.asarray(faces, np.int32), [f"k{i}" for i in range(len(kp))], kp,
         vertex_colors=None if colors is None else np.asarray(colors, np.uint8),
-        uv=None if uv is None else np.asarray(uv, np.float32),
-        texture=texture,
-        keypoints=np.zeros((0, 3)) if keypoints is None else np.asarray(keypoints, np.float64),
-        diameter=float(np.linalg.norm(v.max(0) - v.min(0))),
+        uv=None if uv is None else np.asarray(uv, np.float32), texture=texture,
     )
 
 
@@ -127,7 +123,7 @@ def test_near_triangle_hides_far_one_regardless_of_face_order():
 
 def test_texture_mapped_quad_shows_right_texels():
     # 4x4 texels; fronto-parallel quad whose texel centres land exactly on pixel centres.
-    cam = SimpleNamespace(K=np.array([[100.0, 0, 50], [0, 100.0, 50], [0, 0, 1]]), dist=np.zeros(0), width=101, height=101)
+    cam = Camera(K=np.array([[100.0, 0, 50], [0, 100.0, 50], [0, 0, 1]]), dist=None, width=101, height=101)
     rng = np.random.default_rng(3)
     tex = rng.integers(0, 256, (4, 4, 3), dtype=np.uint8)
     v, f = quad(30.0)
@@ -329,8 +325,12 @@ def test_bad_inputs_raise_kptrack_error():
         rend.render(cam, np.eye(3), np.array([0, 0, np.nan]))
     with pytest.raises(KptrackError, match="background"):
         rend.render(cam, np.eye(3), np.array([0, 0, 100.0]), background=np.zeros((10, 10, 3), np.uint8))
+    # Renderer takes any object with the ObjectModel fields, and checks them itself.
+    class Loose:
+        name, vertices, faces, vertex_colors, uv, texture, diameter = "loose", v, np.array([[0, 1, 9]]), None, None, None, 1.0
+
     with pytest.raises(KptrackError, match="face indices"):
-        Renderer(make_object(v, np.array([[0, 1, 9]])))
+        Renderer(Loose())
     with pytest.raises(KptrackError, match="light_dir_cam"):
         rend.render(cam, np.eye(3), np.array([0, 0, 100.0]), light_dir_cam=(0, 0, 0))
 
@@ -384,3 +384,23 @@ def test_edges_overlay_axes_keypoints_and_hud_draw_something():
         draw_overlay(np.zeros((10, 10, 3), np.uint8), obj, cam, R, t)
     with pytest.raises(KptrackError, match="mode"):
         draw_overlay(frame, obj, cam, R, t, mode="wire")
+
+
+# ------------------------------------------------------------------ the built-in object
+def test_default_object_renders_like_the_numpy_reference():
+    obj = load_object("default")
+    cam = make_camera(160, 120, f=150.0)
+    R, t = rot([1, -0.6, 0.3], 125.0), np.array([4.0, -3.0, 2.2 * obj.diameter])
+    rend = Renderer(obj)
+    out = rend.render(cam, R, t)
+    pc = obj.vertices @ R.T + t
+    z = pc[:, 2]
+    uv = (pc @ cam.K.T)[:, :2] / z[:, None]
+    zb, fid, _ = rasterize_ref(uv, z, obj.faces, cam.width, cam.height)  # reference: no culling
+    assert out.mask.sum() > 1000
+    assert np.mean(out.mask == (fid >= 0)) > 0.999
+    both = out.mask & (fid >= 0)
+    assert np.allclose(out.depth[both], zb[both], atol=1e-3)
+    assert len(np.unique(out.color[out.mask].reshape(-1, 3), axis=0)) > 20  # coloured and shaded
+    vis = keypoint_visibility(obj.keypoints, cam, R, t, out.depth)
+    assert set(vis.tolist()) <= {1, 2} and (vis == 2).sum() >= 2
