@@ -56,6 +56,8 @@ def so3_exp(w: np.ndarray) -> np.ndarray:
     Taylor series below 1e-4 rad keep it exact to machine precision at and near 0.
     """
     w = np.asarray(w, dtype=np.float64)
+    if w.shape == (3,):
+        return _so3_exp_single(w)
     th2 = np.sum(w * w, axis=-1)
     th = np.sqrt(th2)
     small = th < _SMALL_ANGLE
@@ -66,6 +68,28 @@ def so3_exp(w: np.ndarray) -> np.ndarray:
     return np.eye(3) + a[..., None, None] * W + b[..., None, None] * (W @ W)
 
 
+def _so3_exp_single(w: np.ndarray) -> np.ndarray:
+    """so3_exp for one (3,) vector in Python floats: the per-frame path, ~10x faster than the
+    batched numpy one at this size (same formula; tests hold the two equal)."""
+    x, y, z = w.tolist()
+    th2 = x * x + y * y + z * z
+    if th2 < _SMALL_ANGLE * _SMALL_ANGLE:
+        a = 1.0 - th2 / 6.0 + th2 * th2 / 120.0
+        b = 0.5 - th2 / 24.0 + th2 * th2 / 720.0
+    else:
+        th = math.sqrt(th2)
+        a = math.sin(th) / th
+        b = (1.0 - math.cos(th)) / th2
+    # R = I + a W + b W^2, with W^2 = w w^T - th2 I
+    return np.array(
+        [
+            [1.0 + b * (x * x - th2), b * x * y - a * z, b * x * z + a * y],
+            [b * x * y + a * z, 1.0 + b * (y * y - th2), b * y * z - a * x],
+            [b * x * z - a * y, b * y * z + a * x, 1.0 + b * (z * z - th2)],
+        ]
+    )
+
+
 def so3_log(R: np.ndarray) -> np.ndarray:
     """Rotation vector of a rotation matrix, the inverse of :func:`so3_exp`.
 
@@ -73,6 +97,12 @@ def so3_log(R: np.ndarray) -> np.ndarray:
     At exactly pi the sign of the axis is ambiguous; the axis returned has its first nonzero
     component positive. Goes through :func:`quat_from_matrix`, so it is accurate near 0 and pi.
     """
+    R = np.asarray(R, dtype=np.float64)
+    if R.shape == (3, 3):
+        w, x, y, z = _quat_from_matrix_single(R)
+        n = math.sqrt(x * x + y * y + z * z)
+        f = 2.0 / w * (1.0 - n * n / (3.0 * w * w)) if n < 1e-7 else 2.0 * math.atan2(n, w) / n
+        return np.array([x * f, y * f, z * f])
     q = quat_from_matrix(R)
     w = q[..., 0]
     v = q[..., 1:]
@@ -101,6 +131,8 @@ def quat_from_matrix(R: np.ndarray) -> np.ndarray:
     R: (..., 3, 3) float, a rotation. Returns q: (..., 4) float64, ``w >= 0``.
     """
     R = np.asarray(R, dtype=np.float64)
+    if R.shape == (3, 3):
+        return np.array(_quat_from_matrix_single(R))
     if R.shape[-2:] != (3, 3):
         raise ValueError(f"R must be (..., 3, 3), got {R.shape}")
     r00, r01, r02 = R[..., 0, 0], R[..., 0, 1], R[..., 0, 2]
@@ -124,6 +156,30 @@ def quat_from_matrix(R: np.ndarray) -> np.ndarray:
     pick = np.argmax(np.stack([tr, r00, r11, r22], -1), axis=-1)
     q = np.take_along_axis(cands, pick[..., None, None], axis=-2)[..., 0, :]
     return _canonical_quat(q)
+
+
+def _quat_from_matrix_single(R: np.ndarray) -> tuple[float, float, float, float]:
+    """quat_from_matrix for one (3, 3) matrix in Python floats (the per-frame path); same
+    branches, tie-breaking and sign convention as the batched code."""
+    (r00, r01, r02), (r10, r11, r12), (r20, r21, r22) = R.tolist()
+    tr = r00 + r11 + r22
+    m = max(tr, r00, r11, r22)
+    if m == tr:
+        s = 2.0 * math.sqrt(max(1.0 + tr, 1e-300))
+        q = (0.25 * s, (r21 - r12) / s, (r02 - r20) / s, (r10 - r01) / s)
+    elif m == r00:
+        s = 2.0 * math.sqrt(max(1.0 + r00 - r11 - r22, 1e-300))
+        q = ((r21 - r12) / s, 0.25 * s, (r01 + r10) / s, (r02 + r20) / s)
+    elif m == r11:
+        s = 2.0 * math.sqrt(max(1.0 - r00 + r11 - r22, 1e-300))
+        q = ((r02 - r20) / s, (r01 + r10) / s, 0.25 * s, (r12 + r21) / s)
+    else:
+        s = 2.0 * math.sqrt(max(1.0 - r00 - r11 + r22, 1e-300))
+        q = ((r10 - r01) / s, (r02 + r20) / s, (r12 + r21) / s, 0.25 * s)
+    n = math.sqrt(sum(c * c for c in q))
+    q = tuple(c / n for c in q)
+    lead = next((c for c in q if abs(c) > 1e-12), 1.0)
+    return q if lead > 0 else tuple(-c for c in q)
 
 
 def matrix_from_quat(q: np.ndarray) -> np.ndarray:
@@ -247,19 +303,26 @@ def distort(xy: np.ndarray, dist: np.ndarray | None) -> np.ndarray:
     d = _check_dist(dist)
     if d.size == 0 or not np.any(d):
         return xy.copy()
-    d = np.concatenate([d, np.zeros(14 - d.size)])
-    k1, k2, p1, p2, k3, k4, k5, k6, s1, s2, s3, s4, tau_x, tau_y = d
+    # Python floats, not numpy scalars: this runs per frame on a handful of points, where numpy
+    # scalar arithmetic would cost more than the array work. Absent terms are skipped.
+    k1, k2, p1, p2, k3, k4, k5, k6, s1, s2, s3, s4, tau_x, tau_y = d.tolist() + [0.0] * (14 - d.size)
     x, y = xy[:, 0], xy[:, 1]
     r2 = x * x + y * y
-    r4 = r2 * r2
-    r6 = r4 * r2
-    radial = (1 + k1 * r2 + k2 * r4 + k3 * r6) / (1 + k4 * r2 + k5 * r4 + k6 * r6)
-    xd = x * radial + 2 * p1 * x * y + p2 * (r2 + 2 * x * x) + s1 * r2 + s2 * r4
-    yd = y * radial + p1 * (r2 + 2 * y * y) + 2 * p2 * x * y + s3 * r2 + s4 * r4
-    if tau_x != 0.0 or tau_y != 0.0:
-        v = np.stack([xd, yd, np.ones_like(xd)], -1) @ _tilt_matrix(tau_x, tau_y).T
-        xd, yd = v[:, 0] / v[:, 2], v[:, 1] / v[:, 2]
-    return np.stack([xd, yd], -1)
+    radial = 1.0 + r2 * (k1 + r2 * (k2 + r2 * k3))
+    if k4 or k5 or k6:
+        radial = radial / (1.0 + r2 * (k4 + r2 * (k5 + r2 * k6)))
+    xy2 = 2.0 * x * y
+    out = np.empty_like(xy)
+    out[:, 0] = x * radial + p1 * xy2 + p2 * (r2 + 2.0 * x * x)
+    out[:, 1] = y * radial + p1 * (r2 + 2.0 * y * y) + p2 * xy2
+    if s1 or s2 or s3 or s4:
+        r4 = r2 * r2
+        out[:, 0] += s1 * r2 + s2 * r4
+        out[:, 1] += s3 * r2 + s4 * r4
+    if tau_x or tau_y:
+        v = np.column_stack([out, np.ones(len(out))]) @ _tilt_matrix(tau_x, tau_y).T
+        out = v[:, :2] / v[:, 2:3]
+    return out
 
 
 def project_cam(xyz_cam: np.ndarray, K: np.ndarray, dist: np.ndarray | None = None) -> np.ndarray:
@@ -275,10 +338,13 @@ def project_cam(xyz_cam: np.ndarray, K: np.ndarray, dist: np.ndarray | None = No
     z = xyz[:, 2]
     ok = z > MIN_DEPTH_MM
     zs = np.where(ok, z, 1.0)
-    xy = distort(xyz[:, :2] / zs[:, None], dist)
-    u = K[0, 0] * xy[:, 0] + K[0, 1] * xy[:, 1] + K[0, 2]
-    v = K[1, 1] * xy[:, 1] + K[1, 2]
-    uv = np.stack([u, v], -1)
+    xy = xyz[:, :2] / zs[:, None]
+    if dist is not None:
+        xy = distort(xy, dist)
+    fx, s, cx, fy, cy = K[0, 0], K[0, 1], K[0, 2], K[1, 1], K[1, 2]
+    uv = np.empty_like(xy)
+    uv[:, 0] = fx * xy[:, 0] + s * xy[:, 1] + cx
+    uv[:, 1] = fy * xy[:, 1] + cy
     uv[~ok] = np.nan
     return uv
 

@@ -100,6 +100,20 @@ def test_log_returns_angle_at_most_pi():
     np.testing.assert_allclose(g.so3_exp(g.so3_log(R)), R, atol=1e-12)
 
 
+def test_single_and_batched_paths_agree():
+    """One (3,) / (3, 3) input takes a Python-float fast path; a batch takes the numpy one."""
+    rng = _rng()
+    ws = [rng.standard_normal(3) * s for s in (1e-9, 1e-5, 9e-5, 1e-4, 0.3, 2.0)]
+    ws += [a * (math.pi - 1e-7) for a in AXES] + [a * math.pi for a in AXES]
+    for w in ws:
+        np.testing.assert_allclose(g.so3_exp(w), g.so3_exp(w[None])[0], rtol=0, atol=1e-15)
+    Rs = [g.so3_exp(w) for w in ws] + [2.0 * np.outer(a, a) - np.eye(3) for a in AXES] + list(g.random_rotation(rng, 50))
+    Rs += [np.eye(3), np.diag([1.0, -1.0, -1.0]), np.diag([-1.0, 1.0, -1.0]), np.diag([-1.0, -1.0, 1.0])]
+    for R in Rs:
+        np.testing.assert_allclose(g.quat_from_matrix(R), g.quat_from_matrix(R[None])[0], rtol=0, atol=1e-15)
+        np.testing.assert_allclose(g.so3_log(R), g.so3_log(R[None])[0], rtol=1e-13, atol=1e-15)
+
+
 # ------------------------------------------------------------------ quaternions
 def test_quat_round_trip_and_canonical_sign():
     rng = _rng()
