@@ -273,7 +273,10 @@ def _count_frames(spec: str) -> int | None:
     """Number of frames of a video file or image folder (None for live sources or unknown)."""
     from tracker.sources import list_images
 
-    p = Path(spec).expanduser()
+    s = str(spec).strip()
+    if s.isdigit() or "://" in s or s.startswith("/dev/video"):  # what open_source treats as live
+        return None
+    p = Path(s).expanduser()
     if p.is_dir():
         return len(list_images(p))
     if p.is_file():
