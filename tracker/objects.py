@@ -28,8 +28,8 @@ vertices duplicated for flat colours or UV seams stay apart. A glTF scene is fla
 one mesh, each geometry moved by its node transform. Colours become BGR uint8 per vertex;
 face colours are turned into vertex colours by giving every face its own vertices.
 
-Automatic keypoints are farthest-point sampling over the mesh vertices plus area-uniform
-surface samples, as in PVNet (Peng et al., "PVNet: Pixel-wise Voting Network for 6DoF Pose
+Automatic keypoints are farthest-point sampling over the mesh's surface points (its vertices,
+plus area-uniform samples for meshes with very few vertices), as in PVNet (Peng et al., "PVNet: Pixel-wise Voting Network for 6DoF Pose
 Estimation", CVPR 2019), plus the object's centroid.
 
 Keypoint check: a keypoint must be within 10 % of the diameter of the surface, *or* inside
@@ -328,21 +328,27 @@ def sample_surface(vertices: np.ndarray, faces: np.ndarray, count: int, seed: in
     return t[:, 0] + r1[:, None] * (t[:, 1] - t[:, 0]) + r2[:, None] * (t[:, 2] - t[:, 0])
 
 
-def farthest_point_sampling(points: np.ndarray, k: int, start: np.ndarray | None = None) -> np.ndarray:
+def farthest_point_sampling(points: np.ndarray, k: int, start: np.ndarray | None = None,
+                            chosen: np.ndarray | None = None) -> np.ndarray:
     """Indices (k,) of greedily farthest points (PVNet keypoint selection).
 
-    points: (P, 3) float64 mm. The first pick is the point farthest from ``start`` (default:
-    the mean), so the result is deterministic.
+    points: (P, 3) float64 mm. chosen: (C, 3) float64 mm points already selected (the picks
+    continue from them), or None: then the first pick is the point farthest from ``start``
+    (default: the mean). Deterministic.
     """
     pts = np.asarray(points, dtype=np.float64)
-    ref = pts.mean(axis=0) if start is None else np.asarray(start, dtype=np.float64)
-    d = np.linalg.norm(pts - ref, axis=1)
-    chosen = []
+    if chosen is not None and len(chosen):
+        ch = np.asarray(chosen, dtype=np.float64)
+        d = np.min(np.linalg.norm(pts[:, None, :] - ch[None, :, :], axis=2), axis=1)
+    else:
+        ref = pts.mean(axis=0) if start is None else np.asarray(start, dtype=np.float64)
+        d = np.linalg.norm(pts - ref, axis=1)
+    picks = []
     for _ in range(min(k, len(pts))):
         i = int(np.argmax(d))
-        chosen.append(i)
+        picks.append(i)
         d = np.minimum(d, np.linalg.norm(pts - pts[i], axis=1))
-    return np.array(chosen, dtype=np.int64)
+    return np.array(picks, dtype=np.int64)
 
 
 def mesh_centroid(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
@@ -709,20 +715,33 @@ def _combine_parts(parts: list[_Part], path: Path) -> MeshData:
 
 
 def _atlas(parts: list[_Part]) -> tuple[np.ndarray, np.ndarray]:
-    """Stack part textures vertically into one image and remap each part's uv into it."""
-    W = max(p.texture.shape[1] for p in parts)
-    H = sum(p.texture.shape[0] for p in parts)
+    """Stack the distinct part textures vertically into one image (2 replicated rows between
+    them, so bilinear lookups at an edge do not bleed into the neighbour) and remap uv."""
+    pad = 2
+    unique: dict[int, np.ndarray] = {}
+    for p in parts:
+        unique.setdefault(id(p.texture), p.texture)
+    W = max(t.shape[1] for t in unique.values())
+    H = sum(t.shape[0] for t in unique.values()) + pad * (len(unique) - 1)
     atlas = np.zeros((H, W, 3), np.uint8)
-    uvs, y = [], 0
+    row0: dict[int, int] = {}
+    y = 0
+    for key, t in unique.items():
+        h, w = t.shape[:2]
+        atlas[y : y + h, :w] = t
+        atlas[y : y + h, w:] = t[:, -1:]
+        if y + h < H:
+            atlas[y + h : y + h + pad] = atlas[y + h - 1]
+        row0[key] = y
+        y += h + pad
+    uvs = []
     for p in parts:
         h, w = p.texture.shape[:2]
-        atlas[y : y + h, :w] = p.texture
         u = np.clip(p.uv[:, 0].astype(np.float64), 0, 1)
         vv = np.clip(p.uv[:, 1].astype(np.float64), 0, 1)
         col = u * (w - 1)
-        row = y + (1.0 - vv) * (h - 1)
+        row = row0[id(p.texture)] + (1.0 - vv) * (h - 1)
         uvs.append(np.stack([col / max(W - 1, 1), 1.0 - row / max(H - 1, 1)], axis=1))
-        y += h
     return np.concatenate(uvs).astype(np.float32), atlas
 
 
@@ -931,16 +950,21 @@ def auto_keypoints(vertices: np.ndarray, faces: np.ndarray, num_keypoints: int =
     """``num_keypoints`` farthest-point-sampled surface keypoints plus the centroid.
 
     vertices: (N, 3) float64 mm; faces: (M, 3) int. Returns names ``kp0..kp{n-1}, centroid``
-    and points (n + 1, 3) float64 mm. Candidates are the mesh vertices (corners are where
-    heatmaps are sharpest) plus 5000 area-uniform surface samples (so large flat faces with
-    few vertices are covered).
+    and points (n + 1, 3) float64 mm. The candidate surface points are the mesh vertices:
+    they sit on corners and edges, where a keypoint is recognisable and its heatmap peak is
+    sharp, while a point in the middle of a flat face is not (FPS over area samples picks
+    those on a box). Only when there are fewer vertices than keypoints does the sampling
+    continue over area-uniform surface samples (seeded, so deterministic).
     """
     v = np.asarray(vertices, dtype=np.float64)
-    cand = np.concatenate([v, sample_surface(v, faces, 5000, seed=seed)])
+    verts = np.unique(v, axis=0)
     centroid = mesh_centroid(v, faces)
-    idx = farthest_point_sampling(cand, num_keypoints, start=centroid)
-    names = tuple(f"kp{i}" for i in range(len(idx))) + ("centroid",)
-    return names, np.concatenate([cand[idx], centroid[None]])
+    pts = verts[farthest_point_sampling(verts, num_keypoints, start=centroid)]
+    if len(pts) < num_keypoints:
+        samples = sample_surface(v, faces, 2000, seed=seed)
+        pts = np.concatenate([pts, samples[farthest_point_sampling(samples, num_keypoints - len(pts), chosen=pts)]])
+    names = tuple(f"kp{i}" for i in range(len(pts))) + ("centroid",)
+    return names, np.concatenate([pts, centroid[None]])
 
 
 def init_object(
