@@ -1,0 +1,216 @@
+"""Where the tracker's output goes: a window, an annotated video, and poses (BOP CSV, JSONL).
+
+Every file sink writes as it goes, so an interrupted run (Ctrl-C, SIGTERM, a crash, even SIGKILL)
+leaves every pose up to that point and a playable video:
+
+* **Video** is Motion-JPEG in an AVI container, written by OpenCV's built-in MJPEG writer
+  (``cv2.CAP_OPENCV_MJPEG``), which needs no FFmpeg and writes each frame to the file as it comes.
+  An AVI cut short has no index, but every frame before the cut is a self-contained JPEG that
+  players and ``cv2.VideoCapture`` read (the index is only written by a clean ``release()``, which
+  the app does on Ctrl-C/SIGTERM). MP4 is not offered: its index (``moov``) is written at the end,
+  so a killed MP4 does not play, and OpenCV's FFmpeg writer also buffers frames in memory. Convert
+  afterwards if needed: ``ffmpeg -i out.avi out.mp4``.
+* **Poses**, BOP results CSV (``scene_id,im_id,obj_id,score,R,t,time``, R row-major, t in mm,
+  ``im_id`` = frame index from 0, ``time`` = the tracker's seconds for that frame) through
+  :class:`tracker.bop.ResultsCsvWriter`, which flushes every row. Frames without a pose (lost,
+  searching) get no row, the BOP meaning of "no estimate".
+* **JSONL**: one JSON object per frame, every frame (state, mode, pose or null, score, keypoints,
+  per-stage timings in ms), flushed per line.
+
+The window (``--show``) shows the annotated frame; keys: ``q``/Esc quits, space pauses (space
+again resumes), ``r`` resets the tracker.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import cv2
+import numpy as np
+
+from tracker.bop import BopResult, ResultsCsvWriter
+from tracker.errors import KptrackError
+
+log = logging.getLogger(__name__)
+
+VIDEO_SUFFIXES = (".avi",)
+
+
+class VideoSink:
+    """Annotated video, Motion-JPEG AVI (see the module docstring for why).
+
+    path: output .avi. fps: playback rate written in the header. quality: JPEG quality 1..100.
+    The writer opens on the first frame (its size fixes the video's size); later frames of
+    another size are resized to it.
+    """
+
+    def __init__(self, path: str | Path, fps: float = 30.0, quality: int = 90):
+        self.path = Path(path)
+        if self.path.suffix.lower() not in VIDEO_SUFFIXES:
+            raise KptrackError(
+                f"--out {self.path}: write the annotated video as .avi (Motion-JPEG), e.g. --out {self.path.with_suffix('.avi')}. "
+                "An AVI stays playable if the run is killed; an MP4 would not. Convert later with `ffmpeg -i x.avi x.mp4`."
+            )
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise KptrackError(f"--out {self.path}: cannot create its folder ({e.strerror}). Choose a writable path.") from None
+        self.fps = float(fps) if fps and fps > 0 else 30.0
+        self.quality = int(quality)
+        self.frames = 0
+        self._writer: cv2.VideoWriter | None = None
+        self._size: tuple[int, int] | None = None
+
+    def _open(self, w: int, h: int) -> None:
+        wr = cv2.VideoWriter(str(self.path), cv2.CAP_OPENCV_MJPEG, cv2.VideoWriter_fourcc(*"MJPG"), self.fps, (w, h))
+        if not wr.isOpened():
+            raise KptrackError(f"--out {self.path}: cannot open the video for writing. Check the folder exists and is writable.")
+        wr.set(cv2.VIDEOWRITER_PROP_QUALITY, self.quality)
+        self._writer, self._size = wr, (w, h)
+
+    def write(self, image: np.ndarray) -> None:
+        """image: (H, W, 3) uint8 BGR."""
+        h, w = image.shape[:2]
+        if self._writer is None:
+            self._open(w, h)
+        if (w, h) != self._size:
+            image = cv2.resize(image, self._size, interpolation=cv2.INTER_AREA)
+        self._writer.write(image)
+        self.frames += 1
+
+    def close(self) -> None:
+        """Finish the file (writes the AVI index). Safe to call twice."""
+        if self._writer is not None:
+            self._writer.release()
+            self._writer = None
+
+
+class PoseCsvSink:
+    """BOP results CSV, one row per frame with a pose, flushed per row.
+
+    obj_id, scene_id: BOP ids written in every row (defaults 1 and 0).
+    """
+
+    def __init__(self, path: str | Path, obj_id: int = 1, scene_id: int = 0):
+        self.path = Path(path)
+        self.obj_id, self.scene_id = int(obj_id), int(scene_id)
+        self._w = ResultsCsvWriter(self.path)
+
+    @property
+    def rows(self) -> int:
+        return self._w.rows
+
+    def write(self, result) -> None:
+        """result: tracker.tracker.FrameResult; a frame without a pose writes nothing."""
+        if result.R_m2c is None:
+            return
+        self._w.write(
+            BopResult(
+                scene_id=self.scene_id, im_id=int(result.index), obj_id=self.obj_id, score=float(result.score),
+                R_m2c=result.R_m2c, t_m2c=result.t_m2c, time=float(result.timings.get("total", -1e3)) / 1e3,
+            )
+        )
+
+    def close(self) -> None:
+        self._w.close()
+
+
+class JsonlSink:
+    """One JSON object per frame (every frame), flushed per line."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._f = open(self.path, "w", encoding="utf-8")
+        except OSError as e:
+            raise KptrackError(f"{self.path}: cannot write the JSONL log ({e.strerror}). Choose a writable path.") from None
+        self.lines = 0
+
+    def write(self, result, extra: dict[str, Any] | None = None) -> None:
+        """result: FrameResult; extra: more fields merged in (e.g. render/sink timings under 'timings_ms')."""
+        d = result.to_dict()
+        for k, v in (extra or {}).items():
+            if isinstance(v, dict) and isinstance(d.get(k), dict):
+                d[k].update(v)
+            else:
+                d[k] = v
+        self._f.write(json.dumps(d, separators=(",", ":")) + "\n")
+        self._f.flush()
+        self.lines += 1
+
+    def close(self) -> None:
+        if not self._f.closed:
+            self._f.close()
+
+
+def read_jsonl(path: str | Path) -> list[dict]:
+    """Read a JSONL log; a last line cut off by a kill is ignored."""
+    out = []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError:
+                break
+    return out
+
+
+def display_available() -> bool:
+    """Whether a window can be shown (a display on Linux; assumed elsewhere)."""
+    if sys.platform.startswith("linux"):
+        return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    return True
+
+
+class WindowSink:
+    """An OpenCV window. :meth:`show` returns 'quit', 'reset' or None; space pauses inside it.
+
+    imshow / waitkey: injectable for tests (defaults cv2.imshow / cv2.waitKey).
+    """
+
+    def __init__(self, title: str = "kptrack", *, imshow: Callable | None = None, waitkey: Callable | None = None):
+        if imshow is None and not display_available():
+            raise KptrackError("--show: no display here (DISPLAY is not set). Drop --show and write --out VIDEO.avi instead.")
+        self.title = title
+        self._imshow = imshow or cv2.imshow
+        self._waitkey = waitkey or cv2.waitKey
+        self.paused_s = 0.0  # time spent paused or waiting for keys (not the tracker's)
+
+    def show(self, image: np.ndarray) -> str | None:
+        t0 = time.perf_counter()
+        try:
+            self._imshow(self.title, image)
+            cmd = self._key(self._waitkey(1))
+            if cmd == "pause":
+                while True:
+                    cmd = self._key(self._waitkey(50))
+                    if cmd in ("pause", "quit", "reset"):
+                        break
+                cmd = None if cmd == "pause" else cmd
+            return cmd
+        finally:
+            self.paused_s += time.perf_counter() - t0
+
+    @staticmethod
+    def _key(k: int) -> str | None:
+        k = k & 0xFF if k is not None and k >= 0 else -1
+        if k in (ord("q"), 27):
+            return "quit"
+        if k == ord(" "):
+            return "pause"
+        if k == ord("r"):
+            return "reset"
+        return None
+
+    def close(self) -> None:
+        try:
+            cv2.destroyWindow(self.title)
+        except cv2.error:
+            pass
