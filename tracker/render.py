@@ -82,6 +82,8 @@ class _Raster(NamedTuple):
     zbuf: np.ndarray  # (h, w) float64 camera z, +inf = empty
     fid: np.ndarray  # (h, w) int32 face index, -1 = empty
     bary: np.ndarray  # (h, w, 2) float32 perspective-correct barycentrics of corners 1 and 2
+    uv: np.ndarray  # (N, 2) float64 projected vertices, frame pixels
+    z: np.ndarray  # (N,) float64 vertex camera z, mm
 
 
 # --------------------------------------------------------------------------- numba kernels
@@ -670,7 +672,7 @@ class Renderer:
         bary = np.empty((rh, rw, 2) if want_bary else (1, 1, 2), np.float32)
         cull_k = 1.0 if K[0, 0] * K[1, 1] > 0 else -1.0
         _rasterize_kernel(uv, z, self.faces, float(x0), float(y0), zbuf, fid, bary, want_bary, self.near, self.cull, cull_k)
-        return _Raster(x0, y0, zbuf, fid, bary), K, w, h, R
+        return _Raster(x0, y0, zbuf, fid, bary, uv, z), K, w, h, R
 
     # ---- pass 2
     def _shade(self, ras: _Raster, K: np.ndarray, R: np.ndarray, light_dir_cam: Any, ambient: float, specular: float,
@@ -866,7 +868,7 @@ def draw_overlay(frame: np.ndarray, obj: Any, camera: Any, R_m2c: Any, t_m2c: An
             cv2.drawContours(img, contours, -1, col, 2, cv2.LINE_AA)
             edges = rend.crease_edges()
             if len(edges):
-                _draw_visible_edges(img, rend, ras, K, R, t, edges, col)
+                _draw_visible_edges(img, rend, ras, edges, col)
     if axes:
         L = 0.5 * rend.diameter
         pts = np.array([[0, 0, 0], [L, 0, 0], [0, L, 0], [0, 0, L]], np.float64)
@@ -891,36 +893,34 @@ def draw_overlay(frame: np.ndarray, obj: Any, camera: Any, R_m2c: Any, t_m2c: An
     return img
 
 
-def _draw_visible_edges(img, rend: Renderer, ras: _Raster, K, R, t, edges, col) -> None:
+def _draw_visible_edges(img, rend: Renderer, ras: _Raster, edges, col) -> None:
     """Draw crease edges whose midpoint is not hidden behind the rendered surface."""
-    z, uv = _project(rend.vertices, K, R, t)
+    z, uv = ras.z, ras.uv
     a, b = edges[:, 0], edges[:, 1]
     ok = (z[a] >= rend.near) & (z[b] >= rend.near)
-    if not np.any(ok):
-        return
     a, b = a[ok], b[ok]
-    pc = rend.vertices @ R.T + t
-    mid = 0.5 * (pc[a] + pc[b])
-    mq = mid @ K.T
-    mu = mq[:, :2] / mq[:, 2:3]
-    c = np.floor(mu[:, 0] + 0.5).astype(np.int64) - ras.x0
-    r = np.floor(mu[:, 1] + 0.5).astype(np.int64) - ras.y0
+    if len(a) == 0:
+        return
+    # The 3D midpoint of an edge projects to the 2D midpoint of... nothing simple, so test the
+    # 2D midpoint, whose depth along the edge is exact in 1/z (perspective-correct).
+    mu = 0.5 * (uv[a] + uv[b])
+    mz = 2.0 / (1.0 / z[a] + 1.0 / z[b])
     rh, rw = ras.zbuf.shape
+    c = np.floor(mu[:, 0] + 0.5) - ras.x0
+    r = np.floor(mu[:, 1] + 0.5) - ras.y0
     inb = (c >= 0) & (c < rw) & (r >= 0) & (r < rh)
+    c = np.clip(c, 0, rw - 1).astype(np.intp)
+    r = np.clip(r, 0, rh - 1).astype(np.intp)
+    # Visible when some pixel of the 3x3 around it has the edge no farther than the surface
+    # there (plus a tolerance): an edge lies on the surface, on a silhouette or a crease.
     tol = max(1.0, 0.01 * rend.diameter)
-    # The nearest surface over the 3x3 neighbourhood: an edge lies on the surface, so it is
-    # visible when it is no farther than the farthest nearby depth (plus a tolerance).
-    zb = np.where(np.isfinite(ras.zbuf), ras.zbuf, -np.inf)
-    pad = np.pad(zb, 1, constant_values=-np.inf)
-    best = np.full(len(c), np.inf)
-    cc = np.clip(c, 0, rw - 1) + 1
-    rr = np.clip(r, 0, rh - 1) + 1
-    nb = np.full(len(c), -np.inf)
+    far = np.full(len(c), -np.inf)
     for dy in (-1, 0, 1):
+        rr = np.clip(r + dy, 0, rh - 1)
         for dx in (-1, 0, 1):
-            nb = np.maximum(nb, pad[rr + dy, cc + dx])
-    best = np.where(nb == -np.inf, np.inf, nb)
-    vis = inb & (mid[:, 2] <= best + tol)
+            zz = ras.zbuf[rr, np.clip(c + dx, 0, rw - 1)]
+            far = np.maximum(far, np.where(np.isfinite(zz), zz, -np.inf))
+    vis = inb & ((far == -np.inf) | (mz <= far + tol))
     if not np.any(vis):
         return
     segs = np.stack([uv[a[vis]], uv[b[vis]]], 1)
