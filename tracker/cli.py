@@ -66,6 +66,8 @@ def _add_synth(sub) -> None:
     p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
     p.add_argument("--split", default=None, help="split name (default train_synth / test_seq)")
     p.add_argument("--rot-range", type=float, default=180.0, help="max rotation from the canonical view, degrees (180 = whole sphere)")
+    p.add_argument("--scene-size", type=int, default=1000, help="training images per BOP scene folder")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing split folder (and models/) in --out")
 
 
 @_command("synth")
@@ -76,8 +78,10 @@ def _run_synth(args) -> int:
         object=args.object, out=args.out, num=args.num, seed=args.seed, sequence=args.sequence,
         frames=args.frames, width=args.width, height=args.height, backgrounds=args.backgrounds,
         workers=args.workers, split=args.split, rot_range_deg=args.rot_range,
+        scene_size=args.scene_size, overwrite=args.overwrite,
     )
-    run_synth(cfg)
+    path = run_synth(cfg)
+    print(f"wrote {path}")
     return 0
 
 
