@@ -203,27 +203,32 @@ def test_numba_rasterizer_agrees_with_numpy_reference():
     assert np.allclose(bary[same], bary2[same], atol=1e-5)
 
 
-def test_numba_render_agrees_with_numpy_rasterize_and_shade():
+@pytest.mark.parametrize("appearance", ["colors", "texture", "plain"])
+def test_numba_render_agrees_with_numpy_rasterize_and_shade(appearance):
     rng = np.random.default_rng(11)
     cam = make_camera(64, 48, f=60.0)
     v, f = random_soup(rng, 25)
     v[:, 2] -= 170.0
-    colors = rng.integers(0, 256, (len(v), 3))
-    obj = make_object(v, f, colors=colors)
+    colors = rng.integers(0, 256, (len(v), 3)) if appearance == "colors" else None
+    uv = rng.uniform(-0.1, 1.1, (len(v), 2)) if appearance == "texture" else None
+    tex = rng.integers(0, 256, (7, 9, 3), dtype=np.uint8) if appearance == "texture" else None
+    obj = make_object(v, f, colors=colors, uv=uv, texture=tex)
     rend = Renderer(obj)
     R, t = rot([0.2, 1, 0], 30), np.array([1.0, -2.0, 170.0])
     light = np.array([0.3, -0.5, -1.0])
     out = rend.render(cam, R, t, light_dir_cam=light, ambient=0.3, specular=0.4)
     pc = v @ R.T + t
     z = pc[:, 2]
-    uv = (pc @ cam.K.T)[:, :2] / z[:, None]
-    zb, fid, bary = rasterize_ref(uv, z, f, cam.width, cam.height)
-    ref = shade_ref(zb, fid, bary, cam.K, R, rend.faces, rend.face_normals, rend.corner_normals, colors.astype(np.float32),
-                    None, None, rend.albedo_const, light / np.linalg.norm(light), 0.3, 0.4, rend.shininess)
-    agree = out.mask & (fid >= 0)
+    puv = (pc @ cam.K.T)[:, :2] / z[:, None]
+    zb, fid, bary = rasterize_ref(puv, z, f, cam.width, cam.height)
+    ref = shade_ref(zb, fid, bary, cam.K, R, rend.faces, rend.face_normals, rend.corner_normals,
+                    None if colors is None else colors.astype(np.float32), None if uv is None else obj.uv, tex,
+                    rend.albedo_const, light / np.linalg.norm(light), 0.3, 0.4, rend.shininess)
     assert np.array_equal(out.mask, fid >= 0)
+    agree = out.mask & (fid >= 0)
     diff = np.abs(out.color.astype(int) - ref.astype(int))[agree]
     assert np.mean(diff.max(1) <= 1) > 0.995
+    assert len(np.unique(ref[agree], axis=0)) > 20  # the comparison saw varied shading
 
 
 # ------------------------------------------------------------------ normals
