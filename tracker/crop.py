@@ -69,10 +69,13 @@ def letterbox_affine(width: int, height: int, out_size: int = INPUT_SIZE) -> np.
 
 def invert_affine(A: np.ndarray) -> np.ndarray:
     """Inverse of a (2, 3) affine, as a (2, 3) float64 affine."""
-    M = np.asarray(A, dtype=np.float64)[:, :2]
-    t = np.asarray(A, dtype=np.float64)[:, 2]
-    Mi = np.linalg.inv(M)
-    return np.hstack([Mi, (-Mi @ t)[:, None]])
+    # Closed-form 2x2 inverse: np.linalg.inv costs ~20 us per call, more than the whole decode.
+    (a, b, tx), (c, d, ty) = np.asarray(A, dtype=np.float64).tolist()
+    det = a * d - b * c
+    if det == 0.0 or not np.isfinite(det):
+        raise ValueError("crop affine is singular")
+    ia, ib, ic, id_ = d / det, -b / det, -c / det, a / det
+    return np.array([[ia, ib, -(ia * tx + ib * ty)], [ic, id_, -(ic * tx + id_ * ty)]], dtype=np.float64)
 
 
 def apply_affine(A: np.ndarray, p: np.ndarray) -> np.ndarray:
