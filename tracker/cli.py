@@ -192,6 +192,7 @@ def _add_eval(sub) -> None:
     p.add_argument("--dataset", required=True, help="BOP dataset root or scene folder")
     p.add_argument("--object", default="default")
     p.add_argument("--out", default=None, help="folder for metrics JSON and error plot PNG")
+    p.add_argument("--obj-id", type=int, default=1, help="BOP obj_id of the object in the dataset and CSV")
 
 
 @_command("eval")
@@ -210,6 +211,11 @@ def _add_bench(sub) -> None:
     p.add_argument("--out", default="benchmarks/out", help="folder for the JSON")
     p.add_argument("--results", default="benchmarks/RESULTS.md", help="markdown file to append the table to")
     p.add_argument("--no-peers", action="store_true")
+    p.add_argument("--sequence", default=None, help="a BOP scene folder to run on (default: the demo's cached synthetic sequence)")
+    p.add_argument("--cache", default=None, help="where the default synthetic sequence is cached")
+    p.add_argument("--threads", type=int, default=None, help="ONNX Runtime intra-op threads")
+    p.add_argument("--preset", default="fast", help="tracker preset: fast | accurate")
+    p.add_argument("--no-cold-start", action="store_true", help="skip the time-to-first-frame subprocess runs")
 
 
 @_command("bench")
