@@ -281,6 +281,11 @@ def load_sequence(scene_dir: str | Path, max_frames: int | None = None, obj_id: 
     if not np.allclose(gt.K, gt.K[0]):
         raise KptrackError(f"{sd}: the camera matrix changes along the scene; bench needs one camera per sequence.")
     cam = Camera(gt.K[0], None, first.shape[1], first.shape[0])
+    if (sd / "camera.yaml").is_file():  # synth writes the calibration beside a sequence
+        cam = Camera.from_yaml(sd / "camera.yaml")
+        if (cam.width, cam.height) != (first.shape[1], first.shape[0]):
+            raise KptrackError(f"{sd / 'camera.yaml'}: {cam.width}x{cam.height} but the frames are "
+                               f"{first.shape[1]}x{first.shape[0]}. Re-create the sequence.")
     return BenchSequence(sd, paths, cam, gt)
 
 
@@ -291,10 +296,7 @@ def default_sequence_dir(frames: int, cache: str | None = None) -> Path:
     except ImportError:
         raise KptrackError("kptrack bench: the default sequence comes from tracker.app, which is missing. "
                            "Pass a BOP scene with --sequence.") from None
-    fn = getattr(app, "default_sequence", None) or getattr(app, "ensure_demo_sequence", None)
-    if fn is None:
-        raise KptrackError("kptrack bench: tracker.app has no default_sequence(); pass a BOP scene with --sequence.")
-    return Path(fn(frames=frames, cache=cache))
+    return Path(app.ensure_demo_sequence(Path(cache) if cache else app.default_cache_dir(), frames))
 
 
 # ============================================================================= running
@@ -320,7 +322,7 @@ class PipelineRun:
     note: str = ""
 
 
-def _run_kptrack(name: str, tracker, seq: BenchSequence, n: int, *, cold: bool = False, overlay: bool = False,
+def _run_kptrack(name: str, tracker, seq: BenchSequence, n: int, *, overlay: bool = False,
                  renderer=None, device: str = "cpu") -> PipelineRun:
     from tracker.tracker import STAGES
 
@@ -336,12 +338,12 @@ def _run_kptrack(name: str, tracker, seq: BenchSequence, n: int, *, cold: bool =
         t0 = time.perf_counter()
         img = seq.read(i)
         t1 = time.perf_counter()
-        if cold:
-            tracker.reset()  # peer (b): every frame is a first frame
         r = tracker.step(img, i, i / 30.0)
         t2 = time.perf_counter()
         if draw is not None and r.has_pose:
-            draw(img, tracker.obj, tracker.camera, r.R_m2c, r.t_m2c, renderer=renderer)
+            # as kptrack track/demo draw it: shaded model, keypoints with confidence, axes
+            draw(img, tracker.obj, tracker.camera, r.R_m2c, r.t_m2c, renderer=renderer, keypoints_uv=r.uv,
+                 confidences=np.clip(r.conf, 0, 1))
         t3 = time.perf_counter()
         timings["read"].append((t1 - t0) * 1e3)
         for k in STAGES:
@@ -458,15 +460,23 @@ import numpy as np, cv2
 from tracker.camera import Camera
 from tracker.infer import OnnxHeatmapModel
 from tracker.objects import load_object
+from tracker.render import Renderer, draw_overlay
 from tracker.tracker import Tracker, TrackerConfig
 t1 = time.perf_counter()
+# what `kptrack track` does before its first frame: load, check, warm up
 model = OnnxHeatmapModel(a["model"], device=a["device"], threads=a["threads"])
 obj = load_object(a["object"])
 cam = Camera(np.array(a["K"]), None, a["width"], a["height"])
 tr = Tracker(model, obj, cam, TrackerConfig.preset(a["preset"]))
+model.warmup(3)
+if hasattr(tr, "warmup"):
+    tr.warmup()
+renderer = Renderer(obj)
 t2 = time.perf_counter()
 img = cv2.imread(a["image"], cv2.IMREAD_COLOR)
 r = tr.step(img, 0, 0.0)
+if r.has_pose:
+    draw_overlay(img, obj, cam, r.R_m2c, r.t_m2c, renderer=renderer, keypoints_uv=r.uv, confidences=np.clip(r.conf, 0, 1))
 t3 = time.perf_counter()
 print("KPTRACK_COLD " + json.dumps({"import_s": t1 - t0, "load_s": t2 - t1, "first_frame_s": t3 - t2,
       "in_process_s": t3 - t0, "status": r.status, "mode": r.mode, "provider": str(model.provider)}))
@@ -643,7 +653,12 @@ def _devices(device: str) -> list[str]:
 
 
 def _default_model() -> Path:
-    return Path(__file__).resolve().parents[1] / "models" / "default" / "model.onnx"
+    try:
+        from tracker.app import default_model_path
+
+        return default_model_path()
+    except ImportError:
+        return Path(__file__).resolve().parents[1] / "models" / "default" / "model.onnx"
 
 
 def run_bench(cfg: BenchConfig, *, backend_factory: Callable[[str, BenchSequence], Any] | None = None) -> dict[str, Any]:
@@ -704,7 +719,7 @@ def run_bench(cfg: BenchConfig, *, backend_factory: Callable[[str, BenchSequence
 
     peer_runs: list[PipelineRun] = []
     if cfg.peers:
-        from tracker.decode import decode_argmax
+        from tracker.peers import ColdStartTracker, make_argmax_tracker
 
         dev = "cpu" if "cpu" in backends else next(iter(backends))
         be = backends[dev]
@@ -712,12 +727,12 @@ def run_bench(cfg: BenchConfig, *, backend_factory: Callable[[str, BenchSequence
         peer_runs.append(_run_feature_peer(seq, obj, n, renderer))
         log.info("bench: peer (b) kptrack cold every frame")
         peer_runs.append(dataclasses.replace(
-            _run_kptrack("", Tracker(be, obj, seq.camera, dataclasses.replace(tcfg, smoothing=False)), seq, n, cold=True,
-                         overlay=cfg.overlay, renderer=renderer, device=dev),
+            _run_kptrack("", ColdStartTracker(be, obj, seq.camera, tcfg), seq, n, overlay=cfg.overlay, renderer=renderer,
+                         device=dev),
             name="(b) kptrack, cold start every frame (no warm start, no ROI tracking)"))
         log.info("bench: peer (c) kptrack with argmax decoding")
         peer_runs.append(dataclasses.replace(
-            _run_kptrack("", Tracker(be, obj, seq.camera, tcfg, decoder=decode_argmax), seq, n, overlay=cfg.overlay,
+            _run_kptrack("", make_argmax_tracker(be, obj, seq.camera, tcfg), seq, n, overlay=cfg.overlay,
                          renderer=renderer, device=dev),
             name="(c) kptrack, plain argmax decoding"))
 

@@ -192,3 +192,40 @@ def run_feature_peer(frames, obj: Any, camera: Any, R0: np.ndarray, t0: np.ndarr
         poses.append(peer(f))
         times.append(time.perf_counter() - t)
     return poses, times
+
+
+# ----------------------------------------------------------------------------- (b), (c)
+class ColdStartTracker:
+    """Peer (b): kptrack with every frame treated as the first one.
+
+    Wraps a :class:`tracker.tracker.Tracker` and resets it before each frame, so each frame runs
+    the full-frame search view (letterboxed frame) with a cold SQPnP-in-RANSAC solve, then the
+    same frame's re-crop and refinement; nothing carries over from the previous frame (no
+    constant-velocity prediction, no ROI crop, no warm-started LM, no smoothing). Same ``step``
+    signature and attributes (model, obj, camera) as Tracker.
+    """
+
+    def __init__(self, model: Any, obj: Any, camera: Any, config: Any = None):
+        import dataclasses
+
+        from tracker.tracker import Tracker, TrackerConfig
+
+        cfg = dataclasses.replace(config or TrackerConfig.preset("fast"), smoothing=False)
+        self.tracker = Tracker(model, obj, camera, cfg)
+        self.model, self.obj, self.camera = model, obj, camera
+
+    def step(self, image: np.ndarray, index: int | None = None, timestamp: float | None = None):
+        self.tracker.reset()
+        return self.tracker.step(image, index, timestamp)
+
+    def warmup(self) -> None:
+        if hasattr(self.tracker, "warmup"):
+            self.tracker.warmup()
+
+
+def make_argmax_tracker(model: Any, obj: Any, camera: Any, config: Any = None):
+    """Peer (c): kptrack with plain argmax decoding (integer heatmap cells) instead of DARK."""
+    from tracker.decode import decode_argmax
+    from tracker.tracker import Tracker
+
+    return Tracker(model, obj, camera, config, decoder=decode_argmax)

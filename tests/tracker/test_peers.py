@@ -10,7 +10,7 @@ from tracker.camera import Camera
 from tracker.errors import KptrackError
 from tracker.geometry import look_at, rotation_error_deg, so3_exp
 from tracker.objects import keypoint_surface_distance, load_object
-from tracker.peers import FeaturePeer, FeaturePeerConfig, run_feature_peer
+from tracker.peers import ColdStartTracker, FeaturePeer, FeaturePeerConfig, make_argmax_tracker, run_feature_peer
 from tracker.render import Renderer
 
 
@@ -76,3 +76,48 @@ def test_run_feature_peer_times_every_frame(setup):
     assert len(poses) == len(times) == 2 and all(t > 0 for t in times)
     for p, (R, t) in zip(poses, poses_gt):
         assert p is not None and rotation_error_deg(p.R_m2c, R) < 2.0
+
+
+# ----------------------------------------------------------------------------- (b), (c) with an oracle backend
+def _oracle(obj, cam, pose_of):
+    from kptrack_testing import OracleHeatmaps
+
+    return OracleHeatmaps(obj.keypoint_names, lambda i: cam.project(obj.keypoints, *pose_of(i)))
+
+
+def _traj(i):
+    return so3_exp(np.array([0.4 + 0.01 * i, 0.6 + 0.02 * i, 0.1])), np.array([30.0 + i, -20.0 + 0.5 * i, 500.0 + i])
+
+
+def test_cold_start_peer_searches_every_frame(setup):
+    from tracker.tracker import Tracker
+
+    obj, cam, _, _, _, _ = setup
+    black = np.zeros((cam.height, cam.width, 3), np.uint8)
+    cold = ColdStartTracker(_oracle(obj, cam, _traj), obj, cam)
+    res = [cold.step(black, i) for i in range(6)]
+    assert all(r.mode == "search" for r in res)  # never the predicted-ROI path
+    for i, r in enumerate(res):
+        assert r.has_pose and rotation_error_deg(r.R_m2c, _traj(i)[0]) < 1.0
+    warm = Tracker(_oracle(obj, cam, _traj), obj, cam)
+    modes = [warm.step(black, i).mode for i in range(6)]
+    assert modes[0] == "search" and modes[1:] == ["track"] * 5  # what (b) gives up
+
+
+def test_argmax_peer_decodes_coarser_than_dark(setup):
+    from tracker.tracker import Tracker, TrackerConfig
+
+    obj, cam, _, _, _, _ = setup
+    black = np.zeros((cam.height, cam.width, 3), np.uint8)
+    cfg = TrackerConfig.preset("fast", smoothing=False)
+
+    def kp_err(tr):
+        errs = []
+        for i in range(8):
+            r = tr.step(black, i)
+            errs.append(np.nanmean(np.linalg.norm(r.uv - cam.project(obj.keypoints, *_traj(i)), axis=1)))
+        return float(np.mean(errs[1:]))  # tracking frames
+
+    e_dark = kp_err(Tracker(_oracle(obj, cam, _traj), obj, cam, cfg))
+    e_arg = kp_err(make_argmax_tracker(_oracle(obj, cam, _traj), obj, cam, cfg))
+    assert e_arg > 3 * e_dark and e_arg > 0.3  # integer cells: ~0.3-0.4 cell error, a px or more in the frame
