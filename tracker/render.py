@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 import weakref
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Sequence
@@ -648,6 +649,31 @@ class Renderer:
             diam = float(np.linalg.norm(ext))
         self.diameter = float(diam)
         self._edges: np.ndarray | None = None
+        # Per-thread first-pass buffers, reused across calls: fresh multi-megabyte arrays
+        # every frame cost more in page faults than the rasterisation itself.
+        self._scratch: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+
+    def _buffers(self, rh: int, rw: int, want_bary: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """C-contiguous (rh, rw) zbuf (+inf), fid (-1) and (rh, rw, 2) bary views of this
+        thread's scratch. They are overwritten by the next call on the same thread."""
+        n = rh * rw
+        key = threading.get_ident()
+        buf = self._scratch.get(key)
+        if buf is None or len(buf[0]) < n:
+            cap = max(n, 2 * len(buf[0]) if buf is not None else 0)
+            buf = (np.empty(cap), np.empty(cap, np.int32), np.empty(2 * cap, np.float32))
+            self._scratch[key] = buf
+        zbuf = buf[0][:n].reshape(rh, rw)
+        fid = buf[1][:n].reshape(rh, rw)
+        zbuf.fill(np.inf)
+        fid.fill(-1)
+        bary = buf[2][: 2 * n].reshape(rh, rw, 2) if want_bary else buf[2][:2].reshape(1, 1, 2)
+        return zbuf, fid, bary
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state["_scratch"] = {}  # scratch is per process and per thread
+        return state
 
     # ---- pass 1
     def _raster(self, camera: Any, R_m2c: Any, t_m2c: Any, want_bary: bool, pad: int = 0) -> tuple[_Raster | None, np.ndarray, int, int, np.ndarray]:
@@ -667,9 +693,7 @@ class Renderer:
         if x1 < x0 or y1 < y0:
             return None, K, w, h, R
         rh, rw = y1 - y0 + 1, x1 - x0 + 1
-        zbuf = np.full((rh, rw), np.inf)
-        fid = np.full((rh, rw), -1, np.int32)
-        bary = np.empty((rh, rw, 2) if want_bary else (1, 1, 2), np.float32)
+        zbuf, fid, bary = self._buffers(rh, rw, want_bary)
         cull_k = 1.0 if K[0, 0] * K[1, 1] > 0 else -1.0
         _rasterize_kernel(uv, z, self.faces, float(x0), float(y0), zbuf, fid, bary, want_bary, self.near, self.cull, cull_k)
         return _Raster(x0, y0, zbuf, fid, bary, uv, z), K, w, h, R
