@@ -150,8 +150,9 @@ def _add_track(sub) -> None:
     p.add_argument("--source", required=True, help="camera index | video file | image folder | URL")
     p.add_argument("--model", default="models/default/model.onnx")
     p.add_argument("--object", default="default")
-    p.add_argument("--camera", default=None, help="camera calibration, OpenCV YAML")
-    p.add_argument("--out", default=None, help="annotated video path")
+    p.add_argument("--camera", default=None, help="camera calibration, OpenCV YAML (kptrack calibrate); fov:DEG guesses one; "
+                   "default: camera.yaml beside a video/folder")
+    p.add_argument("--out", default=None, help="annotated video, Motion-JPEG .avi (stays playable if the run is killed)")
     p.add_argument("--poses", default=None, help="poses, BOP results CSV (a .jsonl beside it holds timings)")
     p.add_argument("--show", action="store_true", help="show a window (q quits, space pauses, r resets)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
@@ -174,8 +175,10 @@ def _add_demo(sub) -> None:
     p.add_argument("--frames", type=int, default=300)
     p.add_argument("--model", default=None, help="default: the shipped models/default/model.onnx")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    p.add_argument("--out", default=None, help="annotated video path")
-    p.add_argument("--cache", default=None, help="where the synthetic sequence is cached")
+    p.add_argument("--out", default=None, help="annotated video, Motion-JPEG .avi")
+    p.add_argument("--cache", default=None, help="where the synthetic sequence is cached (default ~/.cache/kptrack)")
+    p.add_argument("--threads", type=int, default=None, help="ONNX Runtime intra-op threads")
+    p.add_argument("--preset", default="fast", help="tracker preset: fast | accurate")
 
 
 @_command("demo")

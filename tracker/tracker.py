@@ -327,9 +327,11 @@ class Tracker:
         check_model_matches_object(meta, obj, str(getattr(model, "path", "model")))
         self.input_size, self.heatmap_size = int(meta.input_size), int(meta.heatmap_size)
         self.provider = str(getattr(model, "provider", "?"))
-        self.keypoints = np.asarray(obj.keypoints, np.float64)
-        self.box = np.asarray(obj.box_corners, np.float64)
-        self.K = np.asarray(camera.K, np.float64)
+        # Writable private copies: numba specialises on the read-only flag, and the warm-up must
+        # compile/load the same signatures the frame loop uses.
+        self.keypoints = np.array(obj.keypoints, np.float64)
+        self.box = np.array(obj.box_corners, np.float64)
+        self.K = np.array(camera.K, np.float64)
         if decoder is None:
             from tracker.decode import decode_dark
 
@@ -356,6 +358,25 @@ class Tracker:
         self._timings: dict[str, float] = {}
 
     # ------------------------------------------------------------------ public
+    def warmup(self) -> None:
+        """Run the decoder and both solvers once on synthetic data (numba compile or cache load),
+        so the first real frame is not slow. Leaves the state untouched."""
+        k, hm = len(self.keypoints), self.heatmap_size
+        g = np.arange(hm, dtype=np.float32)
+        cells = np.linspace(hm * 0.3, hm * 0.7, k)
+        heat = np.exp(-((g[None, None, :] - cells[:, None, None]) ** 2 + (g[None, :, None] - cells[:, None, None]) ** 2) / 8.0)
+        self._decode(heat.astype(np.float32))
+        R = so3_exp(np.array([0.3, 0.2, 0.1]))
+        t = np.array([0.0, 0.0, 3.0 * max(float(getattr(self.obj, "diameter", 100.0)), 1.0) * self.K[0, 0] / max(self.camera.width, 1)])
+        z = (self.keypoints @ R.T + t)[:, 2]
+        uv = (self.keypoints @ R.T + t)[:, :2] / z[:, None] * np.diag(self.K)[:2] + self.K[:2, 2]
+        w = np.ones(k)
+        xyz = self.keypoints[np.ones(k, bool)]  # a fancy-indexed copy, as in the frame loop
+        if k >= 4:
+            self._solve_cold(xyz, uv, w, self.K, 5.0, 2.0)
+        if k >= 3:
+            self._solve_warm(xyz, uv, w, self.K, R, t, 2.0)
+
     def reset(self) -> None:
         """Forget the object: back to full-frame search (the window's 'r' key)."""
         self.state = TrackState()

@@ -67,7 +67,9 @@ def make_conv_model(path, names=("a", "b", "c", "d"), *, seed=0, two_outputs=Fal
 def make_color_dot_model(path, colors_bgr, names, *, tau=60.0, sigma_cells=1.2):
     """An ONNX 'network' that finds keypoints drawn as coloured dots.
 
-    Heatmap k = Gaussian blur of a 4x4 max-pool of relu(1 - ||pixel - colour_k||^2 / tau^2). With
+    Heatmap k = Gaussian blur of relu(1 - ||pixel - colour_k||^2 / tau^2), dilated by a 5x5 max
+    filter (so thin dots survive) and resampled to the heatmap grid with align_corners=True, which
+    is exactly the UDP crop->heatmap mapping of tracker.crop (a strided pool would be biased). With
     metadata mean 0 / std 1 / BGR the network sees raw BGR values. On frames where each keypoint
     is a dot of its own colour, it behaves like a perfect detector, so the whole tracker (ONNX
     Runtime included) can be tested end to end without a trained model.
@@ -89,7 +91,8 @@ def make_color_dot_model(path, colors_bgr, names, *, tau=60.0, sigma_cells=1.2):
         def forward(self, x):  # x: (N, 3, S, S) raw BGR 0..255
             d2 = ((x.unsqueeze(1) - self.colors) ** 2).sum(2)  # (N, K, S, S)
             m = torch.relu(1.0 - d2 / (tau * tau))
-            m = torch.nn.functional.max_pool2d(m, 4)
+            m = torch.nn.functional.max_pool2d(m, 5, stride=1, padding=2)
+            m = torch.nn.functional.interpolate(m, size=(HEATMAP_SIZE, HEATMAP_SIZE), mode="bilinear", align_corners=True)
             return torch.nn.functional.conv2d(m, self.blur, padding=r, groups=k)
 
     meta = ModelMeta(keypoint_names=tuple(names), mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0), channel_order="BGR")
@@ -159,3 +162,34 @@ class OracleHeatmaps:
 
     def warmup(self, n=1):
         pass
+
+
+def dot_gt_pose(i):
+    """A smooth trajectory for dot sequences: turning and drifting ~600 mm in front of the camera."""
+    from tracker.geometry import so3_exp
+
+    R = so3_exp(np.array([0.4 + 0.01 * i, 0.6 + 0.015 * i, 0.1]))
+    t = np.array([30.0 * np.sin(i / 15), 20.0 * np.cos(i / 20), 600.0 + 40.0 * np.sin(i / 25)])
+    return R, t
+
+
+def dot_frames(obj, cam, n, pose_of=dot_gt_pose, hidden=lambda i: False, radius=4):
+    """Frames (H, W, 3) uint8 showing the object's keypoints as coloured dots on a dark background."""
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        img = np.full((cam.height, cam.width, 3), 30, np.uint8)
+        img += rng.integers(0, 8, img.shape, dtype=np.uint8)
+        if not hidden(i):
+            R, t = pose_of(i)
+            draw_dots(img, cam.project(obj.keypoints, R, t), radius=radius)
+        yield img
+
+
+def write_dot_video(path, obj, cam, n, fps=30.0, **kw):
+    """An MJPEG .avi of dot_frames (lossy but mild at quality 95)."""
+    w = cv2.VideoWriter(str(path), cv2.CAP_OPENCV_MJPEG, cv2.VideoWriter_fourcc(*"MJPG"), fps, (cam.width, cam.height))
+    w.set(cv2.VIDEOWRITER_PROP_QUALITY, 95)
+    for img in dot_frames(obj, cam, n, **kw):
+        w.write(img)
+    w.release()
+    return Path(path)
