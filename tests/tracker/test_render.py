@@ -174,6 +174,24 @@ def test_render_depth_equals_render_and_background_composited():
     assert not np.array_equal(out.color[out.mask], bg[out.mask])
 
 
+def test_reused_buffers_give_the_same_images_across_sizes_and_threads():
+    from concurrent.futures import ThreadPoolExecutor
+
+    cam = make_camera(120, 100)
+    v, f = quad(30.0)
+    obj = make_object(v, f, colors=np.array([[255, 0, 0], [0, 255, 0], [0, 0, 255], [255, 255, 0]]))
+    poses = [(rot([1, 1, 0], 20), np.array([0, 0, z])) for z in (90.0, 400.0, 150.0, 90.0)]
+    fresh = [Renderer(obj).render(cam, R, t) for R, t in poses]
+    shared = Renderer(obj)
+    for (R, t), ref in zip(poses, fresh):
+        got = shared.render(cam, R, t)
+        assert np.array_equal(got.color, ref.color) and np.array_equal(got.depth, ref.depth)
+    with ThreadPoolExecutor(4) as ex:
+        outs = list(ex.map(lambda i: shared.render(cam, *poses[i % 4]), range(32)))
+    for i, got in enumerate(outs):
+        assert np.array_equal(got.color, fresh[i % 4].color) and np.array_equal(got.depth, fresh[i % 4].depth)
+
+
 # ------------------------------------------------------------------ numba vs numpy twins
 def random_soup(rng, n_tri=40):
     centres = rng.uniform([-40, -30, 120], [40, 30, 220], (n_tri, 3))
