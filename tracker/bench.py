@@ -465,12 +465,15 @@ from tracker.tracker import Tracker, TrackerConfig
 t1 = time.perf_counter()
 # what `kptrack track` does before its first frame: load, check, warm up
 model = OnnxHeatmapModel(a["model"], device=a["device"], threads=a["threads"])
+model.warmup(3)
+tm = time.perf_counter()
 obj = load_object(a["object"])
+to = time.perf_counter()
 cam = Camera(np.array(a["K"]), None, a["width"], a["height"])
 tr = Tracker(model, obj, cam, TrackerConfig.preset(a["preset"]))
-model.warmup(3)
 if hasattr(tr, "warmup"):
     tr.warmup()
+tt = time.perf_counter()
 renderer = Renderer(obj)
 t2 = time.perf_counter()
 img = cv2.imread(a["image"], cv2.IMREAD_COLOR)
@@ -479,6 +482,7 @@ if r.has_pose:
     draw_overlay(img, obj, cam, r.R_m2c, r.t_m2c, renderer=renderer, keypoints_uv=r.uv, confidences=np.clip(r.conf, 0, 1))
 t3 = time.perf_counter()
 print("KPTRACK_COLD " + json.dumps({"import_s": t1 - t0, "load_s": t2 - t1, "first_frame_s": t3 - t2,
+      "model_load_warmup_s": tm - t1, "object_load_s": to - tm, "tracker_warmup_s": tt - to, "renderer_s": t2 - tt,
       "in_process_s": t3 - t0, "status": r.status, "mode": r.mode, "provider": str(model.provider)}))
 """
 
@@ -584,7 +588,9 @@ def format_markdown(doc: dict[str, Any]) -> str:
             b = c["breakdown"]
             lines.append("")
             lines.append(f"Time to first frame ({dev}, numba cache {c['numba_cache']}): {c['first_frame_s']:.2f} s wall "
-                         f"(imports {b['import_s']:.2f} s, model+object load {b['load_s']:.2f} s, first frame {b['first_frame_s']:.3f} s; "
+                         f"(imports {b['import_s']:.2f} s; load {b['load_s']:.2f} s = model + warm-up {b.get('model_load_warmup_s', 0):.2f}, "
+                         f"object {b.get('object_load_s', 0):.2f}, tracker + numba warm-up {b.get('tracker_warmup_s', 0):.2f}, "
+                         f"renderer {b.get('renderer_s', 0):.2f}; first frame {b['first_frame_s']:.3f} s; "
                          f"runs {', '.join(f'{x:.2f}' for x in c['runs_s'])} s).")
         elif isinstance(c, dict) and "error" in c:
             lines.append(f"\nTime to first frame ({dev}): not measured ({c['error']}).")
