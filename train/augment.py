@@ -36,8 +36,11 @@ class AugmentConfig:
     scale_jitter: crop side multiplied by uniform(1 - s, 1 + s) (0.25 = +-25 %).
     center_jitter: crop centre shifted by uniform(-c, c) * side on each axis.
     rotation_deg: in-plane rotation uniform(-r, r) degrees, 0..180.
-    search_prob: fraction of crops that are the whole frame letterboxed (the tracker's search view),
-        shrunk by up to ``search_zoom_out`` so the object is small.
+    search_prob: fraction of crops that are search views: a square of side
+        ``uniform_log(search_zoom_in, search_zoom_out) * long side`` anywhere in the frame (1 = the
+        letterboxed frame, 0.6 = the tracker's search windows, > 1 = the frame shrunk, object small).
+        Such a crop may miss the object: its keypoints then get zero targets (weight kept), which
+        teaches the net to answer "not here".
     """
 
     box_padding: float = 1.25
@@ -45,6 +48,7 @@ class AugmentConfig:
     center_jitter: float = 0.10
     rotation_deg: float = 30.0
     search_prob: float = 0.15
+    search_zoom_in: float = 0.6
     search_zoom_out: float = 2.0
     color_prob: float = 0.8
     brightness: float = 32.0
@@ -91,10 +95,15 @@ def sample_affine(
     """Draw one training crop affine (2, 3) float64 frame px -> crop px. Returns (A, is_search)."""
     rot = math.radians(rng.uniform(-cfg.rotation_deg, cfg.rotation_deg)) if cfg.rotation_deg > 0 else 0.0
     if cfg.search_prob > 0 and rng.random() < cfg.search_prob:
+        # The tracker's search views: the letterboxed frame (side = long side) and windows of
+        # 0.6 x the long side; up to search_zoom_out x for objects smaller than in the data.
         w, h = image_wh
-        center = np.array([(w - 1) / 2.0, (h - 1) / 2.0])
-        side = float(max(w, h)) * math.exp(rng.uniform(0.0, math.log(max(cfg.search_zoom_out, 1.0))))
-        center = center + rng.uniform(-0.05, 0.05, size=2) * side
+        lo, hi = math.log(cfg.search_zoom_in), math.log(max(cfg.search_zoom_out, cfg.search_zoom_in))
+        side = float(max(w, h)) * math.exp(rng.uniform(lo, hi))
+        center = np.array([
+            rng.uniform(side / 2 - 0.5, w - side / 2 - 0.5) if w > side else (w - 1) / 2.0,
+            rng.uniform(side / 2 - 0.5, h - side / 2 - 0.5) if h > side else (h - 1) / 2.0,
+        ])
         return crop_affine(center, side, rot, out_size), True
     center, side = box_center_side(box_xywh, cfg.box_padding)
     side *= rng.uniform(1.0 - cfg.scale_jitter, 1.0 + cfg.scale_jitter)

@@ -11,7 +11,8 @@ Sources
 * A COCO keypoints JSON (:mod:`tracker.coco`) with its images: data labelled by hand.
 
 Every record is one object instance: image path, keypoints ``(K, 2)`` frame pixels, COCO
-visibility ``(K,)`` and the tight object box. Crops follow :mod:`train.augment` (one affine per
+visibility ``(K,)`` and the object box: for BOP the box of the projected 3D bounding box
+(what the tracker crops around), for COCO the annotation's box. Crops follow :mod:`train.augment` (one affine per
 crop) and :mod:`train.heatmaps` (targets and weights).
 
 Held-out validation: a fixed fraction of the records (default 5 %, at most 500, at least 1),
@@ -131,7 +132,7 @@ def _choose_split(root: Path, split: str | None) -> str | None:
 
 def bop_records(root: str | Path, obj, split: str | None = None, obj_id: int = 1) -> list[Record]:
     """Records of object ``obj`` (ObjectModel) in a BOP dataset root / split / scene folder."""
-    from tracker.bop import BopDataset
+    from tracker.bop import BopDataset, project_points
 
     root = Path(root)
     _check_models_dir(root, obj)
@@ -146,8 +147,11 @@ def bop_records(root: str | Path, obj, split: str | None = None, obj_id: int = 1
             vis_cache[scene_dir] = _scene_visibility(scene_dir, k)
         v = vis_cache[scene_dir].get(s.im_id) if s.gt_index == 0 else None
         uv = np.asarray(s.keypoints_uv, dtype=np.float64)
-        box = None
-        if s.bbox_obj is not None and s.bbox_obj[2] > 0 and s.bbox_obj[3] > 0:
+        # The box of the projected 3D bounding box, unclipped: exactly what the tracker crops
+        # around when it predicts a pose (tracker.Tracker._roi_affine), so training crops and
+        # run-time crops share one scale. Fall back to BOP's bbox_obj, then the keypoints' box.
+        box = _keypoint_box(project_points(obj.box_corners, s.R_m2c, s.t_m2c, s.K), None)
+        if box is None and s.bbox_obj is not None and s.bbox_obj[2] > 0 and s.bbox_obj[3] > 0:
             box = tuple(float(x) for x in s.bbox_obj)
         if box is None:
             box = _keypoint_box(uv, v)

@@ -1,0 +1,164 @@
+"""Training loop: smoke run, exact resume, atomic saves on a full disk, bad checkpoints, CLI, DDP."""
+
+import csv
+import errno
+import os
+import socket
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from kp_tinydata import write_tiny_bop
+from tracker.cli import main
+from tracker.errors import KptrackError
+from tracker.objects import load_object
+from train import loop
+from train.loop import TrainConfig, load_checkpoint, model_from_checkpoint, train
+
+FAST = dict(batch=2, workers=0, threads=1, width=0.25, val_every=2, log_every=1, warmup=0)
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    return write_tiny_bop(tmp_path_factory.mktemp("tiny"), load_object("default"), n=6, size=96, corrupt=(2,))
+
+
+def _rows(run: Path) -> list[dict]:
+    with open(run / "log.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_smoke_training_writes_checkpoints_and_log(data, tmp_path):
+    run = tmp_path / "run"
+    res = train(TrainConfig(data=str(data), out=str(run), iters=4, **FAST))
+    assert res.iteration == 4 and (run / "last.pt").is_file() and (run / "best.pt").is_file()
+    assert res.bad_images == 1  # the corrupt image was met, skipped and counted
+    rows = _rows(run)
+    assert [int(r["iter"]) for r in rows if r["loss"]] == [1, 2, 3, 4]
+    val_rows = [r for r in rows if r["pck5"]]
+    assert [int(r["iter"]) for r in val_rows] == [2, 4] and all(0 <= float(r["pck5"]) <= 1 for r in val_rows)
+    assert all(float(r["images_per_s"]) > 0 for r in rows if r["loss"])
+    # weights-only loading; the config travels as a plain dict
+    ck = torch.load(run / "last.pt", weights_only=True)
+    assert ck["iteration"] == 4 and ck["preset"] == "lite" and ck["config"]["iters"] == 4
+    assert ck["keypoint_names"] == list(load_object("default").keypoint_names) and ck["object_id"]
+    assert set(ck["normalisation"]) == {"mean", "std", "channel_order"} and "pck5" in ck["scores"]
+    m = model_from_checkpoint(load_checkpoint(run / "best.pt"))
+    assert m(torch.zeros(1, 3, 256, 256)).shape == (1, 10, 64, 64)
+
+
+def test_resume_continues_counter_and_log(data, tmp_path):
+    b = tmp_path / "b"
+    train(TrainConfig(data=str(data), out=str(b), iters=2, **FAST))
+    res = train(TrainConfig(data=str(data), out=str(b), iters=4, resume=str(b / "last.pt"), **FAST))
+    assert res.iteration == 4
+    rows = _rows(b)
+    assert [int(r["iter"]) for r in rows if r["loss"]] == [1, 2, 3, 4]  # the log continues, no repeats
+    assert [int(r["iter"]) for r in rows if r["pck5"]] == [2, 4]
+    ck = load_checkpoint(b / "last.pt")
+    assert ck["iteration"] == 4 and ck["scheduler"]["last_epoch"] == 4
+
+
+def test_interrupted_run_resumes_exactly(data, tmp_path, monkeypatch):
+    full = train(TrainConfig(data=str(data), out=str(tmp_path / "full"), iters=4, **FAST))
+    run = tmp_path / "cut"
+
+    def interrupt(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(loop, "evaluate", interrupt)  # Ctrl-C at iteration 2
+    with pytest.raises(KeyboardInterrupt):
+        train(TrainConfig(data=str(data), out=str(run), iters=4, **FAST))
+    monkeypatch.undo()
+    assert load_checkpoint(run)["iteration"] == 2  # saved on the way out
+    res = train(TrainConfig(data=str(data), out=str(run), iters=4, resume=str(run), **FAST))
+    # same batches, same optimizer and schedule state: the resumed run matches the uninterrupted one
+    for k, v in full.model.state_dict().items():
+        torch.testing.assert_close(res.model.state_dict()[k], v, rtol=1e-5, atol=1e-6, msg=k)
+
+
+def test_full_disk_keeps_previous_checkpoint(data, tmp_path, monkeypatch):
+    run = tmp_path / "run"
+    train(TrainConfig(data=str(data), out=str(run), iters=2, **FAST))
+    before = (run / "last.pt").read_bytes()
+
+    def no_space(*a, **k):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(loop.torch, "save", no_space)
+    with pytest.raises(KptrackError, match="disk is full.*previous last.pt is intact"):
+        train(TrainConfig(data=str(data), out=str(run), iters=4, resume=str(run / "last.pt"), **FAST))
+    monkeypatch.undo()
+    assert (run / "last.pt").read_bytes() == before and load_checkpoint(run)["iteration"] == 2
+    assert not list(run.glob("*.tmp"))
+
+
+def test_bad_checkpoints(data, tmp_path):
+    run = tmp_path / "run"
+    train(TrainConfig(data=str(data), out=str(run), iters=1, **FAST))
+    with pytest.raises(KptrackError, match="'lite' network, not 'hourglass'"):
+        train(TrainConfig(data=str(data), out=str(tmp_path / "r2"), iters=2, preset="hourglass", resume=str(run / "last.pt"),
+                          **{k: v for k, v in FAST.items() if k != "width"}))
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"garbage")
+    with pytest.raises(KptrackError, match="not a readable kptrack checkpoint"):
+        load_checkpoint(junk)
+    torch.save({"weights": torch.zeros(2)}, tmp_path / "other.pt")
+    with pytest.raises(KptrackError, match="not a kptrack checkpoint"):
+        load_checkpoint(tmp_path / "other.pt")
+    with pytest.raises(KptrackError, match="not found"):
+        load_checkpoint(tmp_path / "missing.pt")
+
+
+def test_cli_errors_are_one_line(data, tmp_path, capsys):
+    assert main(["train", "--data", str(tmp_path / "nothing"), "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert "--data" in err and "Traceback" not in err
+    assert main(["train", "--data", str(data), "--out", str(tmp_path / "r"), "--preset", "resnet"]) == 2
+    assert "unknown network preset" in capsys.readouterr().err
+
+
+def test_cli_resume_takes_preset_and_options_from_checkpoint(data, tmp_path):
+    run = tmp_path / "run"
+    args = ["train", "--data", str(data), "--out", str(run), "--iters", "1", "--batch", "2", "--workers", "0",
+            "--width", "0.25", "--val-every", "1", "--log-every", "1"]
+    assert main(args) == 0
+    import argparse
+
+    from tracker.cli import build_parser
+
+    ns = build_parser().parse_args(["train", "--data", str(data), "--out", str(run), "--resume", str(run), "--iters", "3"])
+    cfg = loop.config_from_args(ns)
+    assert isinstance(ns, argparse.Namespace)
+    assert cfg.preset == "lite" and cfg.width == 0.25 and cfg.batch == 2 and cfg.iters == 3 and cfg.resume == str(run)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _ddp_worker(rank: int, world: int, port: int, data: str, out: str, sums: str) -> None:
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank))
+    res = train(TrainConfig(data=data, out=out, iters=2, device="cpu", **FAST))
+    vec = torch.cat([p.detach().flatten() for p in res.model.parameters()])
+    np.save(Path(sums) / f"rank{rank}.npy", vec.numpy())
+
+
+def test_ddp_two_cpu_processes_gloo(data, tmp_path):
+    import torch.multiprocessing as mp
+
+    out, sums = tmp_path / "run", tmp_path / "sums"
+    sums.mkdir()
+    mp.spawn(_ddp_worker, args=(2, _free_port(), str(data), str(out), str(sums)), nprocs=2, join=True)
+    p0, p1 = np.load(sums / "rank0.npy"), np.load(sums / "rank1.npy")
+    np.testing.assert_array_equal(p0, p1)  # gradients were all-reduced: the replicas stayed identical
+    assert load_checkpoint(out)["iteration"] == 2
+    assert sorted(p.name for p in out.iterdir() if p.is_file()) == ["best.pt", "config.json", "last.pt", "log.csv"]
+    single = TrainConfig(data=str(data), out=str(tmp_path / "single"), iters=2, device="cpu", **FAST)
+    ref = train(single)
+    # two processes each took their own shard of a 2 x batch global batch: not the single-process run
+    assert not np.array_equal(p0, torch.cat([p.detach().flatten() for p in ref.model.parameters()]).numpy())
