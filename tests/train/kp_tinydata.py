@@ -23,25 +23,29 @@ def palette(k: int) -> list[tuple[int, int, int]]:
 
 
 def write_tiny_bop(root: Path, obj, n: int = 8, size: int = 128, seed: int = 0, split: str = "train_synth",
-                   scene_id: int = 0, corrupt: tuple[int, ...] = (), ext: str = ".png") -> Path:
-    """Write ``n`` images of ``obj`` into ``root/split/<scene>/``; images listed in ``corrupt`` are garbage bytes."""
+                   scene_id: int = 0, corrupt: tuple[int, ...] = (), ext: str = ".png", colors=None, radius: int = 3,
+                   distance: tuple[float, float] = (2.2, 3.0)) -> Path:
+    """Write ``n`` images of ``obj`` into ``root/split/<scene>/``; images listed in ``corrupt`` are garbage bytes.
+
+    colors: one BGR colour per keypoint (default: evenly spaced hues); radius: dot radius px;
+    distance: range of the object's distance in diameters."""
     rng = np.random.default_rng(seed)
     sd = Path(root) / split / f"{scene_id:06d}"
     (sd / "rgb").mkdir(parents=True, exist_ok=True)
     f = 1.3 * size
     K = np.array([[f, 0, (size - 1) / 2], [0, f, (size - 1) / 2], [0, 0, 1.0]])
     cams, gts, infos = {}, {}, {}
-    cols = palette(obj.num_keypoints)
+    cols = palette(obj.num_keypoints) if colors is None else [tuple(int(c) for c in col) for col in colors]
     for im in range(n):
         R = random_rotation(rng)
-        t = np.array([rng.uniform(-15, 15), rng.uniform(-15, 15), rng.uniform(2.2, 3.0) * obj.diameter])
+        t = np.array([rng.uniform(-15, 15), rng.uniform(-15, 15), rng.uniform(*distance) * obj.diameter])
         img = np.full((size, size, 3), rng.integers(20, 90, 3), np.uint8)
         corners = project_points(obj.box_corners, R, t, K)
         hull = cv2.convexHull(np.round(corners * 16).astype(np.int32))
         cv2.fillConvexPoly(img, hull, (150, 150, 150), lineType=cv2.LINE_AA, shift=4)
         uv = project_points(obj.keypoints, R, t, K)
         for j in range(len(uv)):
-            cv2.circle(img, tuple(int(round(c * 16)) for c in uv[j]), 3 * 16, cols[j], -1, cv2.LINE_AA, shift=4)
+            cv2.circle(img, tuple(int(round(c * 16)) for c in uv[j]), radius * 16, cols[j], -1, cv2.LINE_AA, shift=4)
         path = sd / "rgb" / f"{im:06d}{ext}"
         if im in corrupt:
             path.write_bytes(b"not an image at all")
