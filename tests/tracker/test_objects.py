@@ -138,6 +138,12 @@ def test_mesh_diameter_matches_brute_force():
     for pts in (rng.normal(size=(300, 3)) * [50, 20, 5], np.c_[rng.normal(size=(200, 2)), np.zeros(200)]):  # 3D and flat
         brute = np.linalg.norm(pts[:, None] - pts[None], axis=2).max()
         assert mesh_diameter(pts) == pytest.approx(brute, rel=1e-12)
+    # a large round hull takes the directional-extremes path: within 5e-4 of the diameter
+    sph = rng.normal(size=(3000, 3))
+    sph = sph / np.linalg.norm(sph, axis=1, keepdims=True) * [80, 60, 50]
+    exact = mesh_diameter(sph, exact_limit=10**9)
+    approx = mesh_diameter(sph, exact_limit=500)
+    assert exact * (1 - 5e-4) <= approx <= exact + 1e-9
 
 
 def test_closest_point_distance_matches_dense_reference():
@@ -193,6 +199,17 @@ def test_auto_keypoints_pick_spread_points_and_the_centroid():
     assert keypoint_surface_distance(b.vertices, b.faces, pts12).max() < 1e-6
     extra = pts12[8:12]
     assert np.linalg.norm(extra[:, None] - pts12[None, :8], axis=2).min() > 20.0
+
+
+def test_closed_mesh_centroid_is_the_volume_centroid_even_when_split():
+    split_v = TET_V[TET_F].reshape(-1, 3)  # every face its own vertices (flat colours)
+    split_f = np.arange(12).reshape(4, 3)
+    np.testing.assert_allclose(mesh_centroid(split_v, split_f), TET_V.mean(axis=0), atol=1e-9)
+    # without the last face it is open: the area-weighted surface centroid instead
+    tri = TET_V[TET_F[:3]]
+    area = 0.5 * np.linalg.norm(np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]), axis=1)
+    expect = (area[:, None] * tri.mean(axis=1)).sum(0) / area.sum()
+    np.testing.assert_allclose(mesh_centroid(split_v[:9], split_f[:3]), expect, atol=1e-9)
 
 
 def test_open_mesh_centroid_is_the_surface_centroid():
