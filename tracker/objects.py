@@ -147,6 +147,13 @@ class ObjectModel:
             sc.append({"axis": axis, "offset": offset})
         s(self, "symmetries_continuous", sc)
 
+    def __reduce__(self):
+        # rebuild through __init__ so an unpickled copy (multiprocessing workers) is
+        # validated and read-only like the original
+        import dataclasses
+
+        return (type(self), tuple(getattr(self, f.name) for f in dataclasses.fields(self)))
+
     # ------------------------------------------------------------------ constructors
     @classmethod
     def from_mesh(

@@ -133,6 +133,32 @@ def test_object_model_copies_validates_and_is_read_only():
     assert sym.is_symmetric
 
 
+def test_pickle_round_trip_stays_read_only_and_to_trimesh():
+    import pickle
+
+    obj = load_object("default")
+    back = pickle.loads(pickle.dumps(obj))
+    np.testing.assert_array_equal(back.vertices, obj.vertices)
+    np.testing.assert_array_equal(back.vertex_colors, obj.vertex_colors)
+    assert back.keypoint_names == obj.keypoint_names and back.diameter == obj.diameter
+    assert not back.vertices.flags.writeable and not back.faces.flags.writeable
+    tm = obj.to_trimesh()
+    assert len(tm.vertices) == len(obj.vertices) and len(tm.faces) == len(obj.faces)
+    np.testing.assert_array_equal(np.asarray(tm.visual.vertex_colors)[:, :3], obj.vertex_colors[:, ::-1])
+
+
+def test_pillow_images_convert_to_bgr():
+    from tracker.objects import _pil_to_bgr
+
+    class FakePil:  # what trimesh hands over when Pillow is installed
+        def convert(self, mode):
+            assert mode == "RGB"
+            return np.array([[[10, 20, 30]]], np.uint8)
+
+    np.testing.assert_array_equal(_pil_to_bgr(FakePil()), [[[30, 20, 10]]])
+    assert _pil_to_bgr(None) is None
+
+
 def test_mesh_diameter_matches_brute_force():
     rng = np.random.default_rng(0)
     for pts in (rng.normal(size=(300, 3)) * [50, 20, 5], np.c_[rng.normal(size=(200, 2)), np.zeros(200)]):  # 3D and flat
