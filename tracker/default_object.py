@@ -245,7 +245,6 @@ def _build() -> DefaultMesh:
     c = np.clip(np.rint(np.concatenate(b.c)), 0, 255).astype(np.uint8)
     part = np.concatenate(b.part)
 
-    handle_bottom = _HANDLE_TOP + h_axis * _HANDLE_LEN  # noqa: F841 (inside the battery, not a keypoint)
     kp = {
         "nozzle_tip": _NOZZLE_TIP,
         "knob_top": _KNOB_BASE + [0.0, 0.0, _KNOB_H],

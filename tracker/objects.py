@@ -75,7 +75,8 @@ class ObjectModel:
 
     name: object name.
     vertices: (N, 3) float64, mm, model frame.
-    faces: (M, 3) int32 vertex indices, counter-clockwise seen from outside.
+    faces: (M, 3) int32 vertex indices (winding as in the source file; the default object
+        and well-made meshes are counter-clockwise seen from outside).
     vertex_colors: (N, 3) uint8 BGR, or None (no colour information).
     uv: (N, 2) float32 texture coordinates or None; texture pixel column ``u * (Wt - 1)``,
         row ``(1 - v) * (Ht - 1)`` (OBJ/trimesh convention, v up).
