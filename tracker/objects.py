@@ -24,13 +24,22 @@ argument reads (besides ``default``, the built-in procedural drill in
 (``obj_000001.ply`` instead of ``model.ply``).
 
 Meshes load through trimesh (PLY, OBJ, STL, GLB/glTF), always with ``process=False`` so that
-vertices duplicated for flat colours or UV seams stay apart. A glTF scene is flattened into
-one mesh, each geometry moved by its node transform. Colours become BGR uint8 per vertex;
-face colours are turned into vertex colours by giving every face its own vertices.
+vertices duplicated for flat colours or UV seams stay apart (trimesh gives one uv per vertex,
+splitting vertices at seams). A glTF scene is flattened into one mesh, each geometry moved
+by its node transform. Colours become BGR uint8 per vertex; face colours are turned into
+vertex colours by giving every face its own vertices. Textures: the OBJ material image or
+the glTF PBR ``baseColorTexture`` (times ``baseColorFactor``); without Pillow, which trimesh
+needs to decode images, they are read with OpenCV from the MTL ``map_Kd`` or the glTF
+buffers. Several textured geometries are packed into one atlas (stacked vertically); if
+only some geometries are textured, or textures repeat (uv outside [0, 1]) across several,
+the texture is dropped for vertex colours sampled from it. A single texture keeps its uv
+as given; uv outside [0, 1] means the texture repeats.
 
-Automatic keypoints are farthest-point sampling over the mesh's surface points (its vertices,
-plus area-uniform samples for meshes with very few vertices), as in PVNet (Peng et al., "PVNet: Pixel-wise Voting Network for 6DoF Pose
-Estimation", CVPR 2019), plus the object's centroid.
+Automatic keypoints are farthest-point sampling over the mesh's surface points, as in PVNet
+(Peng et al., "PVNet: Pixel-wise Voting Network for 6DoF Pose Estimation", CVPR 2019), plus
+the object's centroid (volume centroid for closed meshes). The candidate points are the
+mesh vertices, which sit on corners and edges; area samples are only added for meshes with
+fewer vertices than keypoints.
 
 Keypoint check: a keypoint must be within 10 % of the diameter of the surface, *or* inside
 the closed volume (generalised winding number > 0.5, Jacobson et al., "Robust
