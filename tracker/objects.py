@@ -876,6 +876,13 @@ def _find_mesh_file(d: Path) -> Path:
     raise KptrackError(f"{d}: several mesh files ({', '.join(p.name for p in cands)}) and no model.ply. Keep one, or name it model.ply.")
 
 
+def default_object() -> ObjectModel:
+    """The built-in procedural drill (cached, read-only); see :mod:`tracker.default_object`."""
+    from tracker.default_object import default_object as _default
+
+    return _default()
+
+
 def load_object(spec: str | Path) -> ObjectModel:
     """Load an object: ``'default'`` (the built-in procedural drill) or an object directory.
 
@@ -884,8 +891,6 @@ def load_object(spec: str | Path) -> ObjectModel:
     Raises KptrackError naming the missing or bad file.
     """
     if str(spec) == "default":
-        from tracker.default_object import default_object
-
         return default_object()
     d = Path(spec)
     if not d.exists():
@@ -1065,7 +1070,7 @@ def init_object(
 
 
 __all__ = [
-    "ObjectModel", "MeshData", "load_object", "init_object", "write_object_dir", "read_mesh", "write_ply",
+    "ObjectModel", "MeshData", "load_object", "default_object", "init_object", "write_object_dir", "read_mesh", "write_ply",
     "auto_keypoints", "mesh_diameter", "keypoint_surface_distance", "check_keypoints_on_object",
     "farthest_point_sampling", "sample_surface", "sample_texture", "mesh_centroid", "models_info_dict",
 ]

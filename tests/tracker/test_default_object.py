@@ -19,6 +19,9 @@ def obj() -> ObjectModel:
 def test_load_default_is_cached_and_read_only(obj):
     assert load_object("default") is obj
     assert default_object() is obj
+    from tracker.objects import default_object as via_objects
+
+    assert via_objects() is obj
     assert isinstance(obj, ObjectModel) and obj.name == "default"
     for arr in (obj.vertices, obj.faces, obj.vertex_colors, obj.keypoints, obj.bbox_min, obj.bbox_size):
         assert not arr.flags.writeable
