@@ -105,6 +105,7 @@ def _add_train(sub) -> None:
     p.add_argument("--sigma", type=float, default=None, help="target Gaussian sigma, heatmap cells (default 2)")
     p.add_argument("--rot-range", dest="rotation_deg", type=float, default=None, help="in-plane rotation augmentation, +-degrees, up to 180 (default 30)")
     p.add_argument("--width", type=float, default=None, help="lite preset: channel width multiplier (default 1.0)")
+    p.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: all cores)")
 
 
 @_command("train")

@@ -40,7 +40,9 @@ import json
 import logging
 import math
 import os
+import signal
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -121,6 +123,7 @@ class TrainConfig:
     threads: int | None = None
     device: str = "auto"
     obj_id: int = 1
+    channels_last: bool = True
 
     def model_options(self) -> dict:
         opts = {"lite": {"width": self.width}, "hourglass": {"stacks": self.stacks, "features": self.features}}
@@ -150,6 +153,7 @@ def _check_config(cfg: TrainConfig) -> None:
         (cfg.optimizer in ("rmsprop", "adam"), f"optimizer {cfg.optimizer!r}: use rmsprop or adam"),
         (cfg.schedule in ("cosine", "step", "constant"), f"schedule {cfg.schedule!r}: use cosine, step or constant"),
         (cfg.workers is None or cfg.workers >= 0, f"--workers {cfg.workers}: must be >= 0"),
+        (cfg.threads is None or cfg.threads >= 1, f"--threads {cfg.threads}: must be >= 1"),
         (cfg.val_every >= 1 and cfg.log_every >= 1, "val_every and log_every must be >= 1"),
         (cfg.sigma > 0, f"--sigma {cfg.sigma}: must be > 0 heatmap cells"),
         (0 <= cfg.rotation_deg <= 180, f"--rot-range {cfg.rotation_deg}: must be within 0..180 degrees"),
@@ -352,7 +356,8 @@ def _fmt(x) -> str:
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, loader, device: torch.device, meta: ModelMeta = _DEFAULT_META) -> dict:
+def evaluate(model: nn.Module, loader, device: torch.device, meta: ModelMeta = _DEFAULT_META,
+             memory_format=torch.contiguous_format) -> dict:
     """Validation metrics of ``model`` (its last output) over ``loader``'s batches.
 
     Returns {'val_loss', 'pck2', 'pck5', 'mean_px', 'pck5_labelled', 'n_visible', 'n_images'};
@@ -365,7 +370,7 @@ def evaluate(model: nn.Module, loader, device: torch.device, meta: ModelMeta = _
     loss_sum, n_img = 0.0, 0
     for batch in loader:
         x = normalise_batch(batch["image"].to(device), meta.mean, meta.std, meta.channel_order)
-        hm = model(x)
+        hm = model(x.contiguous(memory_format=memory_format))
         if isinstance(hm, (list, tuple)):
             hm = hm[-1]
         t, w = batch["target"].to(device), batch["weight"].to(device)
@@ -469,6 +474,9 @@ def _train(cfg: TrainConfig, dist: _Dist, device: torch.device, obj) -> TrainRes
     np.random.seed(cfg.seed % 2**32)
 
     model = build_model(cfg.preset, obj.num_keypoints, **kw).to(device)
+    # NHWC: 1.3-1.5x faster convolutions on CPU (oneDNN) and on GPUs' tensor cores.
+    mem = torch.channels_last if cfg.channels_last else torch.contiguous_format
+    model = model.to(memory_format=mem)
     params = [p for p in model.parameters() if p.requires_grad]
     if cfg.optimizer == "rmsprop":
         opt = torch.optim.RMSprop(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -549,7 +557,7 @@ def _train(cfg: TrainConfig, dist: _Dist, device: torch.device, obj) -> TrainRes
         return {
             "format": CHECKPOINT_FORMAT,
             "version": CHECKPOINT_VERSION,
-            "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+            "model": {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
             "optimizer": opt.state_dict(),
             "scheduler": dict(sched.state_dict(), lr_lambdas=[None] * len(opt.param_groups)),  # rebuilt from config
             "iteration": int(iteration),
@@ -580,7 +588,7 @@ def _train(cfg: TrainConfig, dist: _Dist, device: torch.device, obj) -> TrainRes
         nonlocal scores, best
         gather_bad()
         if dist.main:
-            scores = evaluate(model, val_loader, device, meta)
+            scores = evaluate(model, val_loader, device, meta, mem)
             scores["iteration"] = iteration
             row = {"iter": iteration, "lr": _fmt(opt.param_groups[0]["lr"]), "bad_images": len(bad),
                    "time_s": _fmt(time.perf_counter() - t0)}
@@ -607,9 +615,17 @@ def _train(cfg: TrainConfig, dist: _Dist, device: torch.device, obj) -> TrainRes
             tdist.barrier()
 
     net.train()
+    old_term = None
+    if threading.current_thread() is threading.main_thread():
+        # SIGTERM (a scheduler's preemption, `kill`) ends the run like Ctrl-C: last.pt is saved first.
+        def _term(signum, frame):
+            raise KeyboardInterrupt
+
+        old_term = signal.signal(signal.SIGTERM, _term)
     try:
         for batch in loader:
             x = normalise_batch(batch["image"].to(device, non_blocking=pin), meta.mean, meta.std, meta.channel_order)
+            x = x.contiguous(memory_format=mem)
             target = batch["target"].to(device, non_blocking=pin)
             weight = batch["weight"].to(device, non_blocking=pin)
             outs = net(x)
@@ -656,6 +672,8 @@ def _train(cfg: TrainConfig, dist: _Dist, device: torch.device, obj) -> TrainRes
             log.warning("interrupted at iteration %d; saved %s (continue with --resume %s)", it, run / "last.pt", run / "last.pt")
         raise
     finally:
+        if old_term is not None:
+            signal.signal(signal.SIGTERM, old_term)
         if pbar is not None:
             pbar.close()
         if csv_f is not None:
@@ -680,7 +698,7 @@ def config_from_args(args) -> TrainConfig:
         "batch": args.batch, "lr": args.lr, "workers": args.workers, "seed": args.seed, "resume": args.resume,
         "val_split": args.val_split, "device": args.device,
     }
-    for opt in ("val_every", "sigma", "rotation_deg", "width", "log_every"):
+    for opt in ("val_every", "sigma", "rotation_deg", "width", "log_every", "threads"):
         if getattr(args, opt, None) is not None:
             cli[opt] = getattr(args, opt)
     merged = {k: v for k, v in base.items() if k in names}

@@ -3,7 +3,9 @@
 import csv
 import errno
 import os
+import signal
 import socket
+import time
 from pathlib import Path
 
 import numpy as np
@@ -66,9 +68,11 @@ def test_interrupted_run_resumes_exactly(data, tmp_path, monkeypatch):
     run = tmp_path / "cut"
 
     def interrupt(*a, **k):
-        raise KeyboardInterrupt
+        os.kill(os.getpid(), signal.SIGTERM)  # as a job scheduler would; the loop turns it into Ctrl-C
+        time.sleep(1.0)
+        raise AssertionError("SIGTERM did not stop training")
 
-    monkeypatch.setattr(loop, "evaluate", interrupt)  # Ctrl-C at iteration 2
+    monkeypatch.setattr(loop, "evaluate", interrupt)  # killed at iteration 2
     with pytest.raises(KeyboardInterrupt):
         train(TrainConfig(data=str(data), out=str(run), iters=4, **FAST))
     monkeypatch.undo()
