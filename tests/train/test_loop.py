@@ -139,6 +139,28 @@ def test_cli_resume_takes_preset_and_options_from_checkpoint(data, tmp_path):
     assert cfg.preset == "lite" and cfg.width == 0.25 and cfg.batch == 2 and cfg.iters == 3 and cfg.resume == str(run)
 
 
+def test_coco_data_and_val_split(data, tmp_path):
+    from tracker.bop import BopDataset
+    from tracker.coco import CocoAnnotation, CocoImage, write_coco
+
+    obj = load_object("default")
+    # a COCO keypoints file over the tiny images (labels from the BOP poses)
+    samples = list(BopDataset(data, "train_synth", object=obj))
+    imgs = [CocoImage(i, str(s.image_path), 96, 96) for i, s in enumerate(samples)]
+    anns = [CocoAnnotation(i, s.keypoints_uv, np.full(obj.num_keypoints, 2, np.int8), tuple(float(x) for x in s.bbox_obj), 1.0)
+            for i, s in enumerate(samples)]
+    coco = write_coco(tmp_path / "kp.json", imgs, anns, obj.keypoint_names)
+    res = train(TrainConfig(data=str(coco), out=str(tmp_path / "c"), iters=2, **FAST))
+    assert res.iteration == 2 and res.scores["n_images"] == 1  # 5 % of 6, at least one, held out
+    # a dataset root with a training split and a validation split: train on one, validate on the other
+    root = write_tiny_bop(tmp_path / "two", obj, n=4, size=96, split="train_synth")
+    write_tiny_bop(root, obj, n=3, size=96, split="val_synth", seed=5)
+    res = train(TrainConfig(data=str(root), out=str(tmp_path / "v"), iters=2, val_split="val_synth", **FAST))
+    assert res.scores["n_images"] == 3
+    with pytest.raises(KptrackError, match="--val-split"):
+        train(TrainConfig(data=str(root), out=str(tmp_path / "w"), iters=1, val_split="nope", **FAST))
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
