@@ -126,8 +126,8 @@ class TrainConfig:
     channels_last: bool = True
 
     def model_options(self) -> dict:
-        opts = {"lite": {"width": self.width}, "hourglass": {"stacks": self.stacks, "features": self.features}}
-        return model_kwargs(self.preset, **opts.get(self.preset, {}))
+        given = {"width": self.width, "stacks": self.stacks, "features": self.features}
+        return model_kwargs(self.preset, **{k: v for k, v in given.items() if v is not None})
 
     def augment(self) -> AugmentConfig:
         return AugmentConfig(rotation_deg=self.rotation_deg, scale_jitter=self.scale_jitter, search_prob=self.search_prob)

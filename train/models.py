@@ -194,7 +194,7 @@ def model_kwargs(preset: str, **overrides) -> dict:
         if v is None:
             continue
         if k not in kw:
-            raise KptrackError(f"preset {preset!r} has no option {k!r}; it takes {sorted(kw)}.")
+            raise KptrackError(f"--{k}: the {preset!r} preset has no such option; it takes {', '.join(sorted(kw))}.")
         kw[k] = v
     return kw
 

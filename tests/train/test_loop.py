@@ -116,6 +116,15 @@ def test_bad_checkpoints(data, tmp_path):
         load_checkpoint(tmp_path / "missing.pt")
 
 
+def test_bad_options(data, tmp_path):
+    with pytest.raises(KptrackError, match="--width.*'hourglass'"):
+        train(TrainConfig(data=str(data), out=str(tmp_path / "r"), iters=1, preset="hourglass", width=0.5))
+    with pytest.raises(KptrackError, match="--rot-range"):
+        train(TrainConfig(data=str(data), out=str(tmp_path / "r"), iters=1, rotation_deg=200))
+    with pytest.raises(KptrackError, match="--iters"):
+        train(TrainConfig(data=str(data), out=str(tmp_path / "r"), iters=0))
+
+
 def test_cli_errors_are_one_line(data, tmp_path, capsys):
     assert main(["train", "--data", str(tmp_path / "nothing"), "--out", str(tmp_path / "r")]) == 2
     err = capsys.readouterr().err

@@ -42,7 +42,7 @@ def test_registry_errors():
     assert set(PRESETS) >= {"lite", "hourglass"}
     with pytest.raises(KptrackError, match="unknown network preset"):
         build_model("resnet", 5)
-    with pytest.raises(KptrackError, match="no option"):
+    with pytest.raises(KptrackError, match="no such option"):
         model_kwargs("lite", stacks=4)
     with pytest.raises(KptrackError, match="at least one keypoint"):
         build_model("lite", 0)
