@@ -5,6 +5,7 @@ import errno
 import os
 import signal
 import socket
+import sys
 import time
 from pathlib import Path
 
@@ -114,6 +115,28 @@ def test_bad_checkpoints(data, tmp_path):
         load_checkpoint(tmp_path / "other.pt")
     with pytest.raises(KptrackError, match="not found"):
         load_checkpoint(tmp_path / "missing.pt")
+
+
+def test_tensorboard_when_installed(data, tmp_path, monkeypatch):
+    import types
+
+    calls = []
+
+    class FakeWriter:
+        def __init__(self, logdir, purge_step=None):
+            calls.append(("init", logdir))
+
+        def add_scalar(self, tag, value, step):
+            calls.append((tag, float(value), step))
+
+        def close(self):
+            calls.append(("close",))
+
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", types.SimpleNamespace(SummaryWriter=FakeWriter))
+    train(TrainConfig(data=str(data), out=str(tmp_path / "tb"), iters=2, **FAST))
+    tags = {c[0] for c in calls}
+    assert {"init", "train/loss", "train/lr", "val/pck5", "val/mean_px", "close"} <= tags
+    assert [c[2] for c in calls if c[0] == "train/loss"] == [1, 2]
 
 
 def test_bad_options(data, tmp_path):
