@@ -45,6 +45,7 @@ output is byte-identical for any number of workers.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -496,7 +497,6 @@ class _Job:
             self.renderers = {}
             self.bg_cache = {}
             self.noise_bank = None
-            cv2.setNumThreads(1)  # one process per core already
 
     def renderer(self, variant: int) -> Renderer:
         """variant -1: the object as it is; >= 0: one of the seeded random colourings."""
@@ -1055,32 +1055,49 @@ def _warm_up(obj: ObjectModel) -> None:
     Renderer(obj).render(cam, np.eye(3), np.array([0.0, 0.0, 3.0 * max(obj.diameter, 1.0)]))
 
 
+@contextlib.contextmanager
+def _cv2_single_threaded():
+    """Run OpenCV single-threaded for the duration, restoring the caller's setting after.
+
+    Why: the workers are forked, and a child forked while OpenCV's thread pool is alive
+    inherits its locks and condition variables but not its threads; the first pool call in
+    the child (even ``cv2.setNumThreads``) can then wait forever. Stopping the pool in the
+    parent before forking avoids that, and one process per core needs no OpenCV threads."""
+    prev = cv2.getNumThreads()
+    cv2.setNumThreads(1)
+    try:
+        yield
+    finally:
+        cv2.setNumThreads(prev)
+
+
 def _run_pool(fn, items, workers: int, progress: bool, desc: str):
-    """Yield fn(item) in order, over a fork pool (or in-process for one worker), with a progress bar."""
+    """Yield fn(item) in order, over a fork pool (or in-process for one worker), with a progress bar.
+    The pool forks before the bar exists, so no tqdm monitor thread is copied into the workers."""
     from tqdm import tqdm
 
-    bar = tqdm(total=len(items), desc=desc, unit="img", disable=not progress, smoothing=0.1)
-    try:
+    with contextlib.ExitStack() as stack:
         if workers == 1:
-            for it in items:
-                yield fn(it)
-                bar.update(1)
+            results = map(fn, items)
         else:
-            ctx = mp.get_context("fork")
-            chunk = max(1, min(16, len(items) // (workers * 8)))
-            with ctx.Pool(workers) as pool:
-                for r in pool.imap(fn, items, chunksize=chunk):
-                    yield r
-                    bar.update(1)
-    finally:
-        bar.close()
+            pool = stack.enter_context(mp.get_context("fork").Pool(workers))
+            results = pool.imap(fn, items, chunksize=max(1, min(16, len(items) // (workers * 8))))
+        bar = stack.enter_context(tqdm(total=len(items), desc=desc, unit="img", disable=not progress, smoothing=0.1))
+        for r in results:
+            yield r
+            bar.update(1)
 
 
 def run_synth(cfg: SynthConfig) -> Path:
     """Render the dataset cfg describes (see the module docstring) and return the folder written:
     the split folder for training images, the scene folder for a sequence."""
-    global _JOB
     cfg.validate()
+    with _cv2_single_threaded():
+        return _run_synth(cfg)
+
+
+def _run_synth(cfg: SynthConfig) -> Path:
+    global _JOB
     obj = load_object(cfg.object)
     if obj.num_keypoints == 0:
         raise KptrackError(f"--object {cfg.object}: the object has no keypoints. Add keypoints.json (kptrack object init).")

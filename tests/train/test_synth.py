@@ -356,3 +356,24 @@ def test_cli_synth(tmp_path, capsys):
     assert rc == 0 and len(list((tmp_path / "d" / "train_synth" / "000000" / "rgb").iterdir())) == 3
     rc = main(["synth", "--out", str(tmp_path / "d"), "--num", "3"])
     assert rc == 2 and "--overwrite" in capsys.readouterr().err
+
+
+def test_forked_workers_survive_a_busy_opencv_pool_in_the_parent(tmp_path):
+    """Regression: a worker forked while OpenCV's thread pool was alive hung on its first
+    cv2 threading call. Run in a subprocess so a regression fails by timeout, not a stuck suite."""
+    import subprocess
+    import sys
+
+    code = f"""
+import cv2, numpy as np
+from train.synth import SynthConfig, run_synth
+big = np.random.rand(1200, 1200, 3).astype(np.float32)
+before = cv2.getNumThreads()
+for k in range(3):
+    cv2.GaussianBlur(big, (0, 0), 2)
+    run_synth(SynthConfig(out=r"{tmp_path}/o{{}}".format(k), num=8, seed=k, workers=2, progress=False, width=64, height=64))
+assert cv2.getNumThreads() == before
+print("done")
+"""
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0 and "done" in res.stdout, res.stderr[-2000:]
