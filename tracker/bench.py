@@ -70,8 +70,8 @@ class BenchConfig:
     append to (None: do not append). peers: run the peer baselines. sequence: a BOP scene folder
     to run on instead of the default synthetic sequence; cache: where that one is cached.
     preset: tracker preset. threads: ONNX Runtime intra-op threads. cold_start: measure time to
-    first frame (subprocesses). overlay: time the CAD overlay per frame. command: how it was invoked
-    (for the results table).
+    first frame (subprocesses). overlay: time the CAD overlay per frame. object: 'default' or an
+    object directory (the sequence's object). command: how it was invoked (for the results table).
     """
 
     frames: int = 300
@@ -87,6 +87,7 @@ class BenchConfig:
     cold_start: bool = True
     cold_start_runs: int = 3
     overlay: bool = True
+    object: str = "default"
     command: str = ""
 
 
@@ -682,7 +683,7 @@ def run_bench(cfg: BenchConfig, *, backend_factory: Callable[[str, BenchSequence
     n = len(seq)
     if n < cfg.frames:
         log.warning("%s has %d frames; running on those (asked for %d)", seq.scene_dir, n, cfg.frames)
-    obj = load_object("default")
+    obj = load_object(cfg.object)
     model_path = Path(cfg.model) if cfg.model else _default_model()
     if backend_factory is None and not model_path.is_file():
         raise KptrackError(f"{model_path}: model not found. Pass --model M.onnx (train and export one with "
@@ -749,7 +750,8 @@ def run_bench(cfg: BenchConfig, *, backend_factory: Callable[[str, BenchSequence
                 cold[dev] = {"error": f"no ONNX model at {model_path}"}
                 continue
             try:
-                cold[dev] = measure_cold_start(model_path, seq.image_paths[0], seq.camera, device=dev, preset=cfg.preset,
+                cold[dev] = measure_cold_start(model_path, seq.image_paths[0], seq.camera, object=cfg.object, device=dev,
+                                               preset=cfg.preset,
                                                threads=cfg.threads, runs=cfg.cold_start_runs)
             except (KptrackError, subprocess.SubprocessError) as e:
                 cold[dev] = {"error": str(e)}
@@ -809,7 +811,8 @@ def run_bench_from_args(args) -> int:
     cfg = BenchConfig(frames=args.frames, model=args.model, device=args.device, out=args.out, results=args.results,
                       peers=not args.no_peers, sequence=getattr(args, "sequence", None), cache=getattr(args, "cache", None),
                       threads=getattr(args, "threads", None), preset=getattr(args, "preset", "fast"),
-                      cold_start=not getattr(args, "no_cold_start", False), command=cmd)
+                      cold_start=not getattr(args, "no_cold_start", False), object=getattr(args, "object", "default"),
+                      command=cmd)
     doc = run_bench(cfg)
     print(format_markdown(doc))
     print(f"wrote {doc['json']}" + (f" and appended to {doc['results_md']}" if doc.get("results_md") else ""))
