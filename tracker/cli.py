@@ -225,6 +225,7 @@ def _add_bench(sub) -> None:
     p.add_argument("--threads", type=int, default=None, help="ONNX Runtime intra-op threads")
     p.add_argument("--preset", default="fast", help="tracker preset: fast | accurate")
     p.add_argument("--no-cold-start", action="store_true", help="skip the time-to-first-frame subprocess runs")
+    p.add_argument("--object", default="default", help="'default' or an object directory (with --sequence)")
 
 
 @_command("bench")
