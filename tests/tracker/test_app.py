@@ -99,7 +99,10 @@ def test_track_killed_midway_leaves_usable_outputs(setup, long_video, tmp_path, 
     cmd = [sys.executable, "-m", "tracker", "track", "--source", str(long_video), "--model", str(setup["model"]),
            "--out", str(out), "--poses", str(poses), "--device", "cpu", "--threads", "1"]
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=tmp_path)
+    # A child inherits an ignored SIGINT (as in a background job), and Python then installs no
+    # KeyboardInterrupt handler: give the child the default disposition, as a terminal would.
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=tmp_path,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         _wait_lines(poses.with_suffix(".jsonl"), 15, proc)
         proc.send_signal(sig)
