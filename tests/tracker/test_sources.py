@@ -154,3 +154,47 @@ def test_zero_frame_video(tmp_path):
 def test_empty_folder(tmp_path):
     with pytest.raises(KptrackError, match="holds no images"):
         open_source(tmp_path)
+
+
+def test_http_mjpeg_stream_is_live_and_drops_stale_frames():
+    """A real network source: a local HTTP multipart-JPEG stream (what IP cameras serve)."""
+    import http.server
+    import socketserver
+    import threading
+
+    class Stream(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *a):
+            pass
+
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
+            self.end_headers()
+            try:
+                for i in range(150):
+                    ok, buf = cv2.imencode(".jpg", _frame(i))
+                    self.wfile.write(b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n" % len(buf) + buf.tobytes() + b"\r\n")
+                    time.sleep(0.004)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+
+    srv = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Stream)
+    srv.daemon_threads = True
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        with open_source(f"http://127.0.0.1:{srv.server_address[1]}/stream.mjpg") as src:
+            assert src.live and (src.width, src.height) == (64, 48)
+            got = []
+            for f in src:
+                got.append(f.index)
+                time.sleep(0.02)  # slower than the stream
+        assert got == sorted(got) and len(got) < 100
+        assert src.stats.dropped > 30 and src.stats.dropped + len(got) == src.stats.decoded
+    finally:
+        srv.shutdown()
+        srv.server_close()
+
+
+def test_unreachable_url():
+    with pytest.raises(KptrackError, match=r"--source http://127.0.0.1:9/x.mjpg: stream could not be opened"):
+        open_source("http://127.0.0.1:9/x.mjpg")
