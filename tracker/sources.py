@@ -32,7 +32,7 @@ import queue
 import re
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -82,7 +82,6 @@ class _Reader:
     read: Callable[[], tuple[bool, np.ndarray | None]]
     release: Callable[[], None] = lambda: None
     fps: float | None = None
-    extra: dict = field(default_factory=dict)
 
 
 class FrameSource:
