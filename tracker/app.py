@@ -415,9 +415,11 @@ def run_demo_from_args(args) -> int:
     check_model_matches_object(model.meta, obj, str(model_path))
     scene = ensure_demo_sequence(Path(args.cache) if args.cache else default_cache_dir(), args.frames)
     camera = Camera.from_yaml(scene / "camera.yaml")
-    report = run_demo(model, obj, camera, scene, video=video, preset=getattr(args, "preset", "fast") or "fast")
+    config = TrackerConfig.preset(getattr(args, "preset", "fast") or "fast",
+                                  **({"smoothing": False} if getattr(args, "no_smoothing", False) else {}))
+    report = run_demo(model, obj, camera, scene, video=video, config=config)
     a, s = report.accuracy, report.stats
-    print(f"demo: default object, {s.frames} frames of {scene}")
+    print(f"demo: default object, {s.frames} frames of {scene} (preset {config.name}, smoothing {'on' if config.smoothing else 'off'})")
     print(f"  {format_summary(s)}".replace("\n", "\n  "))
     print(f"  accuracy over {a['n_scored']} frames with the object >= 50 % visible ({a['n_missing']} without a pose):")
     print(f"    {a['metric']} < 0.1 x diameter ({a['add_threshold_mm']:.1f} mm): {100 * a['frac_add']:.1f} %  "
@@ -431,12 +433,12 @@ def run_demo_from_args(args) -> int:
     return 130 if s.interrupted else 0
 
 
-def run_demo(model, obj, camera: Camera, scene: Path, *, video=None, preset: str = "fast") -> DemoReport:
+def run_demo(model, obj, camera: Camera, scene: Path, *, video=None, config: TrackerConfig | None = None) -> DemoReport:
     """Track a BOP sequence folder (``rgb/``) and score it; the library half of ``kptrack demo``."""
     source = open_image_folder(scene / "rgb", fps=30.0)
     results: list[FrameResult] = []
     try:
-        tracker = Tracker(model, obj, camera, TrackerConfig.preset(preset))
+        tracker = Tracker(model, obj, camera, config or TrackerConfig.preset("fast"))
         model.warmup(5)
         tracker.warmup()
         renderer = make_renderer(obj, camera)

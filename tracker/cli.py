@@ -185,6 +185,7 @@ def _add_demo(sub) -> None:
     p.add_argument("--cache", default=None, help="where the synthetic sequence is cached (default ~/.cache/kptrack)")
     p.add_argument("--threads", type=int, default=None, help="ONNX Runtime intra-op threads")
     p.add_argument("--preset", default="fast", help="tracker preset: fast | accurate")
+    p.add_argument("--no-smoothing", action="store_true", help="score the unsmoothed per-frame poses")
 
 
 @_command("demo")

@@ -109,9 +109,12 @@ class TrackerConfig:
     max_predict_frames: int = 5
     max_consecutive_errors: int = 30
     smoothing: bool = True
-    min_cutoff_hz: float = 3.0
-    beta_t: float = 0.02
-    beta_r: float = 2.0
+    # One-Euro, tuned on the demo sequence with a perfect detector (+1.5 px keypoint noise) and
+    # on a still object with 1 px noise: frame-to-frame jitter at rest falls to ~0.3x, while in
+    # motion the lag costs ~1 % of frames the < 5 px 2D criterion (0 % without smoothing).
+    min_cutoff_hz: float = 1.0
+    beta_t: float = 0.1
+    beta_r: float = 5.0
     d_cutoff_hz: float = 1.0
     blur_ksize: int = 3
 
@@ -125,7 +128,7 @@ class TrackerConfig:
             base = {}
         elif name == "accurate":
             base = dict(name="accurate", min_conf=0.25, min_inliers=6, max_iter=20, ransac_iters=300, track_passes=2,
-                        lost_patience=3, min_cutoff_hz=2.0)
+                        lost_patience=3)
         else:
             raise KptrackError(f"--preset {name}: unknown tracker preset. Use one of {', '.join(cls.PRESETS)}.")
         base.update(overrides)
