@@ -60,7 +60,7 @@ import cv2
 import numpy as np
 
 from tracker.camera import Camera
-from tracker.crop import apply_affine, crop_affine, heatmap_to_frame, letterbox_affine
+from tracker.crop import crop_affine, heatmap_to_frame, letterbox_affine
 from tracker.errors import KptrackError
 from tracker.geometry import so3_exp, so3_log
 from tracker.modelmeta import ModelMeta
