@@ -410,6 +410,7 @@ def _accuracy(run: PipelineRun, seq: BenchSequence, obj, n: int) -> dict[str, An
         "median_rot_deg": a["errors_visible"]["rot_deg"]["median"],
         "median_trans_mm": a["errors_visible"]["trans_mm"]["median"],
         "jitter": a["jitter"],
+        "jitter_acceleration": a["jitter_acceleration"],
         "recovery_frames": a["occlusion"]["recovery_frames"],
     }
 

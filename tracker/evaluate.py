@@ -16,6 +16,9 @@ Per frame and in aggregate:
   less than ``static_trans_mm`` and ``static_rot_deg`` between frames), the frame-to-frame change of
   the estimate beyond the GT's own change: ``|dt_est - dt_gt|`` (mm) and the angle of
   ``dR_est dR_gt^T`` (deg), with ``dR = R_i R_{i-1}^T``, ``dt = t_i - t_{i-1}``.
+* acceleration jitter: the same idea on every frame, static or not: the second difference of
+  the estimate beyond the GT's (:func:`acceleration_jitter`), so sequences that never hold still
+  still get a noise figure.
 * recovery after occlusion: for every full-occlusion episode (``visib_fract < 0.1`` for >= 10
   consecutive frames) that ends before the sequence does, the number of frames from the first
   visible frame after it to the first frame with ADD(-S) < 0.1 d (0 = correct at once; None =
@@ -246,6 +249,31 @@ def jitter(gt: SceneGt, est: Estimates, segments: Sequence[tuple[int, int]]) -> 
     return {"pairs": int(a_t.size), "segments": [list(s) for s in segments], "trans_mm": stats(a_t), "rot_deg": stats(a_r)}
 
 
+def acceleration_jitter(gt: SceneGt, est: Estimates) -> dict[str, Any]:
+    """Frame-to-frame noise on moving segments too: the second difference of the estimate beyond
+    the GT's, over every run of three consecutive estimated frames. Translation: RMS of
+    ``|(t_{i+1} - 2 t_i + t_{i-1})_est - (same)_gt|`` (mm); rotation: RMS angle between
+    ``dR_{i+1} dR_i^T`` of the estimate and of the GT (deg), ``dR_i = R_i R_{i-1}^T``. A smooth
+    trajectory tracked exactly gives 0 whatever its speed; per-frame noise of sigma gives ~sqrt(6) sigma."""
+    n = len(gt.im_ids)
+    if n < 3:
+        return {"triples": 0, "trans_mm_rms": None, "rot_deg_rms": None}
+    v = est.valid
+    ok = v[:-2] & v[1:-1] & v[2:]
+    if not ok.any():
+        return {"triples": 0, "trans_mm_rms": None, "rot_deg_rms": None}
+    Re = np.where(v[:, None, None], est.R_m2c, np.eye(3))
+    te = np.where(v[:, None], est.t_m2c, 0.0)
+    a_t = (te[2:] - 2 * te[1:-1] + te[:-2]) - (gt.t_m2c[2:] - 2 * gt.t_m2c[1:-1] + gt.t_m2c[:-2])
+    dRe, _ = _relative_motion(Re, te)
+    dRg, _ = _relative_motion(gt.R_m2c, gt.t_m2c)
+    ddRe = dRe[1:] @ np.swapaxes(dRe[:-1], -1, -2)
+    ddRg = dRg[1:] @ np.swapaxes(dRg[:-1], -1, -2)
+    a_r = np.asarray(rotation_error_deg(ddRg[ok], ddRe[ok])).reshape(-1)
+    return {"triples": int(ok.sum()), "trans_mm_rms": float(np.sqrt(np.mean(np.sum(a_t[ok] ** 2, axis=1)))),
+            "rot_deg_rms": float(np.sqrt(np.mean(a_r**2)))}
+
+
 def occlusion_episodes(visib_fract: np.ndarray, *, thr: float = 0.1, min_frames: int = 10) -> list[tuple[int, int]]:
     """Full-occlusion episodes [start, end): visib_fract (N,) below ``thr`` for >= ``min_frames`` frames."""
     v = np.asarray(visib_fract, np.float64)
@@ -318,6 +346,7 @@ def evaluate_scene(obj, gt: SceneGt, est: Estimates, cfg: EvalConfig) -> dict[st
         "rates": rates,
         "errors_visible": {k: _summary(v[vis_mask]) for k, v in err.items()},
         "jitter": jitter(gt, est, segs),
+        "jitter_acceleration": acceleration_jitter(gt, est),
         "occlusion": {
             "episodes": [list(e) for e in episodes],
             "recovery_frames": rec,
@@ -555,6 +584,10 @@ def format_summary(res: dict[str, Any]) -> str:
         if j["pairs"]:
             lines.append(f"  jitter on {len(j['segments'])} static segments ({j['pairs']} pairs): "
                          f"{j['trans_mm']['rms']:.3f} mm, {j['rot_deg']['rms']:.3f} deg RMS")
+        ja = a["jitter_acceleration"]
+        if ja["triples"]:
+            lines.append(f"  jitter beyond the GT's motion (second differences, {ja['triples']} triples): "
+                         f"{ja['trans_mm_rms']:.3f} mm, {ja['rot_deg_rms']:.3f} deg RMS")
         o = a["occlusion"]
         if o["episodes"]:
             lines.append(f"  occlusion episodes {len(o['episodes'])}: recovery frames {o['recovery_frames']}")

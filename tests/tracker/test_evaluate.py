@@ -14,6 +14,7 @@ from tracker import bop
 from tracker.errors import KptrackError
 from tracker.evaluate import (
     EvalConfig,
+    acceleration_jitter,
     Estimates,
     SceneGt,
     evaluate_scene,
@@ -131,6 +132,10 @@ def test_jitter_on_static_segment_and_recovery(scene, obj):
     assert j["pairs"] == STATIC[1] - STATIC[0] - 1
     assert j["trans_mm"]["mean"] == pytest.approx(0.6, abs=1e-9)  # +-0.3 mm alternating
     assert j["rot_deg"]["mean"] == pytest.approx(0.0, abs=1e-6)
+    # second differences: the +-0.3 mm alternation on 10..19 gives 1.2 mm (= |0.3 - 2(-0.3) + 0.3|) at every
+    # interior static frame; elsewhere the offsets are constant in runs, and change where the pattern does
+    ja = a["jitter_acceleration"]
+    assert ja["triples"] > 0 and ja["rot_deg_rms"] == pytest.approx(0.0, abs=1e-6) and ja["trans_mm_rms"] > 1.0
     assert a["occlusion"]["episodes"] == [list(OCCL)]
     assert a["occlusion"]["recovery_frames"] == [2]  # frames 42, 43 wrong, 44 right
 
@@ -219,3 +224,19 @@ def test_temporal_helpers():
     t[:, 0] = [0, 1, 2, 3, 3, 3, 3, 3, 3, 4, 5, 6]  # still over frames 3..8
     assert static_segments(R, t, trans_mm=0.5, rot_deg=0.1, min_frames=5) == [(3, 9)]
     assert static_segments(R, t, trans_mm=0.5, rot_deg=0.1, min_frames=7) == []
+
+
+def test_acceleration_jitter_zero_for_exact_motion_and_sized_by_noise():
+    n = 200
+    R = np.array([so3_exp(np.array([0.0, 0.03 * i, 0.0])) for i in range(n)])
+    t = np.array([[5.0 * i, 0.002 * i * i, 500.0] for i in range(n)])  # accelerating: GT has its own 2nd difference
+    gt = SceneGt(1, Path("s"), np.arange(n), np.repeat(K[None], n, 0), R, t, np.ones(n))
+    exact = Estimates(R.copy(), t.copy(), np.ones(n), np.ones(n, bool))
+    j = acceleration_jitter(gt, exact)
+    assert j["triples"] == n - 2 and j["trans_mm_rms"] < 1e-9 and j["rot_deg_rms"] < 1e-6
+    rng = np.random.default_rng(0)
+    noisy = Estimates(R.copy(), t + rng.normal(0, 0.5, (n, 3)), np.ones(n), np.ones(n, bool))
+    # second difference of iid noise: variance 6 sigma^2 per axis, 3 axes
+    assert acceleration_jitter(gt, noisy)["trans_mm_rms"] == pytest.approx(np.sqrt(18) * 0.5, rel=0.15)
+    holes = Estimates(R.copy(), t.copy(), np.ones(n), np.arange(n) % 2 == 0)
+    assert acceleration_jitter(gt, holes)["triples"] == 0
