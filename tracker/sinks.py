@@ -3,13 +3,17 @@
 Every file sink writes as it goes, so an interrupted run (Ctrl-C, SIGTERM, a crash, even SIGKILL)
 leaves every pose up to that point and a playable video:
 
-* **Video** is Motion-JPEG in an AVI container, written by OpenCV's built-in MJPEG writer
-  (``cv2.CAP_OPENCV_MJPEG``), which needs no FFmpeg and writes each frame to the file as it comes.
-  An AVI cut short has no index, but every frame before the cut is a self-contained JPEG that
-  players and ``cv2.VideoCapture`` read (the index is only written by a clean ``release()``, which
-  the app does on Ctrl-C/SIGTERM). MP4 is not offered: its index (``moov``) is written at the end,
-  so a killed MP4 does not play, and OpenCV's FFmpeg writer also buffers frames in memory. Convert
-  afterwards if needed: ``ffmpeg -i out.avi out.mp4``.
+* **Video** is Motion-JPEG in an AVI container (:class:`MjpegAviWriter`, a small AVI 1.0 writer
+  here: each frame is JPEG-encoded with ``cv2.imencode`` and written and flushed as one ``00dc``
+  chunk). The header's sizes and frame count and the ``idx1`` index are written by a clean
+  close, which the app does on Ctrl-C/SIGTERM; a file cut short by a kill or a crash still plays,
+  because every chunk before the cut is a self-contained JPEG and readers (FFmpeg, so
+  ``cv2.VideoCapture``, VLC, mpv) scan the ``movi`` list when the index is missing. OpenCV's own
+  writers were not used: its MJPEG writer keeps the last frames in a user-space buffer (lost on
+  SIGKILL) and its FFmpeg writer buffers more. MP4 is not offered: its index (``moov``) is written
+  at the end, so a killed MP4 does not play. Convert afterwards if needed:
+  ``ffmpeg -i out.avi out.mp4``. AVI 1.0 offsets are 32-bit, so past 1 GiB the video continues
+  in ``NAME.001.avi``, ``NAME.002.avi``, ... (logged).
 * **Poses**, BOP results CSV (``scene_id,im_id,obj_id,score,R,t,time``, R row-major, t in mm,
   ``im_id`` = frame index from 0, ``time`` = the tracker's seconds for that frame) through
   :class:`tracker.bop.ResultsCsvWriter`, which flushes every row. Frames without a pose (lost,
@@ -42,15 +46,84 @@ log = logging.getLogger(__name__)
 VIDEO_SUFFIXES = (".avi",)
 
 
+class MjpegAviWriter:
+    """Motion-JPEG AVI 1.0 file writer that flushes every frame (see the module docstring).
+
+    path: output file. fps: frames per second (stored as rate/scale = fps*1000/1000).
+    width, height: frame size in pixels. quality: JPEG quality 1..100.
+    Layout (Microsoft AVI RIFF): ``RIFF AVI [LIST hdrl [avih] [LIST strl [strh vids MJPG]
+    [strf BITMAPINFOHEADER]]] [LIST movi [00dc jpeg]...] [idx1]``; sizes, frame counts and idx1
+    are patched/written by :meth:`close`, and stay 0 (= "to the end of the file") until then.
+    """
+
+    # byte offsets of the fields close() patches, fixed by the header layout built below
+    _RIFF_SIZE, _AVIH_TOTAL, _AVIH_BUFSIZE, _STRH_LENGTH, _STRH_BUFSIZE = 4, 48, 60, 140, 144
+
+    def __init__(self, path: str | Path, fps: float, width: int, height: int, quality: int = 90):
+        import struct
+
+        self._struct = struct
+        self.path = Path(path)
+        self.width, self.height, self.quality = int(width), int(height), int(quality)
+        self.frames = 0
+        self._index: list[tuple[int, int]] = []
+        self._max_chunk = 0
+        rate, scale = int(round(fps * 1000)), 1000
+        p = struct.pack
+        avih = p("<10I16x", int(round(1e6 / fps)), 0, 0, 0x10, 0, 0, 1, 0, self.width, self.height)
+        strh = b"vidsMJPG" + p("<IHHIIIIIIIIhhhh", 0, 0, 0, 0, scale, rate, 0, 0, 0, 0xFFFFFFFF, 0, 0, 0, self.width, self.height)
+        strf = p("<IiiHH4sIiiII", 40, self.width, self.height, 1, 24, b"MJPG", self.width * self.height * 3, 0, 0, 0, 0)
+        strl = b"strl" + b"strh" + p("<I", len(strh)) + strh + b"strf" + p("<I", len(strf)) + strf
+        hdrl = b"hdrl" + b"avih" + p("<I", len(avih)) + avih + b"LIST" + p("<I", len(strl)) + strl
+        head = b"RIFF" + p("<I", 0) + b"AVI " + b"LIST" + p("<I", len(hdrl)) + hdrl
+        self._f = open(self.path, "wb")
+        self._f.write(head)
+        self._movi = self._f.tell()
+        self._f.write(b"LIST" + p("<I", 0) + b"movi")
+        self._f.flush()
+
+    @property
+    def size(self) -> int:
+        return self._f.tell()
+
+    def write(self, image: np.ndarray) -> None:
+        """image: (height, width, 3) uint8 BGR. Encoded, written and flushed before returning."""
+        ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, self.quality])
+        if not ok:
+            raise RuntimeError(f"{self.path}: JPEG encoding failed for a {image.shape} frame")
+        data = buf.tobytes()
+        self._index.append((self._f.tell() - (self._movi + 8), len(data)))
+        self._f.write(b"00dc" + self._struct.pack("<I", len(data)) + data + b"\0" * (len(data) & 1))
+        self._f.flush()
+        self.frames += 1
+        self._max_chunk = max(self._max_chunk, len(data))
+
+    def close(self) -> None:
+        """Write idx1 and the sizes/counts into the header. Safe to call twice."""
+        if self._f.closed:
+            return
+        p, f = self._struct.pack, self._f
+        end = f.tell()
+        idx = b"".join(b"00dc" + p("<III", 0x10, off, n) for off, n in self._index)
+        f.write(b"idx1" + p("<I", len(idx)) + idx)
+        total = f.tell()
+        for pos, value in ((self._RIFF_SIZE, total - 8), (self._AVIH_TOTAL, self.frames), (self._AVIH_BUFSIZE, self._max_chunk + 8),
+                           (self._STRH_LENGTH, self.frames), (self._STRH_BUFSIZE, self._max_chunk + 8), (self._movi + 4, end - self._movi - 8)):
+            f.seek(pos)
+            f.write(p("<I", value))
+        f.close()
+
+
 class VideoSink:
     """Annotated video, Motion-JPEG AVI (see the module docstring for why).
 
     path: output .avi. fps: playback rate written in the header. quality: JPEG quality 1..100.
-    The writer opens on the first frame (its size fixes the video's size); later frames of
+    max_bytes: size at which the video continues in a new segment file (AVI 1.0 limit).
+    The file opens on the first frame (its size fixes the video's size); later frames of
     another size are resized to it.
     """
 
-    def __init__(self, path: str | Path, fps: float = 30.0, quality: int = 90):
+    def __init__(self, path: str | Path, fps: float = 30.0, quality: int = 90, max_bytes: int = 1 << 30):
         self.path = Path(path)
         if self.path.suffix.lower() not in VIDEO_SUFFIXES:
             raise KptrackError(
@@ -63,32 +136,41 @@ class VideoSink:
             raise KptrackError(f"--out {self.path}: cannot create its folder ({e.strerror}). Choose a writable path.") from None
         self.fps = float(fps) if fps and fps > 0 else 30.0
         self.quality = int(quality)
+        self.max_bytes = int(max_bytes)
         self.frames = 0
-        self._writer: cv2.VideoWriter | None = None
+        self.segments: list[Path] = []
+        self._writer: MjpegAviWriter | None = None
         self._size: tuple[int, int] | None = None
 
     def _open(self, w: int, h: int) -> None:
-        wr = cv2.VideoWriter(str(self.path), cv2.CAP_OPENCV_MJPEG, cv2.VideoWriter_fourcc(*"MJPG"), self.fps, (w, h))
-        if not wr.isOpened():
-            raise KptrackError(f"--out {self.path}: cannot open the video for writing. Check the folder exists and is writable.")
-        wr.set(cv2.VIDEOWRITER_PROP_QUALITY, self.quality)
-        self._writer, self._size = wr, (w, h)
+        k = len(self.segments)
+        path = self.path if k == 0 else self.path.with_name(f"{self.path.stem}.{k:03d}{self.path.suffix}")
+        try:
+            self._writer = MjpegAviWriter(path, self.fps, w, h, self.quality)
+        except OSError as e:
+            raise KptrackError(f"--out {path}: cannot open the video for writing ({e.strerror}). Choose a writable path.") from None
+        if k:
+            log.info("video reached %d MiB; continuing in %s", self.max_bytes >> 20, path)
+        self.segments.append(path)
+        self._size = (w, h)
 
     def write(self, image: np.ndarray) -> None:
         """image: (H, W, 3) uint8 BGR."""
         h, w = image.shape[:2]
-        if self._writer is None:
+        if self._size is None:
             self._open(w, h)
+        elif self._writer.size >= self.max_bytes:
+            self._writer.close()
+            self._open(*self._size)
         if (w, h) != self._size:
             image = cv2.resize(image, self._size, interpolation=cv2.INTER_AREA)
         self._writer.write(image)
         self.frames += 1
 
     def close(self) -> None:
-        """Finish the file (writes the AVI index). Safe to call twice."""
+        """Finish the file (header sizes and index). Safe to call twice."""
         if self._writer is not None:
-            self._writer.release()
-            self._writer = None
+            self._writer.close()
 
 
 class PoseCsvSink:

@@ -51,9 +51,24 @@ def test_video_round_trip(tmp_path):
     v.close()
     cap = cv2.VideoCapture(str(p))
     assert cap.get(cv2.CAP_PROP_FPS) == pytest.approx(15)
-    assert int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)) == 96
+    assert int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)) == 96 and int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)) == 64
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 13  # header patched by close()
+    frames = [cap.read()[1] for _ in range(13)]
     cap.release()
     assert _count_frames(p) == 13
+    # content survives JPEG: the orange bar's width encodes the frame number
+    widths = [int((f[32, :, 2] > 128).sum()) for f in frames[:12]]
+    assert widths == pytest.approx([(i * 3) % 96 for i in range(12)], abs=2)
+
+
+def test_video_continues_in_segments(tmp_path):
+    p = tmp_path / "seg.avi"
+    v = VideoSink(p, fps=30, max_bytes=20_000)
+    for i in range(30):
+        v.write(np.random.default_rng(i).integers(0, 255, (64, 96, 3), dtype=np.uint8))
+    v.close()
+    assert len(v.segments) > 1 and v.segments[0] == p and v.segments[1].name == "seg.001.avi"
+    assert sum(_count_frames(s) for s in v.segments) == 30
 
 
 def test_video_survives_sigkill(tmp_path):
@@ -69,7 +84,22 @@ def test_video_survives_sigkill(tmp_path):
     """)
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=60)
     assert r.returncode == -9
-    assert _count_frames(p) >= 38  # every frame but at most the one in flight
+    assert _count_frames(p) == 40  # every frame is flushed as it is written
+
+
+def test_video_cut_mid_frame_still_plays(tmp_path):
+    # a crash can stop the file anywhere, also inside a JPEG chunk
+    p = tmp_path / "full.avi"
+    v = VideoSink(p, fps=30)
+    for i in range(10):
+        v.write(np.random.default_rng(i).integers(0, 255, (64, 96, 3), dtype=np.uint8))
+    offsets = [off for off, _ in v._writer._index]
+    movi = v._writer._movi + 8
+    data = p.read_bytes()  # before close: sizes are still 0, no index, as after a kill
+    cut = tmp_path / "cut.avi"
+    cut.write_bytes(data[: movi + offsets[7] + 100])  # 100 bytes into frame 7
+    assert _count_frames(cut) == 7
+    v.close()
 
 
 def test_video_rejects_mp4_and_unwritable(tmp_path):
