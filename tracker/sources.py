@@ -27,6 +27,7 @@ The first frame is read while opening, so these surface at once rather than on t
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import re
@@ -280,8 +281,27 @@ def list_images(folder: Path) -> list[Path]:
     return sorted((p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS), key=_natural_key)
 
 
+@contextlib.contextmanager
+def _quiet_opencv():
+    """Silence OpenCV's own log while probing a source: a failure gets our one clear error instead
+    of the backends' multi-line warnings (FFmpeg's own stderr messages are not affected)."""
+    try:
+        from cv2.utils import logging as cvlog
+
+        level = cvlog.getLogLevel()
+        cvlog.setLogLevel(cvlog.LOG_LEVEL_SILENT if not log.isEnabledFor(logging.DEBUG) else level)
+    except (ImportError, AttributeError):  # an OpenCV build without the logging utils
+        yield
+        return
+    try:
+        yield
+    finally:
+        cvlog.setLogLevel(level)
+
+
 def _open_capture(target, name: str, what: str, fix: str) -> cv2.VideoCapture:
-    cap = cv2.VideoCapture(target)
+    with _quiet_opencv():
+        cap = cv2.VideoCapture(target)
     if not cap.isOpened():
         cap.release()
         raise KptrackError(f"{name}: {what} could not be opened. {fix}")
