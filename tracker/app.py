@@ -167,6 +167,7 @@ def run_loop(
     if draw is None:
         draw = video is not None or window is not None
     k = len(tracker.keypoints)
+    hud_scale = 0.5 * min(1.0, tracker.camera.width / 640.0)  # the HUD fits small frames too
     fps_ema = float("nan")
     t_start = time.perf_counter()
     t_prev = t_start
@@ -183,7 +184,7 @@ def run_loop(
                                  keypoints_uv=r.uv, confidences=np.clip(r.conf, 0, 1))
                 else:
                     _draw_keypoints(img, r.uv, r.conf)
-                draw_hud(img, hud_lines(r, fps_ema, tracker.provider, tracker.config.name, k))
+                draw_hud(img, hud_lines(r, fps_ema, tracker.provider, tracker.config.name, k), scale=hud_scale)
             t1 = time.perf_counter()
             r.timings["render"] = (t1 - t0) * 1e3
             if video is not None:
