@@ -35,6 +35,14 @@ import torch.nn.functional as F
 from tracker.errors import KptrackError
 
 
+def _init_head(conv: nn.Conv2d) -> None:
+    """Heatmap heads start near zero (std 1e-3, as in Xiao et al., "Simple Baselines for Human
+    Pose Estimation", ECCV 2018): the first iterations then learn peaks instead of first
+    shrinking a random (N, K, 64, 64) output towards the mostly-zero targets."""
+    nn.init.normal_(conv.weight, std=1e-3)
+    nn.init.zeros_(conv.bias)
+
+
 # ------------------------------------------------------------------ hourglass
 class Residual(nn.Module):
     """Pre-activation bottleneck residual module of Newell et al. (BN-ReLU-conv 1x1, 3x3, 1x1)."""
@@ -88,6 +96,8 @@ class StackedHourglass(nn.Module):
         self.heads = nn.ModuleList([nn.Conv2d(f, num_keypoints, 1) for _ in range(stacks)])
         self.merge_feats = nn.ModuleList([nn.Conv2d(f, f, 1) for _ in range(stacks - 1)])
         self.merge_preds = nn.ModuleList([nn.Conv2d(num_keypoints, f, 1) for _ in range(stacks - 1)])
+        for h in self.heads:
+            _init_head(h)
 
     def forward(self, x: torch.Tensor):
         x = self.stem(x)
@@ -151,6 +161,7 @@ class LiteNet(nn.Module):
         self.ref32 = _cbr(d, d, 3, groups=d)
         self.ref64 = nn.Sequential(_cbr(d, d, 3, groups=d), _cbr(d, d, 1))
         self.head = nn.Conv2d(d, num_keypoints, 1)
+        _init_head(self.head)
 
     @staticmethod
     def _up(x: torch.Tensor) -> torch.Tensor:
