@@ -96,7 +96,7 @@ def _add_train(sub) -> None:
     p.add_argument("--batch", type=int, default=None, help="batch size (seed: 8)")
     p.add_argument("--lr", type=float, default=None, help="learning rate (seed: 2.5e-4)")
     p.add_argument("--workers", type=int, default=None, help="DataLoader workers")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=None, help="random seed (default 0; when resuming, the checkpoint's)")
     p.add_argument("--resume", default=None, help="checkpoint to resume from")
     p.add_argument("--val-split", default=None, help="BOP split for validation (default: held-out part of the data)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda")

@@ -159,7 +159,7 @@ def test_cli_errors_are_one_line(data, tmp_path, capsys):
 def test_cli_resume_takes_preset_and_options_from_checkpoint(data, tmp_path):
     run = tmp_path / "run"
     args = ["train", "--data", str(data), "--out", str(run), "--iters", "1", "--batch", "2", "--workers", "0",
-            "--width", "0.25", "--val-every", "1", "--log-every", "1"]
+            "--width", "0.25", "--val-every", "1", "--log-every", "1", "--seed", "3", "--threads", "1"]
     assert main(args) == 0
     import argparse
 
@@ -169,6 +169,7 @@ def test_cli_resume_takes_preset_and_options_from_checkpoint(data, tmp_path):
     cfg = loop.config_from_args(ns)
     assert isinstance(ns, argparse.Namespace)
     assert cfg.preset == "lite" and cfg.width == 0.25 and cfg.batch == 2 and cfg.iters == 3 and cfg.resume == str(run)
+    assert cfg.seed == 3  # the resumed run draws the batches the first one would have
 
 
 def test_coco_data_and_val_split(data, tmp_path):
