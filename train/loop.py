@@ -417,6 +417,12 @@ def train(cfg: TrainConfig) -> TrainResult:
     from tracker.objects import load_object
 
     _check_config(cfg)
+    # DataLoader workers are forked; a child forked while OpenCV's thread pool is alive can hang
+    # forever on its first cv2 call (seen in synth with gdb). The training process itself needs
+    # no OpenCV threads, so stop the pool before any worker exists.
+    import cv2
+
+    cv2.setNumThreads(1)
     dist, device = _init_distributed(cfg.device)
     try:
         return _train(cfg, dist, device, load_object(cfg.object))
