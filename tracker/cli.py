@@ -132,6 +132,27 @@ def _run_export(args) -> int:
     return run_export_from_args(args) or 0
 
 
+# ---------------------------------------------------------------- score
+def _add_score(sub) -> None:
+    p = sub.add_parser("score", help="keypoint accuracy of an ONNX model on a labelled split (PCK@2/5px, mean px in the crop)")
+    p.add_argument("--model", default="models/default/model.onnx")
+    p.add_argument("--data", required=True, help="BOP dataset root / split / scene, or a COCO keypoints JSON")
+    p.add_argument("--split", default=None, help="BOP split (e.g. test_synth)")
+    p.add_argument("--object", default="default")
+    p.add_argument("--max-images", type=int, default=None)
+    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--json", default=None, help="also write the scores as JSON here")
+
+
+@_command("score")
+def _run_score(args) -> int:
+    from train.score import run_score_from_args
+
+    return run_score_from_args(args) or 0
+
+
 # ---------------------------------------------------------------- viz
 def _add_viz(sub) -> None:
     p = sub.add_parser("viz", help="write the seed figures (GT keypoints, heatmaps, predicted keypoints, projected CAD) for an image")
@@ -259,7 +280,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="kptrack", description="Real-time 6-DoF object pose tracking from heatmap keypoints.")
     ap.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = ap.add_subparsers(dest="command", required=True)
-    for add in (_add_object, _add_synth, _add_train, _add_export, _add_viz, _add_track, _add_demo, _add_eval, _add_bench, _add_calibrate):
+    for add in (_add_object, _add_synth, _add_train, _add_export, _add_score, _add_viz, _add_track, _add_demo, _add_eval, _add_bench, _add_calibrate):
         add(sub)
     return ap
 

@@ -1,0 +1,76 @@
+import json
+
+import numpy as np
+import pytest
+from kp_tinydata import write_tiny_bop
+
+from tracker.cli import main
+from tracker.objects import load_object
+from train.dataset import CropDataset, load_records
+from train.heatmaps import gaussian_targets
+from train.score import score_crops
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    root = tmp_path_factory.mktemp("score")
+    obj = load_object("default")
+    write_tiny_bop(root, obj, n=6, size=128, split="test_synth")
+    ds = CropDataset(load_records(root, obj, split="test_synth"), augment=None)
+    return root, obj, ds
+
+
+def _oracle(ds, shift_px):
+    """A model that answers each crop with Gaussians at its true keypoints moved by shift_px (crop px)."""
+    items = [ds[i] for i in range(len(ds))]
+    pos = [0]
+
+    def fn(crops):
+        out = []
+        for _ in range(len(crops)):
+            it = items[pos[0]]
+            pos[0] += 1
+            t, _w = gaussian_targets(it["keypoints"].astype(np.float64) + shift_px, np.full(len(it["visibility"]), 2))
+            out.append(t)
+        return np.stack(out)
+
+    return fn
+
+
+def test_perfect_heatmaps_score_full_marks(tiny):
+    _root, _obj, ds = tiny
+    s = score_crops(_oracle(ds, np.zeros(2)), ds, batch=4)
+    assert s["n_images"] == len(ds) and s["n_visible"] > 0
+    assert s["pck2"] == 1.0 and s["pck5"] == 1.0
+    assert s["mean_px"] < 0.05
+
+
+def test_shifted_heatmaps_measure_the_shift(tiny):
+    _root, _obj, ds = tiny
+    s = score_crops(_oracle(ds, np.array([3.0, 0.0])), ds, batch=4)
+    assert s["pck2"] < 0.05 and s["pck5"] > 0.95
+    assert abs(s["median_px"] - 3.0) < 0.1
+
+
+def test_cli_scores_an_onnx_model_and_writes_json(tiny, tmp_path, capsys):
+    from tracker.bench import write_tiny_onnx
+
+    root, obj, _ds = tiny
+    model = write_tiny_onnx(tmp_path / "m.onnx", obj.keypoint_names)
+    out = tmp_path / "scores.json"
+    rc = main(["score", "--model", str(model), "--data", str(root), "--split", "test_synth", "--device", "cpu", "--json", str(out)])
+    assert rc == 0
+    s = json.loads(out.read_text())
+    assert s["n_images"] == 6 and 0.0 <= s["pck5"] <= 1.0 and s["provider"] == "CPUExecutionProvider"
+    assert "PCK@5px" in capsys.readouterr().out
+
+
+def test_cli_rejects_a_model_for_other_keypoints(tiny, tmp_path, capsys):
+    from tracker.bench import write_tiny_onnx
+
+    root, obj, _ds = tiny
+    model = write_tiny_onnx(tmp_path / "other.onnx", [f"k{i}" for i in range(obj.num_keypoints)])
+    rc = main(["score", "--model", str(model), "--data", str(root), "--split", "test_synth", "--device", "cpu"])
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert "other.onnx" in err and "keypoints" in err
