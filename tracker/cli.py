@@ -95,6 +95,7 @@ def _add_train(sub) -> None:
     p.add_argument("--iters", type=int, default=None, help="training iterations")
     p.add_argument("--batch", type=int, default=None, help="batch size (seed: 8)")
     p.add_argument("--lr", type=float, default=None, help="learning rate (seed: 2.5e-4)")
+    p.add_argument("--optimizer", choices=["rmsprop", "adam"], default=None, help="optimizer (seed: rmsprop)")
     p.add_argument("--workers", type=int, default=None, help="DataLoader workers")
     p.add_argument("--seed", type=int, default=None, help="random seed (default 0; when resuming, the checkpoint's)")
     p.add_argument("--resume", default=None, help="checkpoint to resume from")

@@ -461,6 +461,12 @@ def _train(cfg: TrainConfig, dist: _Dist, device: torch.device, obj) -> TrainRes
                 f"{list(obj.keypoint_names)}. Resume with the object it was trained on, or start a new run."
             )
         kw = dict(ckpt["model_kwargs"])
+        was = ckpt.get("config", {}).get("optimizer", "rmsprop")
+        if was != cfg.optimizer:
+            raise KptrackError(
+                f"{ckpt['path']}: trained with --optimizer {was}; resuming with {cfg.optimizer} would mix their states. "
+                f"Resume with --optimizer {was}, or start a new run without --resume."
+            )
 
     # data
     records = load_records(cfg.data, obj, split=cfg.split)
@@ -704,7 +710,7 @@ def config_from_args(args) -> TrainConfig:
         "batch": args.batch, "lr": args.lr, "workers": args.workers, "seed": args.seed, "resume": args.resume,
         "val_split": args.val_split, "device": args.device,
     }
-    for opt in ("val_every", "sigma", "rotation_deg", "width", "log_every", "threads"):
+    for opt in ("val_every", "sigma", "rotation_deg", "width", "log_every", "threads", "optimizer"):
         if getattr(args, opt, None) is not None:
             cli[opt] = getattr(args, opt)
     merged = {k: v for k, v in base.items() if k in names}

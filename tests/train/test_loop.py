@@ -106,6 +106,8 @@ def test_bad_checkpoints(data, tmp_path):
     with pytest.raises(KptrackError, match="'lite' network, not 'hourglass'"):
         train(TrainConfig(data=str(data), out=str(tmp_path / "r2"), iters=2, preset="hourglass", resume=str(run / "last.pt"),
                           **{k: v for k, v in FAST.items() if k != "width"}))
+    with pytest.raises(KptrackError, match="--optimizer rmsprop"):
+        train(TrainConfig(data=str(data), out=str(tmp_path / "r3"), iters=2, optimizer="adam", resume=str(run), **FAST))
     junk = tmp_path / "junk.pt"
     junk.write_bytes(b"garbage")
     with pytest.raises(KptrackError, match="not a readable kptrack checkpoint"):
@@ -159,7 +161,7 @@ def test_cli_errors_are_one_line(data, tmp_path, capsys):
 def test_cli_resume_takes_preset_and_options_from_checkpoint(data, tmp_path):
     run = tmp_path / "run"
     args = ["train", "--data", str(data), "--out", str(run), "--iters", "1", "--batch", "2", "--workers", "0",
-            "--width", "0.25", "--val-every", "1", "--log-every", "1", "--seed", "3", "--threads", "1"]
+            "--width", "0.25", "--val-every", "1", "--log-every", "1", "--seed", "3", "--threads", "1", "--optimizer", "adam"]
     assert main(args) == 0
     import argparse
 
@@ -170,6 +172,7 @@ def test_cli_resume_takes_preset_and_options_from_checkpoint(data, tmp_path):
     assert isinstance(ns, argparse.Namespace)
     assert cfg.preset == "lite" and cfg.width == 0.25 and cfg.batch == 2 and cfg.iters == 3 and cfg.resume == str(run)
     assert cfg.seed == 3  # the resumed run draws the batches the first one would have
+    assert cfg.optimizer == "adam" and load_checkpoint(run)["optimizer"]["param_groups"][0].get("betas") is not None
 
 
 def test_coco_data_and_val_split(data, tmp_path):
