@@ -5,12 +5,10 @@ Quick mode: ``KPTRACK_BENCH_QUICK=1`` (fewer baseline rounds, smaller work where
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pytest
 
-QUICK = os.environ.get("KPTRACK_BENCH_QUICK", "") not in ("", "0")
+from benchutil import QUICK
 
 
 @pytest.fixture(scope="session")

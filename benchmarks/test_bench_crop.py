@@ -8,39 +8,15 @@ the same run: ``cv2.resize`` of the whole frame to 256x256 (the cheapest way to 
 
 from __future__ import annotations
 
-import os
-import statistics
-import time
-
 import cv2
 import numpy as np
 import pytest
 
+from benchutil import QUICK, median_s, record
 from tracker.crop import INPUT_SIZE, crop_affine, letterbox_affine
 
-QUICK = os.environ.get("KPTRACK_BENCH_QUICK", "") not in ("", "0")
 W, H = 640, 480
 BASE_ROUNDS = 50 if QUICK else 400
-
-
-def _median_s(fn, rounds: int) -> float:
-    ts = []
-    for _ in range(rounds):
-        t0 = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t0)
-    return statistics.median(ts)
-
-
-def _finish(benchmark, baseline_s: float, baseline_name: str) -> None:
-    benchmark.extra_info["baseline"] = baseline_name
-    benchmark.extra_info["baseline_us"] = 1e6 * baseline_s
-    st = getattr(benchmark, "stats", None)
-    if st is None:
-        return
-    med = st.stats.median
-    benchmark.extra_info["us"] = 1e6 * med
-    benchmark.extra_info["ratio_vs_baseline"] = med / baseline_s if baseline_s > 0 else float("inf")
 
 
 @pytest.fixture(scope="module")
@@ -57,23 +33,23 @@ def _resize(frame):
 @pytest.mark.benchmark(group="crop")
 def test_bench_crop_roi_warpaffine(benchmark, frame):
     A = crop_affine(np.array([350.5, 220.25]), 180.0, 0.3)
-    baseline = _median_s(lambda: _resize(frame), BASE_ROUNDS)
+    baseline = median_s(lambda: _resize(frame), BASE_ROUNDS)
     out = benchmark(cv2.warpAffine, frame, A, (INPUT_SIZE, INPUT_SIZE), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
     assert out.shape == (INPUT_SIZE, INPUT_SIZE, 3) and out.dtype == np.uint8
-    _finish(benchmark, baseline, "cv2.resize 640x480->256x256")
+    record(benchmark, baseline, "cv2.resize 640x480->256x256")
 
 
 @pytest.mark.benchmark(group="crop")
 def test_bench_crop_letterbox_warpaffine(benchmark, frame):
     A = letterbox_affine(W, H)
-    baseline = _median_s(lambda: _resize(frame), BASE_ROUNDS)
+    baseline = median_s(lambda: _resize(frame), BASE_ROUNDS)
     out = benchmark(cv2.warpAffine, frame, A, (INPUT_SIZE, INPUT_SIZE), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
     assert out.shape == (INPUT_SIZE, INPUT_SIZE, 3)
-    _finish(benchmark, baseline, "cv2.resize 640x480->256x256")
+    record(benchmark, baseline, "cv2.resize 640x480->256x256")
 
 
 @pytest.mark.benchmark(group="crop")
 def test_bench_crop_resize_baseline(benchmark, frame):
     out = benchmark(_resize, frame)
     assert out.shape == (INPUT_SIZE, INPUT_SIZE, 3)
-    _finish(benchmark, _median_s(lambda: _resize(frame), BASE_ROUNDS), "itself")
+    record(benchmark, median_s(lambda: _resize(frame), BASE_ROUNDS), "itself")

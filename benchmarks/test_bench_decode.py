@@ -8,28 +8,14 @@ the same run: its numpy twin :func:`tracker.decode.decode_dark_ref` and plain nu
 
 from __future__ import annotations
 
-import os
-import statistics
-import time
-
 import numpy as np
 import pytest
 
+from benchutil import QUICK, median_s, record_vs
 from tracker.decode import decode_argmax, decode_dark, decode_dark_ref
 
-QUICK = os.environ.get("KPTRACK_BENCH_QUICK", "") not in ("", "0")
 ROUNDS = 30 if QUICK else 200
 TARGET_US = 20.0
-
-
-def _median_s(fn, rounds: int) -> float:
-    fn()
-    ts = []
-    for _ in range(rounds):
-        t0 = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t0)
-    return statistics.median(ts)
 
 
 def _heatmaps(k: int, seed: int = 0) -> np.ndarray:
@@ -49,18 +35,10 @@ def test_bench_decode_dark_numba(benchmark, k):
     h = _heatmaps(k)
     decode_dark(h)  # compile / load the cache outside the timing
     base = {
-        "numpy_dark_ref": _median_s(lambda: decode_dark_ref(h), ROUNDS // 4),
-        "numpy_argmax": _median_s(lambda: decode_argmax(h), ROUNDS),
+        "numpy_dark_ref": median_s(lambda: decode_dark_ref(h), ROUNDS // 4, warmup=True),
+        "numpy_argmax": median_s(lambda: decode_argmax(h), ROUNDS, warmup=True),
     }
     xy, conf = benchmark(decode_dark, h)
     xy_ref, _ = decode_dark_ref(h)
     assert np.allclose(xy, xy_ref, atol=1e-9) and np.all(conf > 0)
-    benchmark.extra_info.update(k=k, size=64, target_us=TARGET_US)
-    for name, s in base.items():
-        benchmark.extra_info[f"{name}_us"] = 1e6 * s
-    st = getattr(benchmark, "stats", None)
-    if st is not None:  # absent under --benchmark-disable
-        med = st.stats.median
-        benchmark.extra_info["us"] = 1e6 * med
-        for name, s in base.items():
-            benchmark.extra_info[f"ratio_vs_{name}"] = med / s
+    record_vs(benchmark, base, k=k, size=64, target_us=TARGET_US)

@@ -13,39 +13,18 @@ Quick mode: ``KPTRACK_BENCH_QUICK=1``.
 
 from __future__ import annotations
 
-import os
-import statistics
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from benchutil import QUICK, median_s, record
+
 ort = pytest.importorskip("onnxruntime")
 
-QUICK = os.environ.get("KPTRACK_BENCH_QUICK", "") not in ("", "0")
 ROUNDS = 5 if QUICK else 30
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_MODEL = REPO / "models" / "default" / "model.onnx"
-
-
-def _median_s(fn, rounds: int) -> float:
-    ts = []
-    for _ in range(rounds):
-        t0 = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t0)
-    return statistics.median(ts)
-
-
-def _finish(benchmark, baseline_s: float, baseline_name: str, model_name: str, provider: str) -> None:
-    benchmark.extra_info.update(model=model_name, provider=provider, baseline=baseline_name, baseline_ms=1e3 * baseline_s)
-    st = getattr(benchmark, "stats", None)
-    if st is None:
-        return
-    med = st.stats.median
-    benchmark.extra_info["ms"] = 1e3 * med
-    benchmark.extra_info["ratio_vs_baseline"] = med / baseline_s if baseline_s > 0 else float("inf")
 
 
 @pytest.fixture(scope="module")
@@ -103,10 +82,11 @@ def test_bench_infer_cpu(benchmark, model_path):
     crop = _crop(meta)
     for _ in range(3):
         m(crop)
-    baseline = _median_s(lambda: meta.normalise(crop), ROUNDS * 10)
+    baseline = median_s(lambda: meta.normalise(crop), ROUNDS * 10)
     out = benchmark.pedantic(m, args=(crop,), rounds=ROUNDS * 4, warmup_rounds=2)
     assert out.shape == (1, meta.num_keypoints, meta.heatmap_size, meta.heatmap_size)
-    _finish(benchmark, baseline, "input normalisation alone (ModelMeta.normalise)", model_path.name, provider)
+    record(benchmark, baseline, "input normalisation alone (ModelMeta.normalise)", also_ms=True, model=model_path.name,
+           provider=provider)
 
 
 @pytest.mark.benchmark(group="infer")
@@ -120,9 +100,9 @@ def test_bench_infer_cuda(benchmark, model_path):
     cpu, _, _ = _load(model_path, "cpu")
     for _ in range(3):
         cpu(crop)
-    baseline = _median_s(lambda: cpu(crop), ROUNDS * 2)
+    baseline = median_s(lambda: cpu(crop), ROUNDS * 2)
     for _ in range(10):  # cuDNN autotuning and allocator warm-up happen on the first runs
         m(crop)
     out = benchmark.pedantic(m, args=(crop,), rounds=ROUNDS * 10, warmup_rounds=5)
     assert out.shape == (1, meta.num_keypoints, meta.heatmap_size, meta.heatmap_size)
-    _finish(benchmark, baseline, "the same model on the CPU provider", model_path.name, provider)
+    record(benchmark, baseline, "the same model on the CPU provider", also_ms=True, model=model_path.name, provider=provider)

@@ -12,30 +12,17 @@ method on the timed problem. Quick mode: ``KPTRACK_BENCH_QUICK=1``.
 from __future__ import annotations
 
 import math
-import os
-import statistics
-import time
 
 import cv2
 import numpy as np
 import pytest
 
+from benchutil import QUICK, median_s, record_vs
 from tracker.pose import solve_lm
 
-QUICK = os.environ.get("KPTRACK_BENCH_QUICK", "") not in ("", "0")
 ROUNDS = 30 if QUICK else 200
 TARGET_US = 20.0
 KCAM = np.array([[554.3, 0.0, 319.5], [0.0, 554.3, 239.5], [0.0, 0.0, 1.0]])
-
-
-def _median_s(fn, rounds: int) -> float:
-    fn()
-    ts = []
-    for _ in range(rounds):
-        t0 = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t0)
-    return statistics.median(ts)
 
 
 def _rot(axis_angle) -> np.ndarray:
@@ -80,18 +67,9 @@ def test_bench_pose_warm_lm(benchmark, k):
                                                        flags=cv2.SOLVEPNP_SQPNP),
     }
     solve_lm(X, uv, w, KCAM, R0, t0)  # compile / load the cache outside the timing
-    base_s = {name: _median_s(fn, ROUNDS // 4 if "ransac" in name else ROUNDS) for name, fn in baselines.items()}
+    base_s = {name: median_s(fn, ROUNDS // 4 if "ransac" in name else ROUNDS, warmup=True) for name, fn in baselines.items()}
     res = benchmark(solve_lm, X, uv, w, KCAM, R0, t0)
     assert res.converged and _rot_err_deg(res.R_m2c, R) < 1.0
-    info = benchmark.extra_info
-    info.update(k=k, target_us=TARGET_US, iterations=res.iterations, rot_err_deg_lm=_rot_err_deg(res.R_m2c, R))
-    for name, fn in baselines.items():
-        out = fn()
-        info[f"{name}_us"] = 1e6 * base_s[name]
-        info[f"rot_err_deg_{name}"] = _rot_err_deg(cv2.Rodrigues(out[1])[0], R)
-    st = getattr(benchmark, "stats", None)
-    if st is not None:  # absent under --benchmark-disable
-        med = st.stats.median
-        info["us"] = 1e6 * med
-        for name, s in base_s.items():
-            info[f"ratio_vs_{name}"] = med / s
+    rot_errs = {f"rot_err_deg_{name}": _rot_err_deg(cv2.Rodrigues(fn()[1])[0], R) for name, fn in baselines.items()}
+    record_vs(benchmark, base_s, k=k, target_us=TARGET_US, iterations=res.iterations,
+              rot_err_deg_lm=_rot_err_deg(res.R_m2c, R), **rot_errs)

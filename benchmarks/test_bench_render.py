@@ -20,48 +20,24 @@ to put the mesh on the image); for overlays, ``cv2.addWeighted`` of two full 640
 from __future__ import annotations
 
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
 import textwrap
-import time
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
+from benchutil import QUICK, median_s, record
 from tracker.geometry import so3_exp
 from tracker.objects import load_object
 from tracker.render import Renderer, draw_overlay
 
-QUICK = os.environ.get("KPTRACK_BENCH_QUICK", "") not in ("", "0")
 BASE_ROUNDS = 30 if QUICK else 200
 REPO = Path(__file__).resolve().parents[1]
 R_VIEW = so3_exp(np.array([0.5, -0.7, 0.2]))
-
-
-def _median_s(fn, rounds: int) -> float:
-    fn()
-    ts = []
-    for _ in range(rounds):
-        t0 = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t0)
-    return statistics.median(ts)
-
-
-def _finish(benchmark, baseline_s: float, baseline_name: str, **info) -> None:
-    benchmark.extra_info.update(info)
-    benchmark.extra_info["baseline"] = baseline_name
-    benchmark.extra_info["baseline_ms"] = 1e3 * baseline_s
-    st = getattr(benchmark, "stats", None)
-    if st is None:  # --benchmark-disable
-        return
-    med = st.stats.median
-    benchmark.extra_info["ms"] = 1e3 * med
-    benchmark.extra_info["ratio_vs_baseline"] = med / baseline_s if baseline_s > 0 else float("inf")
 
 
 def _fillpoly_silhouette(obj, camera, R, t):
@@ -97,10 +73,10 @@ def test_bench_render_color_depth(benchmark, which, sphere_5k, drill, camera_640
     rend = Renderer(obj)
     R, t = _pose(obj, 4.0 if which == "sphere_5k" else 2.6)
     out = rend.render(camera_640x480, R, t)  # warm-up (and compile if not cached)
-    baseline = _median_s(lambda: _fillpoly_silhouette(obj, camera_640x480, R, t), BASE_ROUNDS)
+    baseline = median_s(lambda: _fillpoly_silhouette(obj, camera_640x480, R, t), BASE_ROUNDS, warmup=True)
     out = benchmark(rend.render, camera_640x480, R, t)
     assert out.mask.any() and out.color.shape == (480, 640, 3)
-    _finish(benchmark, baseline, "numpy projection + cv2.fillPoly flat silhouette", triangles=len(obj.faces),
+    record(benchmark, baseline, "numpy projection + cv2.fillPoly flat silhouette", also_ms=True, triangles=len(obj.faces),
             object_pixels=int(out.mask.sum()), target_ms=5.0)
 
 
@@ -109,10 +85,10 @@ def test_bench_render_depth_only(benchmark, sphere_5k, camera_640x480):
     rend = Renderer(sphere_5k)
     R, t = _pose(sphere_5k, 4.0)
     rend.render_depth(camera_640x480, R, t)
-    baseline = _median_s(lambda: _fillpoly_silhouette(sphere_5k, camera_640x480, R, t), BASE_ROUNDS)
+    baseline = median_s(lambda: _fillpoly_silhouette(sphere_5k, camera_640x480, R, t), BASE_ROUNDS, warmup=True)
     depth, mask = benchmark(rend.render_depth, camera_640x480, R, t)
     assert mask.any()
-    _finish(benchmark, baseline, "numpy projection + cv2.fillPoly flat silhouette", triangles=len(sphere_5k.faces),
+    record(benchmark, baseline, "numpy projection + cv2.fillPoly flat silhouette", also_ms=True, triangles=len(sphere_5k.faces),
             object_pixels=int(mask.sum()))
 
 
@@ -133,10 +109,10 @@ def test_bench_overlay(benchmark, mode, drill, camera_640x480, frame):
 
     overlay()
     other = np.full_like(frame, 128)
-    baseline = _median_s(lambda: cv2.addWeighted(frame, 0.45, other, 0.55, 0.0), BASE_ROUNDS)
+    baseline = median_s(lambda: cv2.addWeighted(frame, 0.45, other, 0.55, 0.0), BASE_ROUNDS, warmup=True)
     out = benchmark(overlay)
     assert not np.array_equal(out, frame)
-    _finish(benchmark, baseline, "cv2.addWeighted of two 640x480 frames", triangles=len(drill.faces), target_ms=2.0)
+    record(benchmark, baseline, "cv2.addWeighted of two 640x480 frames", also_ms=True, triangles=len(drill.faces), target_ms=2.0)
 
 
 _CACHE_PROBE = textwrap.dedent(

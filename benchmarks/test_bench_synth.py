@@ -23,12 +23,12 @@ import time
 import numpy as np
 import pytest
 
+from benchutil import QUICK, record
 from tracker.objects import load_object
 from tracker.render import Renderer
 from train import synth
 from train.synth import SynthConfig, run_synth
 
-QUICK = os.environ.get("KPTRACK_BENCH_QUICK", "") not in ("", "0")
 N_TRAIN = 120 if QUICK else 600
 N_FRAMES = 45 if QUICK else 150
 ROUNDS = 2 if QUICK else 3
@@ -72,16 +72,11 @@ def _bench(benchmark, cfg_kw: dict, n: int):
 
 
 def _finish(benchmark, n: int, baseline_s: float, **info) -> None:
-    benchmark.extra_info.update(info)
-    benchmark.extra_info["images"] = n
-    benchmark.extra_info["baseline"] = "Renderer.render alone, one process, same number of images"
-    benchmark.extra_info["baseline_images_per_s"] = n / baseline_s
-    st = getattr(benchmark, "stats", None)
-    if st is None:
-        return
-    med = st.stats.median
-    benchmark.extra_info["images_per_s"] = n / med
-    benchmark.extra_info["ratio_vs_baseline"] = med / baseline_s
+    """:func:`benchutil.record` per image (``us`` is per image), plus images per second."""
+    med = record(benchmark, baseline_s, "Renderer.render alone, one process, same number of images", items=n,
+                 images=n, baseline_images_per_s=n / baseline_s, **info)
+    if med is not None:  # None under --benchmark-disable
+        benchmark.extra_info["images_per_s"] = n / med
 
 
 @pytest.mark.benchmark(group="synth")

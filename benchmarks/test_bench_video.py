@@ -10,27 +10,15 @@ Quick mode (CI): ``KPTRACK_BENCH_QUICK=1`` shrinks the clip and the rounds.
 
 from __future__ import annotations
 
-import os
-import statistics
-import time
-
 import cv2
 import numpy as np
 import pytest
 
-QUICK = os.environ.get("KPTRACK_BENCH_QUICK", "") not in ("", "0")
+from benchutil import QUICK, median_s, record
+
 W, H = 640, 480
 N_FRAMES = 12 if QUICK else 90
 ROUNDS = 3 if QUICK else 10
-
-
-def _median_s(fn, rounds: int) -> float:
-    ts = []
-    for _ in range(rounds):
-        t0 = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t0)
-    return statistics.median(ts)
 
 
 def _synthetic_frames(n: int) -> np.ndarray:
@@ -72,17 +60,12 @@ def _copy_all(frames: np.ndarray, dst: np.ndarray) -> None:
 
 
 def _finish(benchmark, per_round_items: int, baseline_s: float, baseline_name: str) -> None:
-    """Put per-item figures and the ratio vs the same-run baseline into extra_info."""
-    benchmark.extra_info["items_per_round"] = per_round_items
-    benchmark.extra_info["baseline"] = baseline_name
-    benchmark.extra_info["baseline_ms_per_item"] = 1e3 * baseline_s / per_round_items
-    st = getattr(benchmark, "stats", None)
-    if st is None:  # --benchmark-disable: nothing was timed
-        return
-    med = st.stats.median
-    benchmark.extra_info["ms_per_item"] = 1e3 * med / per_round_items
-    benchmark.extra_info["items_per_s"] = per_round_items / med if med > 0 else float("inf")
-    benchmark.extra_info["ratio_vs_baseline"] = med / baseline_s if baseline_s > 0 else float("inf")
+    """:func:`benchutil.record` per frame (``us`` is per frame), plus per-frame ms and frames per second."""
+    med = record(benchmark, baseline_s, baseline_name, items=per_round_items, items_per_round=per_round_items,
+                 baseline_ms_per_item=1e3 * baseline_s / per_round_items)
+    if med is not None:  # None under --benchmark-disable: nothing was timed
+        benchmark.extra_info["ms_per_item"] = 1e3 * med / per_round_items
+        benchmark.extra_info["items_per_s"] = per_round_items / med if med > 0 else float("inf")
 
 
 @pytest.mark.benchmark(group="video-decode")
@@ -104,7 +87,7 @@ def test_bench_video_decode(benchmark, clip):
         return n
 
     dst = np.empty_like(frames[0])
-    baseline = _median_s(lambda: _copy_all(frames, dst), ROUNDS * 3)
+    baseline = median_s(lambda: _copy_all(frames, dst), ROUNDS * 3)
     n = benchmark.pedantic(read_all, setup=setup, rounds=ROUNDS, warmup_rounds=1)
     assert n == len(frames)
     _finish(benchmark, n, baseline, "numpy copy of the same frames")
@@ -116,7 +99,7 @@ def test_bench_jpeg_decode(benchmark, clip):
     ok, buf = cv2.imencode(".jpg", frames[0], [cv2.IMWRITE_JPEG_QUALITY, 90])
     assert ok
     dst = np.empty_like(frames[0])
-    baseline = _median_s(lambda: np.copyto(dst, frames[0]), ROUNDS * 20)
+    baseline = median_s(lambda: np.copyto(dst, frames[0]), ROUNDS * 20)
     img = benchmark(cv2.imdecode, buf, cv2.IMREAD_COLOR)
     assert img.shape == (H, W, 3)
     _finish(benchmark, 1, baseline, "numpy copy of one frame")
@@ -128,4 +111,4 @@ def test_bench_frame_copy_baseline(benchmark, clip):
     _, frames = clip
     dst = np.empty_like(frames[0])
     benchmark(_copy_all, frames, dst)
-    _finish(benchmark, len(frames), _median_s(lambda: _copy_all(frames, dst), ROUNDS), "itself")
+    _finish(benchmark, len(frames), median_s(lambda: _copy_all(frames, dst), ROUNDS), "itself")
