@@ -552,7 +552,7 @@ def format_markdown(doc: dict[str, Any]) -> str:
     """The markdown section ``kptrack bench`` appends to RESULTS.md."""
     m = doc["machine"]
     lines = [
-        f"## kptrack bench, {doc['date']} (commit {doc.get('commit') or '?'})",
+        f"### kptrack bench, {doc['date']} (commit {doc.get('commit') or '?'})",
         "",
         f"Command: `{doc['config'].get('command') or 'kptrack bench'}`  ",
         f"Machine: {m['cpu']}, {m['cores']} cores, {m['ram_gb']} GB RAM, {m['os']}, Python {m['python']}, "
