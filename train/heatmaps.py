@@ -76,51 +76,11 @@ def gaussian_targets(
     return targets, weights
 
 
-def decode_local(heatmaps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Argmax plus a second-order (Taylor) sub-cell step on the log heatmap, as in DARK.
-
-    A small reference decoder for training-side checks; the tracker's decoder is
-    ``tracker.decode.decode_dark``, which this module prefers when it is importable.
-    heatmaps: (K, H, W) float32. Returns (xy (K, 2) float64 cells, conf (K,) float64);
-    xy is NaN where a heatmap has no positive value.
-    """
-    hm = np.asarray(heatmaps, dtype=np.float64)
-    k, hh, ww = hm.shape
-    xy = np.full((k, 2), np.nan)
-    conf = np.zeros(k)
-    for j in range(k):
-        m = hm[j]
-        idx = int(np.argmax(m))
-        y, x = divmod(idx, ww)
-        peak = m[y, x]
-        if not np.isfinite(peak) or peak <= 0:
-            continue
-        conf[j] = peak
-        px, py = float(x), float(y)
-        if 1 <= x < ww - 1 and 1 <= y < hh - 1:
-            lg = np.log(np.maximum(m[y - 1 : y + 2, x - 1 : x + 2], 1e-10))
-            dx = 0.5 * (lg[1, 2] - lg[1, 0])
-            dy = 0.5 * (lg[2, 1] - lg[0, 1])
-            dxx = lg[1, 2] - 2 * lg[1, 1] + lg[1, 0]
-            dyy = lg[2, 1] - 2 * lg[1, 1] + lg[0, 1]
-            dxy = 0.25 * (lg[2, 2] - lg[2, 0] - lg[0, 2] + lg[0, 0])
-            det = dxx * dyy - dxy * dxy
-            if det > 1e-12 and dxx < 0:
-                off = -np.array([[dyy, -dxy], [-dxy, dxx]]) @ np.array([dx, dy]) / det
-                if np.all(np.abs(off) <= 1.0):
-                    px += off[0]
-                    py += off[1]
-        xy[j] = (px, py)
-    return xy, conf
-
-
 def decode_heatmaps(heatmaps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Sub-cell decode of (K, H, W) heatmaps with the tracker's DARK decoder (same one as run time).
 
     Returns (xy (K, 2) float64 heatmap cells, conf (K,) float64).
     """
-    try:
-        from tracker.decode import decode_dark
-    except ImportError:  # pragma: no cover - only while tracker.decode is not written yet
-        return decode_local(heatmaps)
-    return decode_dark(np.ascontiguousarray(heatmaps, dtype=np.float32))
+    from tracker.decode import decode_dark  # lazily: the dataset imports this module without needing numba
+
+    return decode_dark(heatmaps)
