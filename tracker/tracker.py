@@ -62,7 +62,7 @@ import numpy as np
 from tracker.camera import Camera
 from tracker.crop import crop_affine, heatmap_to_frame, letterbox_affine
 from tracker.errors import KptrackError
-from tracker.geometry import so3_exp, so3_log
+from tracker.geometry import project, so3_exp, so3_log
 from tracker.modelmeta import ModelMeta
 
 log = logging.getLogger(__name__)
@@ -208,14 +208,13 @@ class TrackState:
 
     status: searching | tracking | lost. history: the last two solved (unsmoothed) poses as
     (frame index, R (3, 3), t (3,) mm), for constant-velocity prediction. roi: (2, 3) affine of
-    the last crop. frames_since_lost: frames since tracking last failed (0 while tracking).
-    misses: consecutive failed frames. search_count: full-frame searches since the last pose.
+    the last crop. misses: consecutive failed frames (0 while tracking). search_count: full-frame
+    searches since the last pose. frames: frames stepped.
     """
 
     status: str = SEARCHING
     history: deque = field(default_factory=lambda: deque(maxlen=2))
     roi: np.ndarray | None = None
-    frames_since_lost: int = 0
     misses: int = 0
     search_count: int = 0
     frames: int = 0
@@ -371,8 +370,7 @@ class Tracker:
         self._decode(heat.astype(np.float32))
         R = so3_exp(np.array([0.3, 0.2, 0.1]))
         t = np.array([0.0, 0.0, 3.0 * max(float(getattr(self.obj, "diameter", 100.0)), 1.0) * self.K[0, 0] / max(self.camera.width, 1)])
-        z = (self.keypoints @ R.T + t)[:, 2]
-        uv = (self.keypoints @ R.T + t)[:, :2] / z[:, None] * np.diag(self.K)[:2] + self.K[:2, 2]
+        uv = project(self.keypoints, R, t, self.K)
         w = np.ones(k)
         xyz = self.keypoints[np.ones(k, bool)]  # a fancy-indexed copy, as in the frame loop
         if k >= 4:
@@ -419,7 +417,7 @@ class Tracker:
                 log.warning("frame %d failed: %r (counted: %d so far)", index, e, self.errors)
             if self._consecutive_errors >= self.config.max_consecutive_errors:
                 raise RuntimeError(f"tracker failed on {self._consecutive_errors} frames in a row; last error: {e!r}") from e
-            self._fail(self.state.status)
+            self._fail()
             k = len(self.keypoints)
             result = self._result(index, timestamp, "error", None, np.full((k, 2), np.nan), np.zeros(k), None, error=repr(e))
         result.timings["total"] = (time.perf_counter() - t0) * 1e3
@@ -504,7 +502,6 @@ class Tracker:
                 res = self._solve_cold(xyz, uv_ideal, w, self.K, cfg.ransac_reproj_cells * px_per_cell,
                                        cfg.robust_scale_cells * px_per_cell)
             if res is not None:
-                p.pose = res
                 p.accepted = self._acceptable(res, px_per_cell)
                 mask = np.zeros(len(self.keypoints), bool)
                 mask[np.flatnonzero(ok)] = np.asarray(res.inlier_mask, bool)
@@ -568,30 +565,26 @@ class Tracker:
                 st.history.clear()
                 self._smoother.reset()
             st.history.append((index, R.copy(), t_.copy()))
-            st.status, st.misses, st.frames_since_lost, st.search_count = TRACKING, 0, 0, 0
+            st.status, st.misses, st.search_count = TRACKING, 0, 0
             st.roi = p.affine
             t0 = self._tic()
             Rs, ts = self._smoother(R, t_, timestamp)
             self._toc("smooth", t0)
             return self._result(index, timestamp, mode, p, p.uv, p.conf, (Rs, ts))
-        self._fail(st.status)
+        self._fail()
         st.roi = p.affine
         return self._result(index, timestamp, mode, p, p.uv, p.conf, None)
 
-    def _fail(self, status_before: str) -> None:
+    def _fail(self) -> None:
+        """A frame without an accepted pose: tracking -> lost; lost past lost_patience -> searching."""
         st = self.state
         st.misses += 1
-        st.frames_since_lost += 1
-        if status_before == TRACKING:
+        if st.status == TRACKING:
             st.status = LOST
-        elif status_before == LOST and st.misses > self.config.lost_patience:
+        elif st.status == LOST and st.misses > self.config.lost_patience:
             st.status = SEARCHING
             st.history.clear()
             st.search_count = 0
-        elif status_before == LOST:
-            st.status = LOST
-        else:
-            st.status = SEARCHING
 
     def _result(self, index, timestamp, mode, p: _Pass | None, uv, conf, pose, error=None) -> FrameResult:
         k = len(self.keypoints)
@@ -607,5 +600,5 @@ class Tracker:
             score=score, uv=np.asarray(uv, np.float64), conf=np.asarray(conf, np.float64),
             rms=float(res.rms) if res is not None else float("nan"),
             n_inliers=int(res.n_inliers) if res is not None else 0,
-            affine=None if p is None else p.affine, timings=dict(self._timings), error=error,
+            affine=None if p is None else p.affine, timings=self._timings, error=error,
         )
