@@ -979,6 +979,11 @@ def models_info_dict(obj: ObjectModel) -> dict[str, Any]:
     return {"1": info}
 
 
+def keypoints_dict(obj: ObjectModel) -> dict[str, Any]:
+    """keypoints.json content (see the module docstring): object name, names, points in mm."""
+    return {"object_name": obj.name, "names": list(obj.keypoint_names), "points_mm": np.asarray(obj.keypoints).tolist()}
+
+
 def write_object_dir(obj: ObjectModel, out_dir: str | Path) -> Path:
     """Write ``obj`` as an object directory (model.ply [+ texture.png], keypoints.json,
     models_info.json); returns the directory."""
@@ -995,8 +1000,7 @@ def write_object_dir(obj: ObjectModel, out_dir: str | Path) -> Path:
         if not cv2.imwrite(str(d / tex_name), np.ascontiguousarray(obj.texture)):
             raise KptrackError(f"{d / tex_name}: could not write the texture. Choose a writable --out.")
     write_ply(d / "model.ply", obj.vertices, obj.faces, obj.vertex_colors, obj.uv, tex_name)
-    kp = {"object_name": obj.name, "names": list(obj.keypoint_names), "points_mm": np.asarray(obj.keypoints).tolist()}
-    (d / "keypoints.json").write_text(json.dumps(kp, indent=1) + "\n")
+    (d / "keypoints.json").write_text(json.dumps(keypoints_dict(obj), indent=1) + "\n")
     (d / "models_info.json").write_text(json.dumps(models_info_dict(obj), indent=1) + "\n")
     return d
 
@@ -1072,5 +1076,5 @@ def init_object(
 __all__ = [
     "ObjectModel", "MeshData", "load_object", "default_object", "init_object", "write_object_dir", "read_mesh", "write_ply",
     "auto_keypoints", "mesh_diameter", "keypoint_surface_distance", "check_keypoints_on_object",
-    "farthest_point_sampling", "sample_surface", "sample_texture", "mesh_centroid", "models_info_dict",
+    "farthest_point_sampling", "sample_surface", "sample_texture", "mesh_centroid", "models_info_dict", "keypoints_dict",
 ]

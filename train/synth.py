@@ -76,7 +76,7 @@ from tracker.camera import Camera
 from tracker.coco import CocoAnnotation, CocoImage, write_coco
 from tracker.errors import KptrackError
 from tracker.geometry import look_at, project, random_rotation, so3_exp
-from tracker.objects import ObjectModel, load_object, models_info_dict, write_ply
+from tracker.objects import ObjectModel, keypoints_dict, load_object, models_info_dict, write_ply
 from tracker.render import Renderer, keypoint_visibility
 
 log = logging.getLogger(__name__)
@@ -990,7 +990,7 @@ def _write_models(out: Path, obj: ObjectModel, overwrite: bool) -> Path:
     """OUT/models/ in BOP style. Refuses to replace a different object's files unless overwrite."""
     d = out / "models"
     kp_path = d / "keypoints.json"
-    kp = {"object_name": obj.name, "names": list(obj.keypoint_names), "points_mm": np.asarray(obj.keypoints).tolist()}
+    kp = keypoints_dict(obj)
     if kp_path.is_file() and not overwrite:
         try:
             old = json.loads(kp_path.read_text())
