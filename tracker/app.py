@@ -288,12 +288,18 @@ def _pose_paths(poses: str | None) -> tuple[Path | None, Path | None]:
     return p, p.with_suffix(".jsonl")
 
 
+def _config_from_args(args) -> TrackerConfig:
+    """--preset (default fast) and --no-smoothing, shared by track and demo."""
+    overrides = {"smoothing": False} if getattr(args, "no_smoothing", False) else {}
+    return TrackerConfig.preset(getattr(args, "preset", "fast") or "fast", **overrides)
+
+
 def run_track_from_args(args) -> int:
     """``kptrack track``: see the module docstring. Returns the exit status."""
     from tracker.objects import load_object
     from tracker.sinks import JsonlSink, PoseCsvSink, VideoSink, WindowSink
 
-    config = TrackerConfig.preset(getattr(args, "preset", "fast") or "fast", **({"smoothing": False} if getattr(args, "no_smoothing", False) else {}))
+    config = _config_from_args(args)
     if args.max_frames is not None and args.max_frames < 1:
         raise KptrackError(f"--max-frames {args.max_frames}: must be >= 1.")
     # Cheap checks and output paths first, so a typo fails before a model loads or a camera opens.
@@ -416,8 +422,7 @@ def run_demo_from_args(args) -> int:
     check_model_matches_object(model.meta, obj, str(model_path))
     scene = ensure_demo_sequence(Path(args.cache) if args.cache else default_cache_dir(), args.frames)
     camera = Camera.from_yaml(scene / "camera.yaml")
-    config = TrackerConfig.preset(getattr(args, "preset", "fast") or "fast",
-                                  **({"smoothing": False} if getattr(args, "no_smoothing", False) else {}))
+    config = _config_from_args(args)
     report = run_demo(model, obj, camera, scene, video=video, config=config)
     a, s = report.accuracy, report.stats
     print(f"demo: default object, {s.frames} frames of {scene} (preset {config.name}, smoothing {'on' if config.smoothing else 'off'})")
