@@ -147,9 +147,13 @@ class FrameSource:
                 self._latest = frame
                 self._cond.notify_all()
             return True
+        return self._put(frame)
+
+    def _put(self, item: Frame | None) -> bool:
+        """Queue ``item`` for the loop, waiting while the queue is full; False once closing."""
         while not self._stop.is_set():
             try:
-                self._queue.put(frame, timeout=0.1)
+                self._queue.put(item, timeout=0.1)
                 return True
             except queue.Full:
                 continue
@@ -161,12 +165,7 @@ class FrameSource:
                 self._ended = True
                 self._cond.notify_all()
         else:
-            while not self._stop.is_set():
-                try:
-                    self._queue.put(None, timeout=0.1)
-                    return
-                except queue.Full:
-                    continue
+            self._put(None)
 
     def _run(self) -> None:
         failed = 0
@@ -308,20 +307,12 @@ def _open_capture(target, name: str, what: str, fix: str) -> cv2.VideoCapture:
     return cap
 
 
-def _capture_reader(cap: cv2.VideoCapture) -> _Reader:
+def _capture_reader(cap: cv2.VideoCapture, live: bool = False) -> _Reader:
+    # A failed read ends a file; a live one that fails is not the end (the reader counts and
+    # retries), only release ends it.
     def read():
         ok, img = cap.read()
-        return ok, (img if ok else None)
-
-    fps = cap.get(cv2.CAP_PROP_FPS)
-    return _Reader(read=read, release=cap.release, fps=fps if fps and 0 < fps < 1000 else None)
-
-
-def _live_reader(cap: cv2.VideoCapture) -> _Reader:
-    # A live read that fails is not the end (the reader counts and retries); only release ends it.
-    def read():
-        ok, img = cap.read()
-        return True, (img if ok else None)
+        return ok or live, (img if ok else None)
 
     fps = cap.get(cv2.CAP_PROP_FPS)
     return _Reader(read=read, release=cap.release, fps=fps if fps and 0 < fps < 1000 else None)
@@ -350,7 +341,7 @@ def open_camera(index_or_path: int | str, *, width: int | None = None, height: i
         cap.set(cv2.CAP_PROP_FRAME_WIDTH, width)
     if height:
         cap.set(cv2.CAP_PROP_FRAME_HEIGHT, height)
-    reader = _live_reader(cap)
+    reader = _capture_reader(cap, live=True)
     first = _first_live_frame(reader, f"--source {name}: camera")
     return FrameSource(name, reader, first, live=True, fps=reader.fps)
 
@@ -358,7 +349,7 @@ def open_camera(index_or_path: int | str, *, width: int | None = None, height: i
 def open_url(url: str) -> FrameSource:
     """Open an RTSP/HTTP(S) stream through OpenCV's FFmpeg backend as a live source."""
     cap = _open_capture(url, f"--source {url}", "stream", "Check the URL, that the server is reachable, and the stream's codec.")
-    reader = _live_reader(cap)
+    reader = _capture_reader(cap, live=True)
     first = _first_live_frame(reader, f"--source {url}: stream")
     return FrameSource(url, reader, first, live=True, fps=reader.fps)
 
