@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from benchutil import QUICK, median_s, record_vs
+from tracker.geometry import project, rotation_error_deg, so3_exp
 from tracker.pose import solve_lm
 
 ROUNDS = 30 if QUICK else 200
@@ -25,23 +26,14 @@ TARGET_US = 20.0
 KCAM = np.array([[554.3, 0.0, 319.5], [0.0, 554.3, 239.5], [0.0, 0.0, 1.0]])
 
 
-def _rot(axis_angle) -> np.ndarray:
-    return cv2.Rodrigues(np.asarray(axis_angle, np.float64).reshape(3, 1))[0]
-
-
-def _rot_err_deg(R1, R2) -> float:
-    return math.degrees(float(np.linalg.norm(cv2.Rodrigues(R1 @ R2.T)[0])))
-
-
 def _problem(k: int, seed: int = 0):
     rng = np.random.default_rng(seed)
     X = rng.uniform(-60, 60, (k, 3))
-    R = _rot(rng.normal(size=3))
+    R = so3_exp(rng.normal(size=3))
     t = np.array([20.0, -15.0, 500.0])
-    xc = X @ R.T + t
-    uv = (xc[:, :2] / xc[:, 2:]) * KCAM[0, 0] + KCAM[:2, 2] + rng.normal(0, 0.5, (k, 2))
+    uv = project(X, R, t, KCAM) + rng.normal(0, 0.5, (k, 2))
     a = rng.normal(size=3)
-    R0 = _rot(a / np.linalg.norm(a) * math.radians(2.0)) @ R  # last frame's pose
+    R0 = so3_exp(a / np.linalg.norm(a) * math.radians(2.0)) @ R  # last frame's pose
     d = rng.normal(size=3)
     t0 = t + d / np.linalg.norm(d) * 5.0
     return X, np.ascontiguousarray(uv), R, t, R0, t0
@@ -69,7 +61,7 @@ def test_bench_pose_warm_lm(benchmark, k):
     solve_lm(X, uv, w, KCAM, R0, t0)  # compile / load the cache outside the timing
     base_s = {name: median_s(fn, ROUNDS // 4 if "ransac" in name else ROUNDS, warmup=True) for name, fn in baselines.items()}
     res = benchmark(solve_lm, X, uv, w, KCAM, R0, t0)
-    assert res.converged and _rot_err_deg(res.R_m2c, R) < 1.0
-    rot_errs = {f"rot_err_deg_{name}": _rot_err_deg(cv2.Rodrigues(fn()[1])[0], R) for name, fn in baselines.items()}
+    assert res.converged and rotation_error_deg(res.R_m2c, R) < 1.0
+    rot_errs = {f"rot_err_deg_{name}": rotation_error_deg(cv2.Rodrigues(fn()[1])[0], R) for name, fn in baselines.items()}
     record_vs(benchmark, base_s, k=k, target_us=TARGET_US, iterations=res.iterations,
-              rot_err_deg_lm=_rot_err_deg(res.R_m2c, R), **rot_errs)
+              rot_err_deg_lm=rotation_error_deg(res.R_m2c, R), **rot_errs)

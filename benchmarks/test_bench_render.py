@@ -97,8 +97,7 @@ def test_bench_render_depth_only(benchmark, sphere_5k, camera_640x480):
 def test_bench_overlay(benchmark, mode, drill, camera_640x480, frame):
     rend = Renderer(drill)
     R, t = _pose(drill)
-    pc = drill.keypoints @ R.T + t
-    kuv = (pc @ camera_640x480.K.T)[:, :2] / pc[:, 2:3]
+    kuv = camera_640x480.project(drill.keypoints, R, t)
     conf = np.linspace(0.2, 1.0, len(kuv))
     work = frame.copy()
 
