@@ -680,27 +680,28 @@ class Renderer:
         return state
 
     # ---- pass 1
-    def _raster(self, camera: Any, R_m2c: Any, t_m2c: Any, want_bary: bool, pad: int = 0) -> tuple[_Raster | None, np.ndarray, int, int, np.ndarray]:
-        K, w, h = _camera_size(camera)
-        R, t = _check_pose(R_m2c, t_m2c)
+    def _raster(self, K: np.ndarray, w: int, h: int, R: np.ndarray, t: np.ndarray, want_bary: bool,
+                pad: int = 0) -> _Raster | None:
+        """First pass over a checked camera (:func:`_camera_size`) and pose (:func:`_check_pose`);
+        None when nothing lands in the frame."""
         n = len(self.vertices)
         uv = np.empty((n, 2))
         z = np.empty(n)
         umin, vmin, umax, vmax = _project_kernel(self.vertices, np.ascontiguousarray(K), np.ascontiguousarray(R), t, self.near, uv, z)
         if not umin <= umax or len(self.faces) == 0:
-            return None, K, w, h, R
+            return None
         # Clamp before int(): a vertex just past the near plane can project absurdly far.
         x0 = int(max(math.floor(min(umin, w)) - pad, 0))
         y0 = int(max(math.floor(min(vmin, h)) - pad, 0))
         x1 = int(min(math.ceil(max(umax, -1.0)) + pad, w - 1))
         y1 = int(min(math.ceil(max(vmax, -1.0)) + pad, h - 1))
         if x1 < x0 or y1 < y0:
-            return None, K, w, h, R
+            return None
         rh, rw = y1 - y0 + 1, x1 - x0 + 1
         zbuf, fid, bary = self._buffers(rh, rw, want_bary)
         cull_k = 1.0 if K[0, 0] * K[1, 1] > 0 else -1.0
         _rasterize_kernel(uv, z, self.faces, float(x0), float(y0), zbuf, fid, bary, want_bary, self.near, self.cull, cull_k)
-        return _Raster(x0, y0, zbuf, fid, bary, uv, z), K, w, h, R
+        return _Raster(x0, y0, zbuf, fid, bary, uv, z)
 
     # ---- pass 2
     def _shade(self, ras: _Raster, K: np.ndarray, R: np.ndarray, light_dir_cam: Any, ambient: float, specular: float,
@@ -731,7 +732,9 @@ class Renderer:
         background: optional (H, W, 3) uint8 BGR image composited under the object (copied).
         Returns :class:`RenderOutput` (color BGR uint8, depth float32 mm 0 = background, mask bool).
         """
-        ras, K, w, h, R = self._raster(camera, R_m2c, t_m2c, True)
+        K, w, h = _camera_size(camera)
+        R, t = _check_pose(R_m2c, t_m2c)
+        ras = self._raster(K, w, h, R, t, True)
         if background is not None:
             bg = np.asarray(background)
             if bg.shape != (h, w, 3):
@@ -748,7 +751,9 @@ class Renderer:
 
     def render_depth(self, camera: Any, R_m2c: Any, t_m2c: Any) -> tuple[np.ndarray, np.ndarray]:
         """Depth only: (depth (H, W) float32 camera z mm, 0 = background; mask (H, W) bool)."""
-        ras, K, w, h, R = self._raster(camera, R_m2c, t_m2c, False)
+        K, w, h = _camera_size(camera)
+        R, t = _check_pose(R_m2c, t_m2c)
+        ras = self._raster(K, w, h, R, t, False)
         depth = np.zeros((h, w), np.float32)
         mask = np.zeros((h, w), bool)
         if ras is not None:
@@ -880,7 +885,7 @@ def draw_overlay(frame: np.ndarray, obj: Any, camera: Any, R_m2c: Any, t_m2c: An
     R, t = _check_pose(R_m2c, t_m2c)
     col = tuple(int(c) for c in color)
     if mode == "shaded":
-        ras, K, _, _, R = rend._raster(camera, R, t, True)
+        ras = rend._raster(K, w, h, R, t, True)
         if ras is not None:
             if img.flags.c_contiguous:
                 rend._shade(ras, K, R, None, 0.35, 0.25, img, float(alpha))
@@ -889,7 +894,7 @@ def draw_overlay(frame: np.ndarray, obj: Any, camera: Any, R_m2c: Any, t_m2c: An
                 rend._shade(ras, K, R, None, 0.35, 0.25, tmp, float(alpha))
                 img[...] = tmp
     else:
-        ras, K, _, _, R = rend._raster(camera, R, t, False)
+        ras = rend._raster(K, w, h, R, t, False)
         if ras is not None:
             roi_mask = (ras.fid >= 0).astype(np.uint8)
             contours, _ = cv2.findContours(roi_mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE, offset=(ras.x0, ras.y0))
