@@ -22,21 +22,17 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from tracker.geometry import project
+from tracker.geometry import project, transform
 
 ADD_THRESHOLD = 0.1  # x diameter
 PROJ_THRESHOLD_PX = 5.0
 MIN_VISIB_FRACT = 0.5
 
 
-def _transform(R: np.ndarray, t: np.ndarray, pts: np.ndarray) -> np.ndarray:
-    return pts @ np.asarray(R, np.float64).T + np.asarray(t, np.float64).reshape(1, 3)
-
-
 def add_error(R_est: np.ndarray, t_est: np.ndarray, R_gt: np.ndarray, t_gt: np.ndarray, pts: np.ndarray) -> float:
     """ADD, mm: mean ||(R_est p + t_est) - (R_gt p + t_gt)|| over pts (N, 3) mm."""
     pts = np.asarray(pts, np.float64)
-    return float(np.linalg.norm(_transform(R_est, t_est, pts) - _transform(R_gt, t_gt, pts), axis=1).mean())
+    return float(np.linalg.norm(transform(R_est, t_est, pts) - transform(R_gt, t_gt, pts), axis=1).mean())
 
 
 def adds_error(R_est: np.ndarray, t_est: np.ndarray, R_gt: np.ndarray, t_gt: np.ndarray, pts: np.ndarray, chunk: int = 1024) -> float:
@@ -48,10 +44,10 @@ def adds_error(R_est: np.ndarray, t_est: np.ndarray, R_gt: np.ndarray, t_gt: np.
     pts = np.asarray(pts, np.float64)
     # Distances are translation invariant: centring on the GT points keeps the squared-norm
     # expansion below from cancelling catastrophically at camera distances (~1e3 mm).
-    g = _transform(R_gt, t_gt, pts)
+    g = transform(R_gt, t_gt, pts)
     c = g.mean(0)
     g = g - c
-    e = _transform(R_est, t_est, pts) - c
+    e = transform(R_est, t_est, pts) - c
     g2 = (g * g).sum(1)
     mins = np.empty(len(e))
     for i in range(0, len(e), chunk):
