@@ -166,6 +166,8 @@ def run_loop(
     stats.stage_ms = {k: 0.0 for k in (*STAGES, "total", "render", "write")}
     if draw is None:
         draw = video is not None or window is not None
+    if not draw and (video is not None or window is not None):
+        raise ValueError("run_loop: a video or window sink needs draw=True (they show the annotated frame)")
     k = len(tracker.keypoints)
     hud_scale = 0.5 * min(1.0, tracker.camera.width / 640.0)  # the HUD fits small frames too
     fps_ema = float("nan")

@@ -134,6 +134,9 @@ class VideoSink:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise KptrackError(f"--out {self.path}: cannot create its folder ({e.strerror}). Choose a writable path.") from None
+        # The file itself opens on the first frame; check now, before the model loads and warms up.
+        if self.path.is_dir() or not os.access(self.path.parent, os.W_OK):
+            raise KptrackError(f"--out {self.path}: not a writable file path. Choose a writable path for the video.")
         self.fps = float(fps) if fps and fps > 0 else 30.0
         self.quality = int(quality)
         self.max_bytes = int(max_bytes)

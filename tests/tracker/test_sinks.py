@@ -160,3 +160,13 @@ def test_window_without_display(monkeypatch):
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
     with pytest.raises(KptrackError, match="--show: no display"):
         WindowSink()
+
+
+def test_video_sink_rejects_an_unwritable_path_before_any_frame(tmp_path):
+    from tracker.errors import KptrackError
+    from tracker.sinks import VideoSink
+
+    folder = tmp_path / "clip.avi"
+    folder.mkdir()
+    with pytest.raises(KptrackError, match="clip.avi"):
+        VideoSink(folder)
