@@ -193,3 +193,13 @@ def write_dot_video(path, obj, cam, n, fps=30.0, **kw):
         w.write(img)
     w.release()
     return Path(path)
+
+
+def count_video_frames(path) -> int:
+    """Frames cv2.VideoCapture can read from ``path`` (0 if it does not open)."""
+    cap = cv2.VideoCapture(str(path))
+    n = 0
+    while cap.read()[0]:
+        n += 1
+    cap.release()
+    return n

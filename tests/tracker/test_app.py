@@ -15,7 +15,7 @@ import pytest
 
 pytest.importorskip("torch")
 
-from kptrack_testing import DOT_COLORS, dot_frames, dot_gt_pose, make_color_dot_model, write_dot_video  # noqa: E402
+from kptrack_testing import DOT_COLORS, count_video_frames, dot_frames, dot_gt_pose, make_color_dot_model, write_dot_video  # noqa: E402
 
 from tracker import app  # noqa: E402
 from tracker.bop import BopGt, BopGtInfo, read_results_csv, write_scene_gt, write_scene_gt_info  # noqa: E402
@@ -43,15 +43,6 @@ def setup(tmp_path_factory):
     return {"dir": d, "obj": obj, "cam": cam, "model": model, "video": video}
 
 
-def _count_frames(path):
-    cap = cv2.VideoCapture(str(path))
-    n = 0
-    while cap.read()[0]:
-        n += 1
-    cap.release()
-    return n
-
-
 def test_track_video_writes_video_poses_and_log(setup, tmp_path, capsys):
     out, poses = tmp_path / "out" / "annotated.avi", tmp_path / "poses.csv"
     rc = main(["track", "--source", str(setup["video"]), "--model", str(setup["model"]), "--object", "default",
@@ -59,7 +50,7 @@ def test_track_video_writes_video_poses_and_log(setup, tmp_path, capsys):
     assert rc == 0
     printed = capsys.readouterr().out
     assert "fps end-to-end" in printed and "frames 60" in printed
-    assert _count_frames(out) == 60
+    assert count_video_frames(out) == 60
     rows = read_results_csv(poses)
     log = read_jsonl(poses.with_suffix(".jsonl"))
     assert [d["index"] for d in log] == list(range(60))
@@ -112,7 +103,7 @@ def test_track_killed_midway_leaves_usable_outputs(setup, long_video, tmp_path, 
             proc.kill()
     log = read_jsonl(poses.with_suffix(".jsonl"))
     rows = read_results_csv(poses)  # parses: the header and every row are complete
-    n_video = _count_frames(out)
+    n_video = count_video_frames(out)
     assert 15 <= len(log) < 400, "killed midway"
     # each frame goes video -> CSV -> JSONL, each flushed: the log can trail them by one frame
     tracked = [d["index"] for d in log if d["R_m2c"] is not None]

@@ -12,17 +12,10 @@ import pytest
 
 from tracker.bop import read_results_csv
 from tracker.errors import KptrackError
+from kptrack_testing import count_video_frames
+
 from tracker.sinks import JsonlSink, PoseCsvSink, VideoSink, WindowSink, read_jsonl
 from tracker.tracker import FrameResult
-
-
-def _count_frames(path):
-    cap = cv2.VideoCapture(str(path))
-    n = 0
-    while cap.read()[0]:
-        n += 1
-    cap.release()
-    return n
 
 
 def _img(i, w=96, h=64):
@@ -55,7 +48,7 @@ def test_video_round_trip(tmp_path):
     assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 13  # header patched by close()
     frames = [cap.read()[1] for _ in range(13)]
     cap.release()
-    assert _count_frames(p) == 13
+    assert count_video_frames(p) == 13
     # content survives JPEG: the orange bar's width encodes the frame number
     widths = [int((f[32, :, 2] > 128).sum()) for f in frames[:12]]
     assert widths == pytest.approx([(i * 3) % 96 for i in range(12)], abs=2)
@@ -68,7 +61,7 @@ def test_video_continues_in_segments(tmp_path):
         v.write(np.random.default_rng(i).integers(0, 255, (64, 96, 3), dtype=np.uint8))
     v.close()
     assert len(v.segments) > 1 and v.segments[0] == p and v.segments[1].name == "seg.001.avi"
-    assert sum(_count_frames(s) for s in v.segments) == 30
+    assert sum(count_video_frames(s) for s in v.segments) == 30
 
 
 def test_video_survives_sigkill(tmp_path):
@@ -84,7 +77,7 @@ def test_video_survives_sigkill(tmp_path):
     """)
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=60)
     assert r.returncode == -9
-    assert _count_frames(p) == 40  # every frame is flushed as it is written
+    assert count_video_frames(p) == 40  # every frame is flushed as it is written
 
 
 def test_video_cut_mid_frame_still_plays(tmp_path):
@@ -98,7 +91,7 @@ def test_video_cut_mid_frame_still_plays(tmp_path):
     data = p.read_bytes()  # before close: sizes are still 0, no index, as after a kill
     cut = tmp_path / "cut.avi"
     cut.write_bytes(data[: movi + offsets[7] + 100])  # 100 bytes into frame 7
-    assert _count_frames(cut) == 7
+    assert count_video_frames(cut) == 7
     v.close()
 
 
