@@ -26,7 +26,6 @@ heatmap peak.
 from __future__ import annotations
 
 import logging
-import os
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -34,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tracker.atomic import atomic_write
 from tracker.errors import KptrackError
 from tracker.modelmeta import META_KEYS, ModelMeta
 
@@ -112,15 +112,10 @@ def _set_metadata(model_proto, meta: ModelMeta) -> None:
 def _save_atomic(model_proto, path: Path) -> None:
     import onnx
 
-    tmp = path.with_name(path.name + ".tmp")
     try:
-        onnx.save(model_proto, str(tmp))
-        os.replace(tmp, path)
+        with atomic_write(path) as f:
+            onnx.save(model_proto, f)
     except OSError as e:
-        try:
-            tmp.unlink()
-        except OSError:
-            pass
         raise KptrackError(f"--out {path}: cannot write the model ({e.strerror or e}). Choose a writable path with free space.") from None
 
 

@@ -53,6 +53,7 @@ import torch
 import torch.nn as nn
 
 from tracker.crop import HEATMAP_SIZE, INPUT_SIZE
+from tracker.atomic import atomic_write
 from tracker.errors import KptrackError
 from tracker.modelmeta import ModelMeta
 from train.augment import AugmentConfig
@@ -175,18 +176,10 @@ def save_checkpoint(obj: dict, path: Path) -> None:
     KptrackError that says so.
     """
     path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
     try:
-        with open(tmp, "wb") as f:
+        with atomic_write(path) as f:
             torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
     except OSError as e:
-        try:
-            tmp.unlink()
-        except OSError:
-            pass
         why = "the disk is full" if getattr(e, "errno", None) == errno.ENOSPC else (e.strerror or str(e))
         kept = f"the previous {path.name} is intact" if path.exists() else f"no {path.name} was written"
         raise KptrackError(
