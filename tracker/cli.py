@@ -99,6 +99,8 @@ def _add_train(sub) -> None:
     p.add_argument("--workers", type=int, default=None, help="DataLoader workers")
     p.add_argument("--seed", type=int, default=None, help="random seed (default 0; when resuming, the checkpoint's)")
     p.add_argument("--resume", default=None, help="checkpoint to resume from")
+    p.add_argument("--init", default=None,
+                   help="fine-tune: start a new run from this checkpoint's network weights (fresh optimizer and schedule)")
     p.add_argument("--val-split", default=None, help="BOP split for validation (default: held-out part of the data)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda")
     p.add_argument("--val-every", dest="val_every", type=int, default=None, help="validate and save last.pt every N iterations (default 1000)")

@@ -86,7 +86,9 @@ class TrainConfig:
     iters: total iterations (a resumed run continues to this count). batch: per process.
     lr: peak learning rate; optimizer 'rmsprop' (seed) | 'adam'; schedule 'cosine' | 'step' | 'constant';
     warmup: linear warm-up iterations. val_every / log_every: iterations. val_fraction / val_max:
-    the held-out part of --data; val_split: a BOP split to validate on instead.
+    the held-out part of --data; val_split: a BOP split to validate on instead. init: a checkpoint
+    whose network weights start a new run (fine-tuning): optimizer, schedule and iteration count
+    start fresh, unlike ``resume``.
     sigma: target Gaussian std in heatmap cells. rotation_deg, scale_jitter, search_prob: see
     train.augment.AugmentConfig. width (lite), stacks and features (hourglass): model options
     (None = preset default). workers: DataLoader processes (None = auto). threads: torch
@@ -107,6 +109,7 @@ class TrainConfig:
     weight_decay: float = 0.0
     seed: int = 0
     resume: str | None = None
+    init: str | None = None
     split: str | None = None
     val_split: str | None = None
     val_fraction: float = 0.05
@@ -461,6 +464,22 @@ def _train(cfg: TrainConfig, dist: _Dist, device: torch.device, obj) -> TrainRes
                 f"Resume with --optimizer {was}, or start a new run without --resume."
             )
 
+    init = None
+    if cfg.init:
+        if ckpt is not None:
+            raise KptrackError("--init and --resume both given: --resume continues a run, --init starts a new one "
+                               "from a checkpoint's weights. Give one of them.")
+        init = load_checkpoint(cfg.init)
+        if init["preset"] != cfg.preset:
+            raise KptrackError(f"{init['path']}: a {init['preset']} network, but --preset is {cfg.preset}. "
+                               f"Use --preset {init['preset']} to fine-tune it.")
+        if list(init["keypoint_names"]) != list(obj.keypoint_names):
+            raise KptrackError(
+                f"{init['path']}: trained for keypoints {list(init['keypoint_names'])}, but --object {cfg.object} has "
+                f"{list(obj.keypoint_names)}. Fine-tune a checkpoint of the same object, or start without --init."
+            )
+        kw = dict(init["model_kwargs"])
+
     # data
     records = load_records(cfg.data, obj, split=cfg.split)
     if cfg.val_split:
@@ -490,6 +509,9 @@ def _train(cfg: TrainConfig, dist: _Dist, device: torch.device, obj) -> TrainRes
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _LrLambda(cfg))
     start = 0
     best: dict | None = None
+    if init is not None:
+        model.load_state_dict(init["model"])
+        log.info("network weights from %s (iteration %d); optimizer and schedule start fresh", init["path"], int(init["iteration"]))
     if ckpt is not None:
         model.load_state_dict(ckpt["model"])
         try:
@@ -701,7 +723,7 @@ def config_from_args(args) -> TrainConfig:
     cli = {
         "data": args.data, "out": args.out, "object": args.object, "preset": args.preset, "iters": args.iters,
         "batch": args.batch, "lr": args.lr, "workers": args.workers, "seed": args.seed, "resume": args.resume,
-        "val_split": args.val_split, "device": args.device,
+        "val_split": args.val_split, "device": args.device, "init": getattr(args, "init", None),
     }
     for opt in ("val_every", "sigma", "rotation_deg", "width", "log_every", "threads", "optimizer"):
         if getattr(args, opt, None) is not None:

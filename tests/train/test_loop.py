@@ -64,6 +64,26 @@ def test_resume_continues_counter_and_log(data, tmp_path):
     assert ck["iteration"] == 4 and ck["scheduler"]["last_epoch"] == 4
 
 
+def test_init_fine_tunes_from_weights_with_fresh_optimizer(data, tmp_path):
+    a = tmp_path / "a"
+    train(TrainConfig(data=str(data), out=str(a), iters=3, **FAST))
+    src = load_checkpoint(a / "last.pt")
+    b = tmp_path / "b"
+    # another optimizer is fine (unlike --resume): only the network weights travel
+    res = train(TrainConfig(data=str(data), out=str(b), iters=1, optimizer="adam", lr=1e-12, init=str(a / "last.pt"), **FAST))
+    assert res.iteration == 1  # the counter starts again
+    ck = load_checkpoint(b / "last.pt")
+    assert ck["scheduler"]["last_epoch"] == 1 and ck["config"]["init"] == str(a / "last.pt")
+    trained = dict(model_from_checkpoint(ck).named_parameters())
+    for name, p in model_from_checkpoint(src).named_parameters():
+        assert torch.allclose(trained[name], p, atol=1e-6), name  # lr ~ 0: the weights are the init's
+    with pytest.raises(KptrackError, match="--init and --resume"):
+        train(TrainConfig(data=str(data), out=str(tmp_path / "c"), iters=4, init=str(a / "last.pt"), resume=str(a / "last.pt"), **FAST))
+    with pytest.raises(KptrackError, match="--preset lite"):
+        train(TrainConfig(data=str(data), out=str(tmp_path / "d"), iters=1, preset="hourglass", init=str(a / "last.pt"),
+                          **{k: v for k, v in FAST.items() if k != "width"}))
+
+
 def test_interrupted_run_resumes_exactly(data, tmp_path, monkeypatch):
     full = train(TrainConfig(data=str(data), out=str(tmp_path / "full"), iters=4, **FAST))
     run = tmp_path / "cut"
