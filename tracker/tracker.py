@@ -81,7 +81,10 @@ class TrackerConfig:
     Gaussians), min_keypoints (above min_conf, to attempt a fit), min_inliers (of the robust
     fit, to accept it), max_rms_cells (inlier reprojection RMS in heatmap cells of the crop).
     Crop: roi_margin (crop side / projected box side), min_roi_px (smallest crop side, frame px),
-    search_windows (use the tiled windows after the letterbox view when searching).
+    search_windows (use the tiled windows after the letterbox view when searching),
+    recrop_min_inliers (inliers of a search view's rough pose that are enough to aim a closer
+    crop at it; that crop's fit must then pass min_inliers). cold_retry: when the warm fit of a
+    crop is not accepted, try RANSAC on the same keypoints before calling the frame failed.
     Solver: loss ('huber' | 'cauchy' | 'l2'), robust_scale_cells (the loss's scale, heatmap
     cells of the crop), max_iter, ransac_iters, ransac_reproj_cells. track_passes: crop passes
     per tracked frame (2 re-crops around the first refined pose: steadier under fast motion).
@@ -99,12 +102,14 @@ class TrackerConfig:
     roi_margin: float = 1.25
     min_roi_px: float = 32.0
     search_windows: bool = True
+    recrop_min_inliers: int = 4
     loss: str = "huber"
     robust_scale_cells: float = 1.0
     max_iter: int = 10
     ransac_iters: int = 100
     ransac_reproj_cells: float = 2.0
     track_passes: int = 1
+    cold_retry: bool = True
     lost_patience: int = 1
     max_predict_frames: int = 5
     max_consecutive_errors: int = 30
@@ -137,8 +142,8 @@ class TrackerConfig:
     def __post_init__(self) -> None:
         if self.loss not in ("huber", "cauchy", "l2"):
             raise KptrackError(f"tracker config: loss {self.loss!r} unknown; use huber, cauchy or l2.")
-        if self.min_keypoints < 3 or self.min_inliers < 3:
-            raise KptrackError("tracker config: min_keypoints and min_inliers must be >= 3 (a pose has 6 degrees of freedom).")
+        if self.min_keypoints < 3 or self.min_inliers < 3 or self.recrop_min_inliers < 3:
+            raise KptrackError("tracker config: min_keypoints, min_inliers and recrop_min_inliers must be >= 3 (a pose has 6 degrees of freedom).")
         if not self.roi_margin >= 1.0:
             raise KptrackError(f"tracker config: roi_margin {self.roi_margin} must be >= 1.")
 
@@ -498,6 +503,13 @@ class Tracker:
             xyz, w = self.keypoints[ok], conf[ok]
             if warm is not None:
                 res = self._solve_warm(xyz, uv_ideal, w, self.K, warm[0], warm[1], cfg.robust_scale_cells * px_per_cell)
+                if cfg.cold_retry and (res is None or not self._acceptable(res, px_per_cell)):
+                    # A poor start (fast motion, a rough search pose) can hold the warm fit in a wrong
+                    # basin, or let outliers in; RANSAC on the same keypoints gets a second say.
+                    cold = self._solve_cold(xyz, uv_ideal, w, self.K, cfg.ransac_reproj_cells * px_per_cell,
+                                            cfg.robust_scale_cells * px_per_cell)
+                    if cold is not None and self._acceptable(cold, px_per_cell):
+                        res = cold
             else:
                 res = self._solve_cold(xyz, uv_ideal, w, self.K, cfg.ransac_reproj_cells * px_per_cell,
                                        cfg.robust_scale_cells * px_per_cell)
@@ -553,7 +565,7 @@ class Tracker:
             A = self._search_affines[st.search_count % len(self._search_affines)]
             st.search_count += 1
             p = self._run_pass(image, A, index, None)
-            if p.pose is not None and p.pose.n_inliers >= cfg.min_inliers:
+            if p.pose is not None and p.pose.n_inliers >= cfg.recrop_min_inliers:
                 # Re-crop around what was found; that refined pass decides.
                 refined = self._track_passes(image, index, p.pose.R_m2c, p.pose.t_m2c, 1)
                 p = refined if refined is not None else dataclasses.replace(p, accepted=False)

@@ -243,3 +243,58 @@ def test_result_to_dict_is_json_ready(obj, cam):
         d = json.loads(json.dumps(r.to_dict()))
         assert d["status"] == r.status and set(d["timings_ms"]) >= {"crop", "infer", "decode", "solve", "total"}
     assert d["R_m2c"] is None and len(json.loads(json.dumps(r0.to_dict()))["R_m2c"]) == 9
+
+
+def test_cold_retry_recovers_a_sudden_flip_in_the_same_frame(obj, cam):
+    """The object turns 150 degrees out of plane between two frames (a hand flips it): the warm
+    fit from the prediction fails; RANSAC on the same keypoints still finds the pose at once."""
+    def pose(i):
+        R, t = gt_pose(i)
+        return (so3_exp(np.array([np.radians(150.0), 0.0, 0.0])) @ R if i >= 10 else R), t
+
+    def uv_of(i):
+        R, t = pose(i)
+        return cam.project(obj.keypoints, R, t)
+
+    out = {}
+    for retry in (False, True):
+        tr = Tracker(OracleHeatmaps(obj.keypoint_names, uv_of), obj, cam,
+                     TrackerConfig.preset("fast", smoothing=False, cold_retry=retry))
+        out[retry] = run(tr, range(12))
+    R, t = pose(10)
+    with_retry = out[True][10]
+    assert with_retry.status == TRACKING and with_retry.mode == "track"
+    assert rotation_error_deg(with_retry.R_m2c, R) < 0.5 and np.linalg.norm(with_retry.t_m2c - t) < 2.0
+    assert out[False][10].status == LOST and not out[False][10].has_pose  # what the retry fixes
+
+
+class _FarSighted(OracleHeatmaps):
+    """Like the oracle, but in a wide view (a search crop, object small) only the first 4
+    keypoints show; a crop at tracking scale shows all of them."""
+
+    def __call__(self, crops, affines=None, frame_index=None):
+        out = super().__call__(crops, affines, frame_index)
+        for i, A in enumerate(affines):
+            if abs(np.linalg.det(np.asarray(A)[:, :2])) < 0.6:  # crop px per frame px: a wide view
+                out[i, 4:] = 0.0
+        return out
+
+
+def test_search_aims_a_closer_crop_from_a_four_keypoint_rough_pose(obj, cam):
+    def uv_of(i):
+        R, t = gt_pose(i)
+        return cam.project(obj.keypoints, R, t)
+
+    first = {}
+    for n in (4, 5):
+        tr = Tracker(_FarSighted(obj.keypoint_names, uv_of), obj, cam,
+                     TrackerConfig.preset("fast", smoothing=False, recrop_min_inliers=n))
+        first[n] = run(tr, range(6))
+    # four keypoints pin a rough pose: the closer crop sees all ten and the frame is tracked
+    assert first[4][0].status == TRACKING and first[4][0].n_inliers == 10
+    R, t = gt_pose(0)
+    assert rotation_error_deg(first[4][0].R_m2c, R) < 0.5
+    # demanding 5 inliers of the wide view never aims the closer crop: the object is never found
+    assert all(not r.has_pose for r in first[5])
+    with pytest.raises(KptrackError, match="recrop_min_inliers"):
+        TrackerConfig.preset("fast", recrop_min_inliers=2)
