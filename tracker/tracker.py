@@ -212,14 +212,13 @@ class TrackState:
     """Everything the tracker remembers between frames.
 
     status: searching | tracking | lost. history: the last two solved (unsmoothed) poses as
-    (frame index, R (3, 3), t (3,) mm), for constant-velocity prediction. roi: (2, 3) affine of
-    the last crop. misses: consecutive failed frames (0 while tracking). search_count: full-frame
+    (frame index, R (3, 3), t (3,) mm), for constant-velocity prediction (the
+    next crop comes from it; each FrameResult carries the crop it used). misses: consecutive failed frames (0 while tracking). search_count: full-frame
     searches since the last pose. frames: frames stepped.
     """
 
     status: str = SEARCHING
     history: deque = field(default_factory=lambda: deque(maxlen=2))
-    roi: np.ndarray | None = None
     misses: int = 0
     search_count: int = 0
     frames: int = 0
@@ -578,13 +577,11 @@ class Tracker:
                 self._smoother.reset()
             st.history.append((index, R.copy(), t_.copy()))
             st.status, st.misses, st.search_count = TRACKING, 0, 0
-            st.roi = p.affine
             t0 = self._tic()
             Rs, ts = self._smoother(R, t_, timestamp)
             self._toc("smooth", t0)
             return self._result(index, timestamp, mode, p, p.uv, p.conf, (Rs, ts))
         self._fail()
-        st.roi = p.affine
         return self._result(index, timestamp, mode, p, p.uv, p.conf, None)
 
     def _fail(self) -> None:
