@@ -984,24 +984,27 @@ def keypoints_dict(obj: ObjectModel) -> dict[str, Any]:
     return {"object_name": obj.name, "names": list(obj.keypoint_names), "points_mm": np.asarray(obj.keypoints).tolist()}
 
 
-def write_object_dir(obj: ObjectModel, out_dir: str | Path) -> Path:
+def write_object_dir(obj: ObjectModel, out_dir: str | Path, *, mesh_name: str = "model.ply",
+                     texture_name: str = "texture.png", obj_id: int = 1) -> Path:
     """Write ``obj`` as an object directory (model.ply [+ texture.png], keypoints.json,
-    models_info.json); returns the directory."""
+    models_info.json); returns the directory. A BOP dataset's ``models/`` folder is the same
+    with ``mesh_name='obj_000001.ply'``, ``texture_name='obj_000001.png'`` and its object id."""
     import cv2
 
     d = Path(out_dir)
     try:
         d.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise KptrackError(f"{d}: cannot create the output directory ({e}). Choose a writable --out.") from None
+        raise KptrackError(f"{d}: cannot create the output directory ({e.strerror or e}). Choose a writable --out.") from None
     tex_name = None
     if obj.texture is not None:
-        tex_name = "texture.png"
+        tex_name = texture_name
         if not cv2.imwrite(str(d / tex_name), np.ascontiguousarray(obj.texture)):
             raise KptrackError(f"{d / tex_name}: could not write the texture. Choose a writable --out.")
-    write_ply(d / "model.ply", obj.vertices, obj.faces, obj.vertex_colors, obj.uv, tex_name)
+    write_ply(d / mesh_name, obj.vertices, obj.faces, obj.vertex_colors, obj.uv, tex_name)
     (d / "keypoints.json").write_text(json.dumps(keypoints_dict(obj), indent=1) + "\n")
-    (d / "models_info.json").write_text(json.dumps(models_info_dict(obj), indent=1) + "\n")
+    info = models_info_dict(obj)["1"]
+    (d / "models_info.json").write_text(json.dumps({str(obj_id): info}, indent=1) + "\n")
     return d
 
 

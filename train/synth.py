@@ -76,7 +76,7 @@ from tracker.camera import Camera
 from tracker.coco import CocoAnnotation, CocoImage, write_coco
 from tracker.errors import KptrackError
 from tracker.geometry import look_at, project, random_rotation, so3_exp
-from tracker.objects import ObjectModel, keypoints_dict, load_object, models_info_dict, write_ply
+from tracker.objects import ObjectModel, keypoints_dict, load_object, write_object_dir
 from tracker.render import Renderer, keypoint_visibility
 
 log = logging.getLogger(__name__)
@@ -1001,19 +1001,8 @@ def _write_models(out: Path, obj: ObjectModel, overwrite: bool) -> Path:
             raise KptrackError(
                 f"{kp_path}: this dataset already holds a different object. Use another --out, or --overwrite to replace it."
             )
-    try:
-        d.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise KptrackError(f"{d}: cannot create the output folder ({e.strerror}). Choose a writable --out.") from None
-    tex = None
-    if obj.texture is not None:
-        tex = f"obj_{OBJ_ID:06d}.png"
-        cv2.imwrite(str(d / tex), np.ascontiguousarray(obj.texture))
-    write_ply(d / f"obj_{OBJ_ID:06d}.ply", obj.vertices, obj.faces, obj.vertex_colors, obj.uv, tex)
-    info = models_info_dict(obj)
-    (d / "models_info.json").write_text(json.dumps({str(OBJ_ID): info["1"]}, indent=1) + "\n")
-    kp_path.write_text(json.dumps(kp, indent=1) + "\n")
-    return d
+    name = f"obj_{OBJ_ID:06d}"
+    return write_object_dir(obj, d, mesh_name=f"{name}.ply", texture_name=f"{name}.png", obj_id=OBJ_ID)
 
 
 def _prepare_split(cfg: SynthConfig) -> Path:
