@@ -733,6 +733,8 @@ def config_from_args(args) -> TrainConfig:
     if not getattr(args, "resume", None):
         merged.setdefault("preset", "lite")
     merged["resume"] = args.resume
+    # a resumed fine-tuning run has its weights in the checkpoint: its --init is history, not a request
+    merged["init"] = getattr(args, "init", None)
     return TrainConfig(**merged)
 
 

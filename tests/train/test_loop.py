@@ -195,6 +195,17 @@ def test_cli_resume_takes_preset_and_options_from_checkpoint(data, tmp_path):
     assert cfg.optimizer == "adam" and load_checkpoint(run)["optimizer"]["param_groups"][0].get("betas") is not None
 
 
+def test_cli_resume_of_a_fine_tuning_run(data, tmp_path):
+    base = [str(x) for x in ("train", "--data", data, "--iters", "1", "--batch", "2", "--workers", "0", "--width", "0.25",
+                             "--val-every", "1", "--log-every", "1", "--threads", "1")]
+    assert main(base + ["--out", str(tmp_path / "a")]) == 0
+    assert main(base + ["--out", str(tmp_path / "ft"), "--init", str(tmp_path / "a" / "last.pt")]) == 0
+    # resuming it must not read the recorded --init as a second request
+    assert main(["train", "--data", str(data), "--out", str(tmp_path / "ft"), "--resume", str(tmp_path / "ft"), "--iters", "2"]) == 0
+    ck = load_checkpoint(tmp_path / "ft" / "last.pt")
+    assert ck["iteration"] == 2
+
+
 def test_coco_data_and_val_split(data, tmp_path):
     from tracker.bop import BopDataset
     from tracker.coco import CocoAnnotation, CocoImage, write_coco
