@@ -85,6 +85,8 @@ class TrackerConfig:
     recrop_min_inliers (inliers of a search view's rough pose that are enough to aim a closer
     crop at it; that crop's fit must then pass min_inliers). cold_retry: when the warm fit of a
     crop is not accepted, try RANSAC on the same keypoints before calling the frame failed.
+    keypoint_recrop: when a search view yields no pose, crop closer around where its keypoints
+    gather and try once more in the same frame.
     Solver: loss ('huber' | 'cauchy' | 'l2'), robust_scale_cells (the loss's scale, heatmap
     cells of the crop), max_iter, ransac_iters, ransac_reproj_cells. track_passes: crop passes
     per tracked frame (2 re-crops around the first refined pose: steadier under fast motion).
@@ -103,6 +105,7 @@ class TrackerConfig:
     min_roi_px: float = 32.0
     search_windows: bool = True
     recrop_min_inliers: int = 4
+    keypoint_recrop: bool = True
     loss: str = "huber"
     robust_scale_cells: float = 1.0
     max_iter: int = 10
@@ -478,6 +481,29 @@ class Tracker:
         side = float(np.clip(self.config.roi_margin * max(hi - lo), self.config.min_roi_px, 4.0 * max(w, h)))
         return crop_affine((lo + hi) / 2.0, side, 0.0, self.input_size)
 
+    def _keypoint_roi(self, p: _Pass) -> np.ndarray | None:
+        """Crop affine around the cluster of a search pass's keypoints, or None.
+
+        Keypoints above half of min_conf count; those far from their median (more than 3x the
+        median distance) are dropped; at least 3 must remain. The crop is centred on them and
+        sized from their spread like a tracking crop, but never under a quarter of the search
+        view it came from."""
+        cfg = self.config
+        ok = (p.conf >= 0.5 * cfg.min_conf) & np.all(np.isfinite(p.uv), axis=1)
+        if np.count_nonzero(ok) < 3:
+            return None
+        uv = p.uv[ok]
+        med = np.median(uv, axis=0)
+        d = np.linalg.norm(uv - med, axis=1)
+        uv = uv[d <= max(3.0 * np.median(d), 1e-6)]
+        if len(uv) < 3:
+            return None
+        lo, hi = uv.min(0), uv.max(0)
+        view = 1.0 / abs(np.linalg.det(p.affine[:, :2])) ** 0.5 * self.input_size  # search view side, frame px
+        w, h = self.camera.width, self.camera.height
+        side = float(np.clip(cfg.roi_margin * 1.5 * max(hi - lo), max(cfg.min_roi_px, 0.25 * view), view))
+        return crop_affine((lo + hi) / 2.0, side, 0.0, self.input_size) if side < max(w, h) * 4 else None
+
     def _run_pass(self, image: np.ndarray, A: np.ndarray, index: int, warm: tuple | None) -> _Pass:
         """Crop with A, infer, decode, and solve (warm from `warm`=(R, t), else cold)."""
         cfg, s = self.config, self.input_size
@@ -563,13 +589,23 @@ class Tracker:
             mode = "search"
             A = self._search_affines[st.search_count % len(self._search_affines)]
             st.search_count += 1
-            p = self._run_pass(image, A, index, None)
+            first = p = self._run_pass(image, A, index, None)
             if p.pose is not None and p.pose.n_inliers >= cfg.recrop_min_inliers:
                 # Re-crop around what was found; that refined pass decides.
                 refined = self._track_passes(image, index, p.pose.R_m2c, p.pose.t_m2c, 1)
                 p = refined if refined is not None else dataclasses.replace(p, accepted=False)
             else:
                 p.accepted = False
+            if not p.accepted and cfg.keypoint_recrop:
+                # No pose, but keypoints gather somewhere: look closer there (the object is
+                # small in a search view, and the network reads it better at tracking scale).
+                t0 = self._tic()
+                A2 = self._keypoint_roi(first)
+                self._toc("crop", t0)
+                if A2 is not None:
+                    q = self._run_pass(image, A2, index, None)
+                    if q.accepted:
+                        p = q
         if p.accepted:
             R, t_ = np.asarray(p.pose.R_m2c, np.float64), np.asarray(p.pose.t_m2c, np.float64)
             if st.status != TRACKING:

@@ -269,14 +269,18 @@ def test_cold_retry_recovers_a_sudden_flip_in_the_same_frame(obj, cam):
 
 
 class _FarSighted(OracleHeatmaps):
-    """Like the oracle, but in a wide view (a search crop, object small) only the first 4
+    """Like the oracle, but in a wide view (a search crop, object small) only the first ``shown``
     keypoints show; a crop at tracking scale shows all of them."""
+
+    def __init__(self, *a, shown=4, **kw):
+        super().__init__(*a, **kw)
+        self.shown = shown
 
     def __call__(self, crops, affines=None, frame_index=None):
         out = super().__call__(crops, affines, frame_index)
         for i, A in enumerate(affines):
             if abs(np.linalg.det(np.asarray(A)[:, :2])) < 0.6:  # crop px per frame px: a wide view
-                out[i, 4:] = 0.0
+                out[i, self.shown:] = 0.0
         return out
 
 
@@ -288,7 +292,7 @@ def test_search_aims_a_closer_crop_from_a_four_keypoint_rough_pose(obj, cam):
     first = {}
     for n in (4, 5):
         tr = Tracker(_FarSighted(obj.keypoint_names, uv_of), obj, cam,
-                     TrackerConfig.preset("fast", smoothing=False, recrop_min_inliers=n))
+                     TrackerConfig.preset("fast", smoothing=False, recrop_min_inliers=n, keypoint_recrop=False))
         first[n] = run(tr, range(6))
     # four keypoints pin a rough pose: the closer crop sees all ten and the frame is tracked
     assert first[4][0].status == TRACKING and first[4][0].n_inliers == 10
@@ -298,3 +302,26 @@ def test_search_aims_a_closer_crop_from_a_four_keypoint_rough_pose(obj, cam):
     assert all(not r.has_pose for r in first[5])
     with pytest.raises(KptrackError, match="recrop_min_inliers"):
         TrackerConfig.preset("fast", recrop_min_inliers=2)
+
+
+def test_search_looks_closer_where_three_keypoints_gather(obj, cam):
+    """Three keypoints pin no pose, but they say where the object is: a crop there finds it."""
+    def uv_of(i):
+        R, t = gt_pose(i)
+        return cam.project(obj.keypoints, R, t)
+
+    res = {}
+    for on in (False, True):
+        tr = Tracker(_FarSighted(obj.keypoint_names, uv_of, shown=3), obj, cam,
+                     TrackerConfig.preset("fast", smoothing=False, keypoint_recrop=on))
+        res[on] = run(tr, range(6))
+    assert all(not r.has_pose for r in res[False])
+    r0 = res[True][0]
+    assert r0.status == TRACKING and r0.mode == "search" and r0.n_inliers >= 5
+    assert res[True][1].mode == "track" and res[True][1].n_inliers == 10
+    R, t = gt_pose(0)
+    assert rotation_error_deg(r0.R_m2c, R) < 5.0  # keypoints near that crop's edge: rough, not wrong
+    R, t = gt_pose(1)
+    assert rotation_error_deg(res[True][1].R_m2c, R) < 0.5 and np.linalg.norm(res[True][1].t_m2c - t) < 2.0
+    # the accepted crop is the close one, at about tracking scale
+    assert abs(np.linalg.det(r0.affine[:, :2])) > 0.6
