@@ -422,7 +422,10 @@ def run_demo_from_args(args) -> int:
     model = _open_model(model_path, args.device, getattr(args, "threads", None))
     obj = load_object("default")
     check_model_matches_object(model.meta, obj, str(model_path))
-    scene = ensure_demo_sequence(Path(args.cache) if args.cache else default_cache_dir(), args.frames)
+    seed = DEMO_SEED if getattr(args, "seed", None) is None else args.seed
+    if seed < 0:
+        raise KptrackError(f"--seed {seed}: use a seed >= 0.")
+    scene = ensure_demo_sequence(Path(args.cache) if args.cache else default_cache_dir(), args.frames, seed=seed)
     camera = Camera.from_yaml(scene / "camera.yaml")
     config = _config_from_args(args)
     report = run_demo(model, obj, camera, scene, video=video, config=config)

@@ -210,6 +210,8 @@ def _add_demo(sub) -> None:
     p.add_argument("--threads", type=int, default=None, help="ONNX Runtime intra-op threads")
     p.add_argument("--preset", default="fast", help="tracker preset: fast | accurate")
     p.add_argument("--no-smoothing", action="store_true", help="score the unsmoothed per-frame poses")
+    p.add_argument("--seed", type=int, default=None,
+                   help="render another synthetic sequence with this seed (default 1, the demo's own sequence)")
 
 
 @_command("demo")

@@ -198,6 +198,21 @@ def test_demo_without_shipped_model(monkeypatch, tmp_path, capsys):
     assert "shipped default model is missing" in err and "kptrack export" in err
 
 
+def test_demo_seed_picks_another_sequence(setup, monkeypatch, tmp_path, capsys):
+    seen = []
+
+    def fake_sequence(cache, frames, seed=app.DEMO_SEED, size=app.DEMO_SIZE):
+        seen.append(seed)
+        raise KptrackError("stop here")
+
+    monkeypatch.setattr(app, "ensure_demo_sequence", fake_sequence)
+    base = ["demo", "--model", str(setup["model"]), "--cache", str(tmp_path), "--device", "cpu"]
+    _err(base, capsys)
+    _err(base + ["--seed", "5"], capsys)
+    assert seen == [app.DEMO_SEED, 5]
+    assert "--seed -2" in _err(base + ["--seed", "-2"], capsys) and seen == [app.DEMO_SEED, 5]
+
+
 def _dot_scene(root: Path, obj, cam, n, hidden):
     scene = root / "test_seq" / "000000"
     (scene / "rgb").mkdir(parents=True)
