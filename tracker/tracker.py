@@ -218,9 +218,10 @@ class TrackState:
     """Everything the tracker remembers between frames.
 
     status: searching | tracking | lost. history: the last two solved (unsmoothed) poses as
-    (frame index, R (3, 3), t (3,) mm), for constant-velocity prediction (the
-    next crop comes from it; each FrameResult carries the crop it used). misses: consecutive failed frames (0 while tracking). search_count: full-frame
-    searches since the last pose. frames: frames stepped.
+    (frame index, R (3, 3), t (3,) mm), for constant-velocity prediction (the next crop comes
+    from it; each FrameResult carries the crop it used). misses: consecutive failed frames (0
+    while tracking). search_count: full-frame searches since the last pose. frames: frames
+    stepped.
     """
 
     status: str = SEARCHING
@@ -481,7 +482,12 @@ class Tracker:
         w, h = self.camera.width, self.camera.height
         if hi[0] < 0 or hi[1] < 0 or lo[0] > w - 1 or lo[1] > h - 1:
             return None
-        side = float(np.clip(self.config.roi_margin * max(hi - lo), self.config.min_roi_px, 4.0 * max(w, h)))
+        return self._square_crop(lo, hi, self.config.roi_margin, self.config.min_roi_px, 4.0 * max(w, h))
+
+    def _square_crop(self, lo: np.ndarray, hi: np.ndarray, margin: float, min_side: float, max_side: float) -> np.ndarray:
+        """Crop affine of the square centred on the box [lo, hi] (frame px), side margin x its
+        longer side clipped to [min_side, max_side]."""
+        side = float(np.clip(margin * max(hi - lo), min_side, max_side))
         return crop_affine((lo + hi) / 2.0, side, 0.0, self.input_size)
 
     def _keypoint_roi(self, p: _Pass) -> np.ndarray | None:
@@ -501,11 +507,8 @@ class Tracker:
         uv = uv[d <= max(3.0 * np.median(d), 1e-6)]
         if len(uv) < 3:
             return None
-        lo, hi = uv.min(0), uv.max(0)
         view = 1.0 / abs(np.linalg.det(p.affine[:, :2])) ** 0.5 * self.input_size  # search view side, frame px
-        w, h = self.camera.width, self.camera.height
-        side = float(np.clip(cfg.roi_margin * 1.5 * max(hi - lo), max(cfg.min_roi_px, 0.25 * view), view))
-        return crop_affine((lo + hi) / 2.0, side, 0.0, self.input_size) if side < max(w, h) * 4 else None
+        return self._square_crop(uv.min(0), uv.max(0), cfg.roi_margin * 1.5, max(cfg.min_roi_px, 0.25 * view), view)
 
     def _run_pass(self, image: np.ndarray, A: np.ndarray, index: int, warm: tuple | None) -> _Pass:
         """Crop with A, infer, decode, and solve (warm from `warm`=(R, t), else cold)."""
@@ -529,20 +532,21 @@ class Tracker:
         if np.count_nonzero(ok) >= cfg.min_keypoints:
             uv_ideal = self._undistort(uv[ok])
             xyz, w = self.keypoints[ok], conf[ok]
+            scale = cfg.robust_scale_cells * px_per_cell
+            res = None
             if warm is not None:
-                res = self._solve_warm(xyz, uv_ideal, w, self.K, warm[0], warm[1], cfg.robust_scale_cells * px_per_cell)
-                if cfg.cold_retry and (res is None or not self._acceptable(res, px_per_cell)):
-                    # A poor start (fast motion, a rough search pose) can hold the warm fit in a wrong
-                    # basin, or let outliers in; RANSAC on the same keypoints gets a second say.
-                    cold = self._solve_cold(xyz, uv_ideal, w, self.K, cfg.ransac_reproj_cells * px_per_cell,
-                                            cfg.robust_scale_cells * px_per_cell)
-                    if cold is not None and self._acceptable(cold, px_per_cell):
-                        res = cold
-            else:
-                res = self._solve_cold(xyz, uv_ideal, w, self.K, cfg.ransac_reproj_cells * px_per_cell,
-                                       cfg.robust_scale_cells * px_per_cell)
+                res = self._solve_warm(xyz, uv_ideal, w, self.K, warm[0], warm[1], scale)
+            accepted = res is not None and self._acceptable(res, px_per_cell)
+            if not accepted and (warm is None or cfg.cold_retry):
+                # Cold start; or (cold_retry) a poor warm start (fast motion, a rough search pose)
+                # held the fit in a wrong basin or let outliers in, and RANSAC on the same
+                # keypoints gets a second say: its pose replaces the warm one only if accepted.
+                cold = self._solve_cold(xyz, uv_ideal, w, self.K, cfg.ransac_reproj_cells * px_per_cell, scale)
+                cold_ok = cold is not None and self._acceptable(cold, px_per_cell)
+                if cold_ok or warm is None:
+                    res, accepted = cold, cold_ok
             if res is not None:
-                p.accepted = self._acceptable(res, px_per_cell)
+                p.accepted = accepted
                 mask = np.zeros(len(self.keypoints), bool)
                 mask[np.flatnonzero(ok)] = np.asarray(res.inlier_mask, bool)
                 p.pose = dataclasses.replace(res, inlier_mask=mask) if dataclasses.is_dataclass(res) else res
