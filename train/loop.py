@@ -216,14 +216,9 @@ def load_checkpoint(path: str | Path) -> dict:
     return ckpt
 
 
-def model_from_checkpoint(ckpt: dict, preset: str | None = None) -> nn.Module:
-    """Rebuild the network of a loaded checkpoint (eval mode). ``preset``, if given, must match."""
+def model_from_checkpoint(ckpt: dict) -> nn.Module:
+    """Rebuild the network of a loaded checkpoint (eval mode)."""
     src = ckpt.get("path", "checkpoint")
-    if preset is not None and ckpt["preset"] != preset:
-        raise KptrackError(
-            f"{src}: this checkpoint is a {ckpt['preset']!r} network, not {preset!r}. "
-            f"Use --preset {ckpt['preset']} (or leave --preset out), or start a new run without --resume."
-        )
     model = build_model(ckpt["preset"], len(ckpt["keypoint_names"]), **ckpt["model_kwargs"])
     try:
         model.load_state_dict(ckpt["model"])
@@ -442,6 +437,22 @@ def _val_records(cfg: TrainConfig, obj):
     return recs
 
 
+def _check_checkpoint_fits(ckpt: dict, cfg: TrainConfig, obj, flag: str) -> None:
+    """A checkpoint given with ``flag`` (--resume | --init) must hold this run's network preset
+    and the object's keypoints."""
+    if ckpt["preset"] != cfg.preset:
+        keep = " (or leave --preset out)" if flag == "--resume" else ""
+        raise KptrackError(
+            f"{ckpt['path']}: this checkpoint is a {ckpt['preset']!r} network, not {cfg.preset!r}. "
+            f"Use --preset {ckpt['preset']}{keep}, or start a new run without {flag}."
+        )
+    if list(ckpt["keypoint_names"]) != list(obj.keypoint_names):
+        raise KptrackError(
+            f"{ckpt['path']}: trained for keypoints {list(ckpt['keypoint_names'])}, but --object {cfg.object} has "
+            f"{list(obj.keypoint_names)}. Use a checkpoint of that object with {flag}, or start a new run without it."
+        )
+
+
 def _train(cfg: TrainConfig, dist: _Dist, device: torch.device, obj) -> TrainResult:
     from torch.utils.data import DataLoader
 
@@ -449,13 +460,7 @@ def _train(cfg: TrainConfig, dist: _Dist, device: torch.device, obj) -> TrainRes
     ckpt = load_checkpoint(cfg.resume) if cfg.resume else None
     kw = cfg.model_options()
     if ckpt is not None:
-        if ckpt["preset"] != cfg.preset:
-            model_from_checkpoint(ckpt, cfg.preset)  # raises the clear preset error
-        if list(ckpt["keypoint_names"]) != list(obj.keypoint_names):
-            raise KptrackError(
-                f"{ckpt['path']}: trained for keypoints {list(ckpt['keypoint_names'])}, but --object {cfg.object} has "
-                f"{list(obj.keypoint_names)}. Resume with the object it was trained on, or start a new run."
-            )
+        _check_checkpoint_fits(ckpt, cfg, obj, "--resume")
         kw = dict(ckpt["model_kwargs"])
         was = ckpt.get("config", {}).get("optimizer", "rmsprop")
         if was != cfg.optimizer:
@@ -470,14 +475,7 @@ def _train(cfg: TrainConfig, dist: _Dist, device: torch.device, obj) -> TrainRes
             raise KptrackError("--init and --resume both given: --resume continues a run, --init starts a new one "
                                "from a checkpoint's weights. Give one of them.")
         init = load_checkpoint(cfg.init)
-        if init["preset"] != cfg.preset:
-            raise KptrackError(f"{init['path']}: a {init['preset']} network, but --preset is {cfg.preset}. "
-                               f"Use --preset {init['preset']} to fine-tune it.")
-        if list(init["keypoint_names"]) != list(obj.keypoint_names):
-            raise KptrackError(
-                f"{init['path']}: trained for keypoints {list(init['keypoint_names'])}, but --object {cfg.object} has "
-                f"{list(obj.keypoint_names)}. Fine-tune a checkpoint of the same object, or start without --init."
-            )
+        _check_checkpoint_fits(init, cfg, obj, "--init")
         kw = dict(init["model_kwargs"])
 
     # data
@@ -723,7 +721,7 @@ def config_from_args(args) -> TrainConfig:
     cli = {
         "data": args.data, "out": args.out, "object": args.object, "preset": args.preset, "iters": args.iters,
         "batch": args.batch, "lr": args.lr, "workers": args.workers, "seed": args.seed, "resume": args.resume,
-        "val_split": args.val_split, "device": args.device, "init": getattr(args, "init", None),
+        "val_split": args.val_split, "device": args.device,
     }
     for opt in ("val_every", "sigma", "rotation_deg", "width", "log_every", "threads", "optimizer"):
         if getattr(args, opt, None) is not None:
