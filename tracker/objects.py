@@ -963,8 +963,8 @@ def write_ply(path: str | Path, vertices: np.ndarray, faces: np.ndarray, vertex_
     return path
 
 
-def models_info_dict(obj: ObjectModel) -> dict[str, Any]:
-    """BOP models_info.json content for object id 1."""
+def models_info_dict(obj: ObjectModel, obj_id: int = 1) -> dict[str, Any]:
+    """BOP models_info.json content, the object under id ``obj_id``."""
     info: dict[str, Any] = {"diameter": obj.diameter}
     for i, ax in enumerate("xyz"):
         info[f"min_{ax}"] = float(obj.bbox_min[i])
@@ -976,7 +976,7 @@ def models_info_dict(obj: ObjectModel) -> dict[str, Any]:
         info["symmetries_continuous"] = [
             {"axis": np.asarray(c["axis"]).tolist(), "offset": np.asarray(c["offset"]).tolist()} for c in obj.symmetries_continuous
         ]
-    return {"1": info}
+    return {str(obj_id): info}
 
 
 def keypoints_dict(obj: ObjectModel) -> dict[str, Any]:
@@ -1003,8 +1003,7 @@ def write_object_dir(obj: ObjectModel, out_dir: str | Path, *, mesh_name: str = 
             raise KptrackError(f"{d / tex_name}: could not write the texture. Choose a writable --out.")
     write_ply(d / mesh_name, obj.vertices, obj.faces, obj.vertex_colors, obj.uv, tex_name)
     (d / "keypoints.json").write_text(json.dumps(keypoints_dict(obj), indent=1) + "\n")
-    info = models_info_dict(obj)["1"]
-    (d / "models_info.json").write_text(json.dumps({str(obj_id): info}, indent=1) + "\n")
+    (d / "models_info.json").write_text(json.dumps(models_info_dict(obj, obj_id), indent=1) + "\n")
     return d
 
 
