@@ -5,8 +5,8 @@ run, so the figure to compare across machines is the ratio (the machine is share
 times move with the load, ratios much less). :func:`record` and :func:`record_vs` write the figures
 into ``benchmark.extra_info``, which ``--benchmark-json`` saves and ``benchmarks/results_table.py`` reads.
 
-Imported as ``from benchutil import ...``: benchmarks/ has no ``__init__.py``, so pytest's default
-``prepend`` import mode puts benchmarks/ on ``sys.path`` before it imports conftest.py and the test files.
+Imported as ``from benchmarks.benchutil import ...``: benchmarks/ is an installed package (it also holds
+the ``kptrack bench`` runner), so the stage files import it by its package path.
 """
 
 from __future__ import annotations

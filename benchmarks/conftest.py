@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from benchutil import QUICK
+from benchmarks.benchutil import QUICK
 
 
 @pytest.fixture(scope="session")

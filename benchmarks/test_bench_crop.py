@@ -1,7 +1,7 @@
 """Stage benchmark: the crop, one ``cv2.warpAffine`` from a 640x480 frame to the 256x256 network input.
 
 Timed: the ROI crop of the tracking mode (box around the object, rotated, built by
-:func:`tracker.crop.crop_affine`) and the letterboxed full-frame crop of the search mode. Baseline in
+:func:`tracker.geometry.crop.crop_affine`) and the letterboxed full-frame crop of the search mode. Baseline in
 the same run: ``cv2.resize`` of the whole frame to 256x256 (the cheapest way to get a 256x256 input).
 ``extra_info`` holds the ratio warpAffine / resize. Quick mode: ``KPTRACK_BENCH_QUICK=1``.
 """
@@ -12,8 +12,8 @@ import cv2
 import numpy as np
 import pytest
 
-from benchutil import QUICK, median_s, record
-from tracker.crop import INPUT_SIZE, crop_affine, letterbox_affine
+from benchmarks.benchutil import QUICK, median_s, record
+from tracker.geometry.crop import INPUT_SIZE, crop_affine, letterbox_affine
 
 W, H = 640, 480
 BASE_ROUNDS = 50 if QUICK else 400

@@ -1,8 +1,8 @@
 """Stage benchmark: heatmap decoding, K heatmaps of 64x64 -> subpixel keypoints + confidences.
 
-Timed: :func:`tracker.decode.decode_dark` (numba DARK, blur 3) for K = 9 and K = 16. Baselines in
-the same run: its numpy twin :func:`tracker.decode.decode_dark_ref` and plain numpy argmax
-(:func:`tracker.decode.decode_argmax`). ``extra_info`` holds ``us``, ``target_us`` (20) and
+Timed: :func:`tracker.pipeline.decode.decode_dark` (numba DARK, blur 3) for K = 9 and K = 16. Baselines in
+the same run: its numpy twin :func:`tracker.pipeline.decode.decode_dark_ref` and plain numpy argmax
+(:func:`tracker.pipeline.decode.decode_argmax`). ``extra_info`` holds ``us``, ``target_us`` (20) and
 ``ratio_vs_<baseline>`` = ours / baseline (< 1 is faster). Quick mode: ``KPTRACK_BENCH_QUICK=1``.
 """
 
@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from benchutil import QUICK, median_s, record_vs
-from tracker.decode import decode_argmax, decode_dark, decode_dark_ref
+from benchmarks.benchutil import QUICK, median_s, record_vs
+from tracker.pipeline.decode import decode_argmax, decode_dark, decode_dark_ref
 
 ROUNDS = 30 if QUICK else 200
 TARGET_US = 20.0

@@ -1,10 +1,10 @@
 """Stage benchmark: network inference with ONNX Runtime, batch 1, 256x256 crop -> (K, 64, 64) heatmaps.
 
 Model: ``models/default/model.onnx`` when it exists (the shipped model; the figure that matters), else a
-tiny untrained stand-in written by :func:`tracker.bench.write_tiny_onnx` (same interface, far cheaper:
+tiny untrained stand-in written by :func:`benchmarks.e2e.write_tiny_onnx` (same interface, far cheaper:
 its figures only show the harness works; ``extra_info["model"]`` says which one ran).
 
-Timed through :class:`tracker.infer.OnnxHeatmapModel` when it is available (normalisation + session
+Timed through :class:`tracker.pipeline.infer.OnnxHeatmapModel` when it is available (normalisation + session
 run, what the tracker pays), else a bare onnxruntime session. CPU always; CUDA when the CUDA provider
 really loads (else skipped). Baselines in the same run: on CPU, the input normalisation alone
 (``ModelMeta.normalise``, the memory-bound part of the stage); on CUDA, the CPU inference.
@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchutil import QUICK, median_s, record
+from benchmarks.benchutil import QUICK, median_s, record
 
 ort = pytest.importorskip("onnxruntime")
 
@@ -31,17 +31,17 @@ DEFAULT_MODEL = REPO / "models" / "default" / "model.onnx"
 def model_path(tmp_path_factory) -> Path:
     if DEFAULT_MODEL.is_file():
         return DEFAULT_MODEL
-    from tracker.bench import write_tiny_onnx
+    from benchmarks.e2e import write_tiny_onnx
 
     pytest.importorskip("onnx")
     return write_tiny_onnx(tmp_path_factory.mktemp("model") / "tiny.onnx", [f"kp{i}" for i in range(9)])
 
 
 class _BareSession:
-    """onnxruntime session with kptrack's preprocessing, for when tracker.infer is not there."""
+    """onnxruntime session with kptrack's preprocessing, for when tracker.pipeline.infer is not there."""
 
     def __init__(self, path: Path, device: str):
-        from tracker.modelmeta import ModelMeta
+        from tracker.formats.modelmeta import ModelMeta
 
         providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if device == "cuda" else ["CPUExecutionProvider"]
         self.sess = ort.InferenceSession(str(path), providers=providers)
@@ -56,7 +56,7 @@ class _BareSession:
 def _load(path: Path, device: str):
     """(callable crops->heatmaps, provider actually in use, meta)."""
     try:
-        from tracker.infer import OnnxHeatmapModel
+        from tracker.pipeline.infer import OnnxHeatmapModel
     except ImportError:
         m = _BareSession(path, device)
         if device == "cuda" and m.provider != "CUDAExecutionProvider":

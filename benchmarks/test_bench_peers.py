@@ -19,15 +19,15 @@ import cv2
 import numpy as np
 import pytest
 
-from benchutil import QUICK, median_s, record
+from benchmarks.benchutil import QUICK, median_s, record
 from tracker.camera import Camera
-from tracker.crop import HEATMAP_SIZE, frame_to_heatmap
+from tracker.geometry.crop import HEATMAP_SIZE, frame_to_heatmap
 from tracker.geometry import look_at
-from tracker.modelmeta import ModelMeta
+from tracker.formats.modelmeta import ModelMeta
 from tracker.objects import load_object
-from tracker.peers import ColdStartTracker, FeaturePeer, make_argmax_tracker
+from benchmarks.peers import ColdStartTracker, FeaturePeer, make_argmax_tracker
 from tracker.render import Renderer
-from tracker.tracker import Tracker, TrackerConfig
+from tracker.pipeline.tracker import Tracker, TrackerConfig
 
 PEER_ROUNDS = 3 if QUICK else 15
 REPO = Path(__file__).resolve().parents[1]
@@ -71,7 +71,7 @@ def scene():
     rend = Renderer(obj)
     frame = rend.render(cam, R, t, background=bg).color
     if DEFAULT_MODEL.is_file():
-        from tracker.infer import OnnxHeatmapModel
+        from tracker.pipeline.infer import OnnxHeatmapModel
 
         backend = OnnxHeatmapModel(DEFAULT_MODEL, device="cpu")
         backend.warmup(5)

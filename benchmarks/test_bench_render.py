@@ -30,7 +30,7 @@ import cv2
 import numpy as np
 import pytest
 
-from benchutil import QUICK, median_s, record
+from benchmarks.benchutil import QUICK, median_s, record
 from tracker.geometry import so3_exp
 from tracker.objects import load_object
 from tracker.render import Renderer, draw_overlay

@@ -23,7 +23,7 @@ import time
 import numpy as np
 import pytest
 
-from benchutil import QUICK, record
+from benchmarks.benchutil import QUICK, record
 from tracker.objects import load_object
 from tracker.render import Renderer
 from train import synth

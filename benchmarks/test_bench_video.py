@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 import pytest
 
-from benchutil import QUICK, median_s, record
+from benchmarks.benchutil import QUICK, median_s, record
 
 W, H = 640, 480
 N_FRAMES = 12 if QUICK else 90

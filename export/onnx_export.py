@@ -5,10 +5,10 @@ TorchScript-based exporter: for these plain conv nets it is fast, deterministic 
 dynamo exporter is the fallback), at opset >= 17 with a dynamic batch dimension. The graph has
 one input ``input`` ``(N, 3, S, S)`` float32 (normalised as the metadata says) and one output
 ``heatmaps`` ``(N, K, H, H)`` float32, the last stack of a hourglass: the heatmaps are the
-model's last output, as :class:`tracker.infer.OnnxHeatmapModel` expects.
+model's last output, as :class:`tracker.pipeline.infer.OnnxHeatmapModel` expects.
 
 The file is validated with ``onnx.checker`` (full check, with shape inference) and carries
-:class:`tracker.modelmeta.ModelMeta` in its custom metadata map, exactly the keys of
+:class:`tracker.formats.modelmeta.ModelMeta` in its custom metadata map, exactly the keys of
 ``META_KEYS``, so a model file explains itself (keypoint names, sizes, normalisation, object,
 preset, training config and validation scores).
 
@@ -35,7 +35,7 @@ import numpy as np
 
 from tracker.atomic import atomic_write
 from tracker.errors import KptrackError
-from tracker.modelmeta import META_KEYS, ModelMeta
+from tracker.formats.modelmeta import META_KEYS, ModelMeta
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +124,7 @@ def _real_crops(data: str, ckpt: dict, n: int, size: int) -> np.ndarray:
     instances, or (when its object cannot be loaded here) letterboxed whole images."""
     import cv2
 
-    from tracker.crop import letterbox_affine
+    from tracker.geometry.crop import letterbox_affine
     from train.augment import box_affine, warp
 
     crops = []

@@ -169,7 +169,7 @@ def _add_viz(sub) -> None:
 
 @_command("viz")
 def _run_viz(args) -> int:
-    from tracker.viz import run_viz_from_args
+    from tracker.eval.viz import run_viz_from_args
 
     return run_viz_from_args(args) or 0
 
@@ -194,7 +194,7 @@ def _add_track(sub) -> None:
 
 @_command("track")
 def _run_track(args) -> int:
-    from tracker.app import run_track_from_args
+    from tracker.pipeline.app import run_track_from_args
 
     return run_track_from_args(args) or 0
 
@@ -216,7 +216,7 @@ def _add_demo(sub) -> None:
 
 @_command("demo")
 def _run_demo(args) -> int:
-    from tracker.app import run_demo_from_args
+    from tracker.pipeline.app import run_demo_from_args
 
     return run_demo_from_args(args) or 0
 
@@ -233,7 +233,7 @@ def _add_eval(sub) -> None:
 
 @_command("eval")
 def _run_eval(args) -> int:
-    from tracker.evaluate import run_eval_from_args
+    from tracker.eval.evaluate import run_eval_from_args
 
     return run_eval_from_args(args) or 0
 
@@ -257,7 +257,7 @@ def _add_bench(sub) -> None:
 
 @_command("bench")
 def _run_bench(args) -> int:
-    from tracker.bench import run_bench_from_args
+    from benchmarks.e2e import run_bench_from_args
 
     return run_bench_from_args(args) or 0
 
@@ -276,7 +276,7 @@ def _add_calibrate(sub) -> None:
 
 @_command("calibrate")
 def _run_calibrate(args) -> int:
-    from tracker.calibrate import run_calibrate_from_args
+    from tracker.camera.calibration import run_calibrate_from_args
 
     return run_calibrate_from_args(args) or 0
 

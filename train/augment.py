@@ -1,7 +1,7 @@
 """Training-crop augmentation: one affine for all geometry, then photometric changes.
 
 Geometry (scale, in-plane rotation, centre shift, the whole-frame "search" view) is composed
-into a single ``(2, 3)`` crop affine from :mod:`tracker.crop`. The image is warped once with it
+into a single ``(2, 3)`` crop affine from :mod:`tracker.geometry.crop`. The image is warped once with it
 and the keypoints are mapped with the same matrix, so labels and heatmap targets stay exact
 (no resampling of labels, no rounding). The seed recipe (Newell et al., ECCV 2016) uses scale
 and 2D rotation augmentation; centre jitter and the search view make the net robust to the
@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from tracker.crop import INPUT_SIZE, crop_affine
+from tracker.geometry.crop import INPUT_SIZE, crop_affine
 
 
 @dataclass(frozen=True)

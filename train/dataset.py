@@ -2,13 +2,13 @@
 
 Sources
 -------
-* A BOP dataset (:class:`tracker.bop.BopDataset`): the split ``kptrack synth`` writes, or a
+* A BOP dataset (:class:`tracker.formats.bop.BopDataset`): the split ``kptrack synth`` writes, or a
   user's LINEMOD / YCB-V in BOP layout. Keypoints are the object's 3D keypoints projected with
   each image's ground-truth pose, so any BOP dataset with poses is usable. Per-keypoint
   visibility comes from the scene's ``keypoints_coco.json`` when present (synth writes it, with a
   depth test); otherwise from the image bounds and, where a ``mask_visib`` file exists, from the
   mask at the keypoint (outside the mask -> hidden, v=1).
-* A COCO keypoints JSON (:mod:`tracker.coco`) with its images: data labelled by hand.
+* A COCO keypoints JSON (:mod:`tracker.formats.coco`) with its images: data labelled by hand.
 
 Every record is one object instance: image path, keypoints ``(K, 2)`` frame pixels, COCO
 visibility ``(K,)`` and the object box: for BOP the box of the projected 3D bounding box
@@ -35,7 +35,7 @@ from typing import Sequence
 import cv2
 import numpy as np
 
-from tracker.crop import HEATMAP_SIZE, INPUT_SIZE, apply_affine
+from tracker.geometry.crop import HEATMAP_SIZE, INPUT_SIZE, apply_affine
 from tracker.errors import KptrackError
 from train.augment import NO_AUGMENT, AugmentConfig, box_affine, photometric, sample_affine, warp
 from train.heatmaps import DEFAULT_SIGMA, gaussian_targets
@@ -79,7 +79,7 @@ def _scene_visibility(scene_dir: Path, num_keypoints: int) -> dict[int, np.ndarr
     p = scene_dir / "keypoints_coco.json"
     if not p.is_file():
         return {}
-    from tracker.coco import read_coco
+    from tracker.formats.coco import read_coco
 
     coco = read_coco(p)
     if len(coco.keypoint_names) != num_keypoints:
@@ -113,7 +113,7 @@ def _choose_split(root: Path, split: str | None) -> str | None:
     """Pick the training split of a BOP root: the given one, or the only 'train*' split, or the only split."""
     if split is not None or not root.is_dir():
         return split
-    from tracker.bop import is_scene_dir
+    from tracker.formats.bop import is_scene_dir
 
     if is_scene_dir(root) or any(p.is_dir() and is_scene_dir(p) for p in root.iterdir()):
         return None  # a scene or split folder
@@ -132,7 +132,7 @@ def _choose_split(root: Path, split: str | None) -> str | None:
 
 def bop_records(root: str | Path, obj, split: str | None = None, obj_id: int = 1) -> list[Record]:
     """Records of object ``obj`` (ObjectModel) in a BOP dataset root / split / scene folder."""
-    from tracker.bop import BopDataset, project_points
+    from tracker.formats.bop import BopDataset, project_points
 
     root = Path(root)
     _check_models_dir(root, obj)
@@ -163,7 +163,7 @@ def bop_records(root: str | Path, obj, split: str | None = None, obj_id: int = 1
 
 def coco_records(path: str | Path, obj) -> list[Record]:
     """Records of a COCO keypoints JSON; its keypoint count must equal the object's."""
-    from tracker.coco import read_coco
+    from tracker.formats.coco import read_coco
 
     coco = read_coco(path)
     if len(coco.keypoint_names) != obj.num_keypoints:
@@ -399,7 +399,7 @@ def crop_pixel_errors(pred_xy_cells: np.ndarray, keypoints_crop: np.ndarray, vis
     crop px; visibility (N, K). Returns (err (N, K) float64 px, NaN predictions count as inf;
     visible (N, K) bool: v == 2 and inside the crop; labelled (N, K) bool: v >= 1 and inside).
     """
-    from tracker.crop import heatmap_to_crop
+    from tracker.geometry.crop import heatmap_to_crop
 
     pred = heatmap_to_crop(pred_xy_cells, input_size, heatmap_size)
     gt = np.asarray(keypoints_crop, dtype=np.float64)

@@ -4,11 +4,11 @@ A crop of ``INPUT_SIZE`` x ``INPUT_SIZE`` pixels gives ``K`` x ``HEATMAP_SIZE`` 
 targets: one unnormalised 2D Gaussian (peak 1) per keypoint, as in Tompson et al. (NIPS 2014)
 and Newell et al., "Stacked Hourglass Networks for Human Pose Estimation" (ECCV 2016).
 
-Coordinates follow :mod:`tracker.crop` (the unbiased data processing of Huang et al., CVPR 2020):
+Coordinates follow :mod:`tracker.geometry.crop` (the unbiased data processing of Huang et al., CVPR 2020):
 a crop pixel ``q`` maps to the heatmap cell ``h = q * (H - 1) / (I - 1)``. The Gaussian is centred
 on the exact, unrounded cell position, so the distribution-aware decoder of Zhang et al.,
 "Distribution-Aware Coordinate Representation for Human Pose Estimation" (DARK, CVPR 2020),
-``tracker.decode.decode_dark``, recovers the sub-cell position it was drawn at.
+``tracker.pipeline.decode.decode_dark``, recovers the sub-cell position it was drawn at.
 
 Visibility (COCO convention) and what each case is trained to:
 
@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tracker.crop import HEATMAP_SIZE, INPUT_SIZE, crop_to_heatmap
+from tracker.geometry.crop import HEATMAP_SIZE, INPUT_SIZE, crop_to_heatmap
 
 DEFAULT_SIGMA = 2.0
 
@@ -81,6 +81,6 @@ def decode_heatmaps(heatmaps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
     Returns (xy (K, 2) float64 heatmap cells, conf (K,) float64).
     """
-    from tracker.decode import decode_dark  # lazily: the dataset imports this module without needing numba
+    from tracker.pipeline.decode import decode_dark  # lazily: the dataset imports this module without needing numba
 
     return decode_dark(heatmaps)

@@ -52,10 +52,10 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from tracker.crop import HEATMAP_SIZE, INPUT_SIZE
+from tracker.geometry.crop import HEATMAP_SIZE, INPUT_SIZE
 from tracker.atomic import atomic_write
 from tracker.errors import KptrackError
-from tracker.modelmeta import ModelMeta
+from tracker.formats.modelmeta import ModelMeta
 from train.augment import AugmentConfig
 from train.dataset import (
     CropDataset,

@@ -2,7 +2,7 @@
 
 This scores the artifact the tracker ships, not the PyTorch checkpoint: crops are cut exactly
 as validation cuts them (centred on the object's box, no augmentation), the ONNX model runs
-through :class:`tracker.infer.OnnxHeatmapModel`, heatmaps are decoded with the tracker's DARK
+through :class:`tracker.pipeline.infer.OnnxHeatmapModel`, heatmaps are decoded with the tracker's DARK
 decoder, and errors are measured in 256x256 crop pixels. The figures are the ones the model
 card quotes: PCK@2px, PCK@5px and mean error over visible keypoints (v=2 inside the crop).
 
@@ -47,7 +47,7 @@ def score_crops(model_fn: Callable[[np.ndarray], np.ndarray], dataset, indices=N
     'pck5_labelled', 'n_visible', 'n_images'} with errors in crop pixels; a keypoint with no
     decodable peak counts as a miss, its error capped at the crop diagonal in the mean.
     """
-    from tracker.decode import decode_dark
+    from tracker.pipeline.decode import decode_dark
     from train.dataset import crop_pixel_errors
 
     idx = list(range(len(dataset))) if indices is None else list(indices)
@@ -84,7 +84,7 @@ def score_crops(model_fn: Callable[[np.ndarray], np.ndarray], dataset, indices=N
 
 def run_score(cfg: ScoreConfig) -> dict:
     """Score the ONNX model ``cfg.model`` on ``cfg.data`` (BOP root/split/scene or COCO JSON)."""
-    from tracker.infer import OnnxHeatmapModel
+    from tracker.pipeline.infer import OnnxHeatmapModel
     from tracker.objects import load_object
     from train.dataset import CropDataset, load_records
 

@@ -61,7 +61,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from tracker.bop import (
+from tracker.formats.bop import (
     IMAGE_EXTS,
     BopCamera,
     BopGt,
@@ -73,7 +73,7 @@ from tracker.bop import (
     write_scene_gt_info,
 )
 from tracker.camera import Camera
-from tracker.coco import CocoAnnotation, CocoImage, write_coco
+from tracker.formats.coco import CocoAnnotation, CocoImage, write_coco
 from tracker.errors import KptrackError
 from tracker.geometry import look_at, project, random_rotation, so3_exp
 from tracker.objects import ObjectModel, keypoints_dict, load_object, write_object_dir

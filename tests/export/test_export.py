@@ -1,21 +1,19 @@
 """ONNX export: parity with PyTorch, dynamic batch, metadata the tracker reads, fp16, bad input."""
 
 import sys
-from pathlib import Path
 
 import numpy as np
 import onnx
 import pytest
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "train"))
 from kp_tinydata import write_tiny_bop  # noqa: E402
 
 from export.onnx_export import ExportConfig, export_onnx  # noqa: E402
 from tracker.cli import main  # noqa: E402
 from tracker.errors import KptrackError  # noqa: E402
-from tracker.infer import OnnxHeatmapModel  # noqa: E402
-from tracker.modelmeta import META_KEYS, ModelMeta  # noqa: E402
+from tracker.pipeline.infer import OnnxHeatmapModel  # noqa: E402
+from tracker.formats.modelmeta import META_KEYS, ModelMeta  # noqa: E402
 from tracker.objects import load_object  # noqa: E402
 from train.loop import TrainConfig, load_checkpoint, model_from_checkpoint, train  # noqa: E402
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from kp_tinydata import write_tiny_bop
-from tracker.crop import INPUT_SIZE, apply_affine
+from tracker.geometry.crop import INPUT_SIZE, apply_affine
 from tracker.errors import KptrackError
 from tracker.objects import load_object
 from train.augment import AugmentConfig, photometric, sample_affine, warp
@@ -105,7 +105,7 @@ def test_keypoint_count_mismatch_and_empty_dataset(tmp_path, tiny, obj):
     with pytest.raises(KptrackError, match="5"):
         load_records(tiny, fewer)
     # a COCO file with a different keypoint count
-    from tracker.coco import CocoAnnotation, CocoImage, write_coco
+    from tracker.formats.coco import CocoAnnotation, CocoImage, write_coco
 
     coco = write_coco(
         tmp_path / "c.json", [CocoImage(1, "a.png", 10, 10)],
@@ -125,7 +125,7 @@ def test_keypoint_count_mismatch_and_empty_dataset(tmp_path, tiny, obj):
 
 
 def test_coco_source(tmp_path, obj):
-    from tracker.coco import CocoAnnotation, CocoImage, write_coco
+    from tracker.formats.coco import CocoAnnotation, CocoImage, write_coco
 
     img = np.zeros((100, 120, 3), np.uint8)
     cv2.imwrite(str(tmp_path / "im.png"), img)
@@ -166,7 +166,7 @@ def test_sampler_resume_and_ranks_are_consistent():
 def test_normalise_batch_matches_modelmeta():
     import torch
 
-    from tracker.modelmeta import ModelMeta
+    from tracker.formats.modelmeta import ModelMeta
 
     meta = ModelMeta(keypoint_names=("a",))
     x = np.random.default_rng(0).integers(0, 256, (2, 16, 16, 3), dtype=np.uint8)

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from tracker.crop import HEATMAP_SIZE, INPUT_SIZE, apply_affine, crop_affine, heatmap_to_crop, heatmap_to_frame, invert_affine
-from tracker.decode import decode_dark
+from tracker.geometry.crop import HEATMAP_SIZE, INPUT_SIZE, apply_affine, crop_affine, heatmap_to_crop, heatmap_to_frame, invert_affine
+from tracker.pipeline.decode import decode_dark
 from train.heatmaps import decode_heatmaps, gaussian_targets
 
 

@@ -207,8 +207,8 @@ def test_cli_resume_of_a_fine_tuning_run(data, tmp_path):
 
 
 def test_coco_data_and_val_split(data, tmp_path):
-    from tracker.bop import BopDataset
-    from tracker.coco import CocoAnnotation, CocoImage, write_coco
+    from tracker.formats.bop import BopDataset
+    from tracker.formats.coco import CocoAnnotation, CocoImage, write_coco
 
     obj = load_object("default")
     # a COCO keypoints file over the tiny images (labels from the BOP poses)

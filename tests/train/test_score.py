@@ -53,7 +53,7 @@ def test_shifted_heatmaps_measure_the_shift(tiny):
 
 
 def test_cli_scores_an_onnx_model_and_writes_json(tiny, tmp_path, capsys):
-    from tracker.bench import write_tiny_onnx
+    from benchmarks.e2e import write_tiny_onnx
 
     root, obj, _ds = tiny
     model = write_tiny_onnx(tmp_path / "m.onnx", obj.keypoint_names)
@@ -66,7 +66,7 @@ def test_cli_scores_an_onnx_model_and_writes_json(tiny, tmp_path, capsys):
 
 
 def test_cli_rejects_a_model_for_other_keypoints(tiny, tmp_path, capsys):
-    from tracker.bench import write_tiny_onnx
+    from benchmarks.e2e import write_tiny_onnx
 
     root, obj, _ds = tiny
     model = write_tiny_onnx(tmp_path / "other.onnx", [f"k{i}" for i in range(obj.num_keypoints)])

@@ -12,9 +12,9 @@ import cv2
 import numpy as np
 import pytest
 
-from tracker.bop import BopDataset, mask_bbox, read_scene_camera, read_scene_gt, read_scene_gt_info
+from tracker.formats.bop import BopDataset, mask_bbox, read_scene_camera, read_scene_gt, read_scene_gt_info
 from tracker.camera import Camera
-from tracker.coco import read_coco
+from tracker.formats.coco import read_coco
 from tracker.errors import KptrackError
 from tracker.geometry import rotation_error_deg
 from tracker.objects import load_object, write_object_dir

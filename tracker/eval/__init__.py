@@ -1,0 +1,1 @@
+"""eval: see the README's Design section."""

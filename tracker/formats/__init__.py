@@ -1,0 +1,1 @@
+"""formats: see the README's Design section."""
