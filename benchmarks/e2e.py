@@ -257,7 +257,7 @@ def load_sequence(scene_dir: str | Path, max_frames: int | None = None, obj_id: 
 
     from tracker.formats import bop
     from tracker.camera import Camera
-    from tracker.eval.evaluate import load_scene_gt
+    from tracker.formats.bop_scene import load_scene_gt
 
     sd = Path(scene_dir)
     dirs = bop.find_scene_dirs(sd)

@@ -1,6 +1,5 @@
 """ONNX export: parity with PyTorch, dynamic batch, metadata the tracker reads, fp16, bad input."""
 
-import sys
 
 import numpy as np
 import onnx

@@ -12,11 +12,11 @@ import pytest
 
 from tracker.formats import bop
 from tracker.errors import KptrackError
+from tracker.formats.bop_scene import SceneGt
 from tracker.eval.evaluate import (
     EvalConfig,
     acceleration_jitter,
     Estimates,
-    SceneGt,
     evaluate_scene,
     occlusion_episodes,
     recovery_frames,

@@ -1,6 +1,5 @@
 """kptrack viz: the four seed figures, with and without ground truth, and bad input."""
 
-import sys
 
 import cv2
 import numpy as np

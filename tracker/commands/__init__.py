@@ -1,0 +1,1 @@
+"""The `kptrack` subcommands this package contributes (entry-point group ``kptrack.commands``)."""
