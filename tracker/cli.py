@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 from importlib.metadata import entry_points
 from types import ModuleType
@@ -60,8 +61,19 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     return ap
 
 
+def quiet_native_logs(argv: list[str]) -> None:
+    """Keep OpenCV's and FFmpeg's own stderr lines (``[ WARN:0@...]``, ``[mpeg4 @ 0x...] ...``) off
+    the user's terminal: kptrack reports what matters itself (a video that ends early, a frame that
+    does not decode). ``-v`` keeps them. Set before OpenCV opens a capture, which reads them."""
+    if "-v" in argv or "--verbose" in argv:
+        return
+    os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
+    quiet_native_logs(argv)
     try:
         args = build_parser(argv).parse_args(argv)
     except KptrackError as e:

@@ -12,8 +12,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from tracker.formats.bop import BopGt, BopGtInfo, project_points, write_scene_camera, write_scene_gt, write_scene_gt_info
-from tracker.geometry import random_rotation
+from tracker.formats.bop_scene import BopGt, BopGtInfo, write_scene_camera, write_scene_gt, write_scene_gt_info
+from tracker.geometry import project, random_rotation
 
 
 def palette(k: int) -> list[tuple[int, int, int]]:
@@ -40,10 +40,10 @@ def write_tiny_bop(root: Path, obj, n: int = 8, size: int = 128, seed: int = 0, 
         R = random_rotation(rng)
         t = np.array([rng.uniform(-15, 15), rng.uniform(-15, 15), rng.uniform(*distance) * obj.diameter])
         img = np.full((size, size, 3), rng.integers(20, 90, 3), np.uint8)
-        corners = project_points(obj.box_corners, R, t, K)
+        corners = project(obj.box_corners, R, t, K)
         hull = cv2.convexHull(np.round(corners * 16).astype(np.int32))
         cv2.fillConvexPoly(img, hull, (150, 150, 150), lineType=cv2.LINE_AA, shift=4)
-        uv = project_points(obj.keypoints, R, t, K)
+        uv = project(obj.keypoints, R, t, K)
         for j in range(len(uv)):
             cv2.circle(img, tuple(int(round(c * 16)) for c in uv[j]), radius * 16, cols[j], -1, cv2.LINE_AA, shift=4)
         path = sd / "rgb" / f"{im:06d}{ext}"

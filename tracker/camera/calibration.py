@@ -18,6 +18,10 @@ centre, apparent size, and perspective tilt along both board axes) and
   far, until ``max_views`` are kept (or the user stops with q / Ctrl-C).
 
 Long videos are sampled with a stride so that about ``5 * max_views`` frames are searched.
+
+The command (:mod:`tracker.commands.calibrate`) parses its options into a :class:`CalibrateConfig`
+and calls :func:`calibrate`; the steps are also usable one by one (:func:`find_board`,
+:func:`collect_views`, :func:`calibrate_views`, :func:`calibrate_source`).
 """
 
 from __future__ import annotations
@@ -30,9 +34,12 @@ from typing import Iterable, Iterator
 
 import cv2
 import numpy as np
+from tqdm import tqdm
 
-from tracker.camera import Camera
+from tracker.camera.camera import Camera
+from tracker.camera.resolve import is_live
 from tracker.errors import KptrackError
+from tracker.pipeline.source import list_images, open_source
 
 log = logging.getLogger(__name__)
 
@@ -271,12 +278,9 @@ def calibrate_views(
 
 def _count_frames(spec: str) -> int | None:
     """Number of frames of a video file or image folder (None for live sources or unknown)."""
-    from tracker.pipeline.source import list_images
-
-    s = str(spec).strip()
-    if s.isdigit() or "://" in s or s.startswith("/dev/video"):  # what open_source treats as live
+    if is_live(spec):
         return None
-    p = Path(s).expanduser()
+    p = Path(str(spec).strip()).expanduser()
     if p.is_dir():
         return len(list_images(p))
     if p.is_file():
@@ -293,8 +297,6 @@ def calibrate_source(
     source: str, board: tuple[int, int], square_mm: float, max_views: int = 40, *, show: bool = False, k3: bool = False
 ) -> CalibrationResult:
     """Calibrate from a camera index, video file or image folder (see :func:`tracker.pipeline.source.open_source`)."""
-    from tracker.pipeline.source import open_source
-
     if max_views < MIN_VIEWS:
         raise KptrackError(f"--max-views {max_views}: calibration needs at least {MIN_VIEWS} views; use 20-40")
     if not square_mm > 0:
@@ -307,31 +309,34 @@ def calibrate_source(
         log.info("searching %s for a %dx%d chessboard%s", source, board[0], board[1], f" (every {stride}th frame)" if stride > 1 else "")
         frames: Iterator[tuple[int, np.ndarray]] = ((f.index, f.image) for f in src)
         if not src.live:
-            try:
-                from tqdm import tqdm
-
-                frames = tqdm(frames, total=n_frames, desc="frames", unit="frame", disable=None)
-            except ImportError:  # tqdm is a dependency; a bar is a nicety only
-                pass
+            frames = tqdm(frames, total=n_frames, desc="frames", unit="frame", disable=None)
         views = collect_views(frames, board, max_views, live=src.live, stride=stride, show=show)
     log.info("board found in %d of %d frames searched; calibrating with %d views", views.found, views.frames_searched, len(views.corners))
     return calibrate_views(views, board, square_mm, source=source, k3=k3)
 
 
-def run_calibrate_from_args(args) -> int:
-    """``kptrack calibrate``: calibrate, write the YAML, print the result."""
-    board = parse_board(args.board)
-    res = calibrate_source(
-        str(args.source), board, float(args.square), int(args.max_views),
-        show=bool(getattr(args, "show", False)), k3=bool(getattr(args, "k3", False)),
-    )
-    out = res.camera.to_yaml(args.out)
-    c = res.camera
-    print(f"calibrated from {len(res.frame_indices)} views ({res.boards_found} boards in {res.frames_searched} frames searched)")
-    print(f"RMS reprojection error: {res.rms:.3f} px (worst view {res.per_view_rms.max():.3f} px)")
-    print(f"fx={c.fx:.2f} fy={c.fy:.2f} cx={c.cx:.2f} cy={c.cy:.2f} size={c.width}x{c.height}")
-    print("dist=" + " ".join(f"{v:.5f}" for v in c.dist))
-    if res.rms > 1.0:
-        print("warning: RMS above 1 px; check --square, the board's flatness and focus, or remove blurred views")
-    print(f"wrote {out}")
-    return 0
+@dataclass(frozen=True)
+class CalibrateConfig:
+    """One ``kptrack calibrate`` run.
+
+    source: camera index, video file or image folder (see :func:`tracker.pipeline.source.open_source`).
+    out: the camera YAML to write. board: (cols, rows) inner corners (:func:`parse_board`).
+    square_mm: square side, mm. max_views: views kept for calibration (at least 5).
+    show: draw detections in a window (q finishes early). k3: also estimate k3 (wide-angle lenses).
+    """
+
+    source: str
+    out: Path
+    board: tuple[int, int] = (9, 6)
+    square_mm: float = 25.0
+    max_views: int = 40
+    show: bool = False
+    k3: bool = False
+
+
+def calibrate(cfg: CalibrateConfig) -> CalibrationResult:
+    """Calibrate from ``cfg.source`` (:func:`calibrate_source`) and write the camera to ``cfg.out``
+    as OpenCV YAML. Returns the result; raises KptrackError for what the user can fix."""
+    res = calibrate_source(cfg.source, cfg.board, cfg.square_mm, cfg.max_views, show=cfg.show, k3=cfg.k3)
+    res.camera.to_yaml(cfg.out)
+    return res

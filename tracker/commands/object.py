@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from tracker.objects import init_object
+
 HELP = "make an object directory (mesh + keypoints.json + models_info.json)"
 
 
@@ -18,8 +20,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tracker.objects import init_object
-
     out = init_object(args.mesh, keypoints=args.keypoints, out_dir=args.out, units=args.units, num_keypoints=args.num_keypoints)
     print(f"wrote object directory {out}")
     return 0

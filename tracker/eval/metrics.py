@@ -1,4 +1,8 @@
-"""Pose accuracy metrics: ADD, ADD-S, 2D projection error, and a per-sequence accumulator.
+"""Pose accuracy metrics: ADD, ADD-S, 2D projection and keypoint errors, and a per-sequence accumulator.
+
+Every error function shares bop_toolkit's signature ``(R_est, t_est, R_gt, t_gt, pts, ...)`` and
+is the one home of its formula: ``kptrack eval``, ``kptrack bench`` and ``kptrack demo`` all call
+these (rotation and translation errors live in :mod:`tracker.geometry`).
 
 * ADD (Hinterstoisser et al., "Model Based Training, Detection and Pose Estimation of
   Texture-Less 3D Objects in Heavily Cluttered Scenes", ACCV 2012): mean distance between the
@@ -11,6 +15,7 @@
   Scenes from a Single RGB Image", CVPR 2016): mean pixel distance between the model points
   projected with the estimated and with the ground-truth pose; correct when < 5 px. For objects
   with discrete symmetries the minimum over the symmetry transforms is taken (as BOP's MSPD does).
+* keypoint error: the same mean pixel distance over the object's keypoints, without symmetries.
 
 All inputs: R (3, 3) float64, t (3,) float64 mm, points (N, 3) float64 mm in the model frame,
 K (3, 3) float64 pixels. Errors are in mm (ADD, ADD-S) or pixels (projection).
@@ -18,6 +23,7 @@ K (3, 3) float64 pixels. Errors are in mm (ADD, ADD-S) or pixels (projection).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -30,13 +36,20 @@ MIN_VISIB_FRACT = 0.5
 
 
 def add_error(R_est: np.ndarray, t_est: np.ndarray, R_gt: np.ndarray, t_gt: np.ndarray, pts: np.ndarray) -> float:
-    """ADD, mm: mean ||(R_est p + t_est) - (R_gt p + t_gt)|| over pts (N, 3) mm."""
+    """ADD, mm: mean ||(R_est p + t_est) - (R_gt p + t_gt)|| over pts (N, 3) mm.
+
+    Hinterstoisser et al., "Model Based Training, Detection and Pose Estimation of Texture-Less 3D
+    Objects in Heavily Cluttered Scenes", ACCV 2012.
+    """
     pts = np.asarray(pts, np.float64)
     return float(np.linalg.norm(transform(R_est, t_est, pts) - transform(R_gt, t_gt, pts), axis=1).mean())
 
 
 def adds_error(R_est: np.ndarray, t_est: np.ndarray, R_gt: np.ndarray, t_gt: np.ndarray, pts: np.ndarray, chunk: int = 1024) -> float:
     """ADD-S, mm: mean over estimated points of the distance to the closest ground-truth point.
+
+    Hinterstoisser et al., ACCV 2012 (for symmetric objects); named ADD-S by Xiang et al., "PoseCNN:
+    A Convolutional Neural Network for 6D Object Pose Estimation in Cluttered Scenes", RSS 2018.
 
     Brute force in chunks of ``chunk`` rows (N x N distances), fine for the ~1000 points
     :func:`sample_points` keeps.
@@ -63,6 +76,9 @@ def proj2d_error(
 ) -> float:
     """2D projection error, px: mean distance between pts projected by the two poses (pinhole K).
 
+    Brachmann et al., "Uncertainty-Driven 6D Pose Estimation of Objects and Scenes from a Single
+    RGB Image", CVPR 2016. K: (3, 3) float64 pixels.
+
     symmetries: optional list of (4, 4) model-frame symmetry transforms S; the error is the
     minimum over ``R_gt S`` (the identity is always included). A point behind the camera in
     either pose makes the error infinite.
@@ -80,9 +96,25 @@ def proj2d_error(
     return best
 
 
-def add_s_error(R_est, t_est, R_gt, t_gt, pts, symmetric: bool) -> float:
-    """ADD(-S): ADD-S when ``symmetric``, else ADD. mm."""
+def add_s_error(
+    R_est: np.ndarray, t_est: np.ndarray, R_gt: np.ndarray, t_gt: np.ndarray, pts: np.ndarray, symmetric: bool,
+) -> float:
+    """ADD(-S), mm: ADD-S when ``symmetric``, else ADD (Hinterstoisser et al., ACCV 2012)."""
     return adds_error(R_est, t_est, R_gt, t_gt, pts) if symmetric else add_error(R_est, t_est, R_gt, t_gt, pts)
+
+
+def keypoint_error(
+    R_est: np.ndarray, t_est: np.ndarray, R_gt: np.ndarray, t_gt: np.ndarray, pts: np.ndarray, K: np.ndarray,
+) -> float:
+    """Keypoint error, px: mean distance between keypoints pts (M, 3) mm projected by the two poses.
+
+    The 2D projection error of Brachmann et al. (CVPR 2016) over the object's keypoints, without
+    symmetries. Unlike :func:`proj2d_error`, a keypoint behind the camera in either pose is left
+    out of the mean rather than making it infinite; inf only when every keypoint is. K: (3, 3).
+    """
+    pts = np.asarray(pts, np.float64)
+    d = np.linalg.norm(project(pts, R_est, t_est, K) - project(pts, R_gt, t_gt, K), axis=1)
+    return float(np.nanmean(d)) if np.any(np.isfinite(d)) else math.inf
 
 
 def sample_points(vertices: np.ndarray, n: int = 1000, seed: int = 0) -> np.ndarray:

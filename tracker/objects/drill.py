@@ -35,6 +35,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tracker.objects.model import ObjectModel
+
 # Part names, in the order of the part ids in DefaultMesh.face_part.
 PART_NAMES: tuple[str, ...] = ("body", "nozzle", "handle", "battery", "knob")
 
@@ -280,11 +282,9 @@ def default_mesh() -> DefaultMesh:
 
 
 @functools.lru_cache(maxsize=1)
-def default_object():
-    """The built-in default object as an :class:`tracker.objects.ObjectModel` (cached; the
-    same read-only instance on every call)."""
-    from tracker.objects import ObjectModel
-
+def default_object() -> ObjectModel:
+    """The built-in default object as an :class:`~tracker.objects.model.ObjectModel` (cached;
+    the same read-only instance on every call)."""
     m = default_mesh()
     return ObjectModel.from_mesh(
         name="default",

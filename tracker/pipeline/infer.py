@@ -23,6 +23,7 @@ from __future__ import annotations
 import ctypes
 import logging
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -30,6 +31,36 @@ from tracker.errors import KptrackError
 from tracker.formats.modelmeta import ModelMeta
 
 log = logging.getLogger(__name__)
+
+class HeatmapBackend(Protocol):
+    """A heatmap network (or a test double). ``meta`` gives keypoint names and sizes.
+
+    ``__call__(crops (N, S, S, 3) uint8 BGR, affines (N, 2, 3) float64 frame->crop, frame_index)``
+    -> (N, K, H, H) float32 heatmaps. ``provider``: a label for the HUD.
+    """
+
+    meta: ModelMeta
+    provider: str
+
+    def __call__(self, crops: np.ndarray, affines: np.ndarray | None = None, frame_index: int | None = None) -> np.ndarray: ...
+
+
+def check_model_matches_object(meta: ModelMeta, obj, model_name: str = "model") -> None:
+    """Raise KptrackError if the model's keypoints are not the object's (count, then names)."""
+    mk, ok = tuple(meta.keypoint_names), tuple(obj.keypoint_names)
+    obj_name = str(getattr(obj, "path", None) or getattr(obj, "name", "object"))
+    if len(mk) != len(ok):
+        raise KptrackError(
+            f"{model_name}: the model predicts {len(mk)} keypoints {list(mk)} but object {obj_name} has {len(ok)} "
+            f"{list(ok)}. Use the model trained for this object (or pass the --object it was trained with)."
+        )
+    if mk != ok:
+        diff = [f"{i}: model {a!r} vs object {b!r}" for i, (a, b) in enumerate(zip(mk, ok)) if a != b]
+        raise KptrackError(
+            f"{model_name}: keypoint names differ from object {obj_name} ({'; '.join(diff[:4])}). "
+            "Use the model trained for this object (or pass the --object it was trained with)."
+        )
+
 
 CUDA = "CUDAExecutionProvider"
 CPU = "CPUExecutionProvider"

@@ -16,30 +16,37 @@ leaves every pose up to that point and a playable video:
   in ``NAME.001.avi``, ``NAME.002.avi``, ... (logged).
 * **Poses**, BOP results CSV (``scene_id,im_id,obj_id,score,R,t,time``, R row-major, t in mm,
   ``im_id`` = frame index from 0, ``time`` = the tracker's seconds for that frame) through
-  :class:`tracker.formats.bop.ResultsCsvWriter`, which flushes every row. Frames without a pose (lost,
+  :class:`tracker.formats.bop_results.ResultsCsvWriter`, which flushes every row. Frames without a pose (lost,
   searching) get no row, the BOP meaning of "no estimate".
 * **JSONL**: one JSON object per frame, every frame (state, mode, pose or null, score, keypoints,
   per-stage timings in ms), flushed per line.
 
 The window (``--show``) shows the annotated frame; keys: ``q``/Esc quits, space pauses (space
 again resumes), ``r`` resets the tracker.
+
+Every sink has the same two methods: ``write(frame)`` with a
+:class:`~tracker.pipeline.state.TrackedFrame` (the tracker's result and the annotated image), and
+``close()`` (safe to call twice). ``needs_image`` says whether it shows or stores the image, so
+the loop knows it must draw.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import logging
 import os
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable, Protocol
 
 import cv2
 import numpy as np
 
-from tracker.formats.bop import BopResult, ResultsCsvWriter
+from tracker.formats.bop_results import BopResult, ResultsCsvWriter
 from tracker.errors import KptrackError
+from tracker.pipeline.state import TrackedFrame
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +121,16 @@ class MjpegAviWriter:
         f.close()
 
 
+class Sink(Protocol):
+    """What the frame loop writes to (see the module docstring)."""
+
+    needs_image: bool
+
+    def write(self, frame: TrackedFrame) -> None: ...
+
+    def close(self) -> None: ...
+
+
 class VideoSink:
     """Annotated video, Motion-JPEG AVI (see the module docstring for why).
 
@@ -122,6 +139,8 @@ class VideoSink:
     The file opens on the first frame (its size fixes the video's size); later frames of
     another size are resized to it.
     """
+
+    needs_image = True
 
     def __init__(self, path: str | Path, fps: float = 30.0, quality: int = 90, max_bytes: int = 1 << 30):
         self.path = Path(path)
@@ -157,8 +176,12 @@ class VideoSink:
         self.segments.append(path)
         self._size = (w, h)
 
-    def write(self, image: np.ndarray) -> None:
-        """image: (H, W, 3) uint8 BGR."""
+    def write(self, frame: TrackedFrame) -> None:
+        """Append frame.image, (H, W, 3) uint8 BGR."""
+        self.write_image(frame.image)
+
+    def write_image(self, image: np.ndarray) -> None:
+        """Append image, (H, W, 3) uint8 BGR."""
         h, w = image.shape[:2]
         if self._size is None:
             self._open(w, h)
@@ -182,6 +205,8 @@ class PoseCsvSink:
     obj_id, scene_id: BOP ids written in every row (defaults 1 and 0).
     """
 
+    needs_image = False
+
     def __init__(self, path: str | Path, obj_id: int = 1, scene_id: int = 0):
         self.path = Path(path)
         self.obj_id, self.scene_id = int(obj_id), int(scene_id)
@@ -191,8 +216,9 @@ class PoseCsvSink:
     def rows(self) -> int:
         return self._w.rows
 
-    def write(self, result) -> None:
-        """result: tracker.pipeline.tracker.FrameResult; a frame without a pose writes nothing."""
+    def write(self, frame: TrackedFrame) -> None:
+        """One row for frame.result if it has a pose; a frame without a pose writes nothing."""
+        result = frame.result
         if result.R_m2c is None:
             return
         self._w.write(
@@ -207,7 +233,10 @@ class PoseCsvSink:
 
 
 class JsonlSink:
-    """One JSON object per frame (every frame), flushed per line."""
+    """One JSON object per frame (every frame), flushed per line: the result's fields, the loop's
+    frame rate (``fps``) and its timings merged into ``timings_ms``."""
+
+    needs_image = False
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
@@ -218,14 +247,10 @@ class JsonlSink:
             raise KptrackError(f"{self.path}: cannot write the JSONL log ({e.strerror}). Choose a writable path.") from None
         self.lines = 0
 
-    def write(self, result, extra: dict[str, Any] | None = None) -> None:
-        """result: FrameResult; extra: more fields merged in (e.g. render/sink timings under 'timings_ms')."""
-        d = result.to_dict()
-        for k, v in (extra or {}).items():
-            if isinstance(v, dict) and isinstance(d.get(k), dict):
-                d[k].update(v)
-            else:
-                d[k] = v
+    def write(self, frame: TrackedFrame) -> None:
+        d = frame.result.to_dict()
+        d["timings_ms"].update({k: round(float(v), 4) for k, v in frame.loop_ms.items()})
+        d["fps"] = None if math.isnan(frame.fps) else round(frame.fps, 2)
         self._f.write(json.dumps(d, separators=(",", ":")) + "\n")
         self._f.flush()
         self.lines += 1
@@ -260,6 +285,8 @@ class WindowSink:
     imshow / waitkey: injectable for tests (defaults cv2.imshow / cv2.waitKey).
     """
 
+    needs_image = True
+
     def __init__(self, title: str = "kptrack", *, imshow: Callable | None = None, waitkey: Callable | None = None):
         if imshow is None and not display_available():
             raise KptrackError("--show: no display here (DISPLAY is not set). Drop --show and write --out VIDEO.avi instead.")
@@ -267,6 +294,11 @@ class WindowSink:
         self._imshow = imshow or cv2.imshow
         self._waitkey = waitkey or cv2.waitKey
         self.paused_s = 0.0  # time spent paused or waiting for keys (not the tracker's)
+        self.command: str | None = None  # the last write's key: 'quit', 'reset' or None
+
+    def write(self, frame: TrackedFrame) -> None:
+        """Show frame.image; the key pressed is left in ``command``."""
+        self.command = self.show(frame.image)
 
     def show(self, image: np.ndarray) -> str | None:
         t0 = time.perf_counter()

@@ -74,6 +74,7 @@ class SourceStats:
     size_skipped: int = 0  # frames whose size differed from the first frame's
     unreadable: int = 0  # image-folder files that could not be decoded
     failed_reads: int = 0  # live only: reads that returned no frame
+    declared: int | None = None  # video files: the frame count the file's header declares
 
 
 @dataclass
@@ -83,6 +84,7 @@ class _Reader:
     read: Callable[[], tuple[bool, np.ndarray | None]]
     release: Callable[[], None] = lambda: None
     fps: float | None = None
+    declared: int | None = None  # frames the container declares (video files), None if unknown
 
 
 class FrameSource:
@@ -99,7 +101,7 @@ class FrameSource:
         self.live = live
         self.fps = fps if fps and fps > 0 else None
         self.height, self.width = int(first.shape[0]), int(first.shape[1])
-        self.stats = SourceStats()
+        self.stats = SourceStats(declared=reader.declared)
         self._reader = reader
         self._stop = threading.Event()
         self._error: BaseException | None = None
@@ -237,9 +239,18 @@ class FrameSource:
                     raise err
                 raise RuntimeError(f"{self.name}: frame reader failed: {err!r}") from err
             self._ended = True
+            self._check_complete()
             return None
         self.stats.delivered += 1
         return frame
+
+    def _check_complete(self) -> None:
+        """At the end of a file: warn when it delivered fewer frames than its header declares."""
+        d, n = self.stats.declared, self.stats.decoded + self.stats.unreadable + self.stats.size_skipped
+        if not self.live and d and n < d:
+            log.warning("%s: the video ended after %d of the %d frames its header declares (corrupt or cut short); "
+                        "the outputs cover the %d frames read. Re-encode or re-copy the file to track all of it.",
+                        self.name, n, d, n)
 
     def close(self) -> None:
         """Stop the reader thread and release the capture. Safe to call twice."""
@@ -315,7 +326,9 @@ def _capture_reader(cap: cv2.VideoCapture, live: bool = False) -> _Reader:
         return ok or live, (img if ok else None)
 
     fps = cap.get(cv2.CAP_PROP_FPS)
-    return _Reader(read=read, release=cap.release, fps=fps if fps and 0 < fps < 1000 else None)
+    count = 0 if live else int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+    return _Reader(read=read, release=cap.release, fps=fps if fps and 0 < fps < 1000 else None,
+                   declared=count if count > 0 else None)
 
 
 def _first_live_frame(reader: _Reader, name: str, tries: int = LIVE_MAX_FAILED_READS) -> np.ndarray:

@@ -2,25 +2,31 @@
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
 import math
+from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
+import tracker.camera.calibration as cal
 from tracker import geometry as g
+from tracker.camera import Camera
 from tracker.camera.calibration import (
+    CalibrateConfig,
     board_points,
+    calibrate,
     calibrate_source,
     collect_views,
     find_board,
     parse_board,
-    run_calibrate_from_args,
     select_views,
     view_descriptor,
 )
-from tracker.camera import Camera
 from tracker.cli import main as cli_main
+from tracker.commands import calibrate as calibrate_cmd
 from tracker.errors import KptrackError
 
 BOARD = (8, 5)  # inner corners: a 9 x 6-square board
@@ -122,8 +128,6 @@ def test_find_board_none_on_blank():
 
 
 def test_find_board_downscaled_detection_maps_back(board_images, monkeypatch):
-    import tracker.camera.calibration as cal
-
     _, images = board_images
     full = find_board(images[1], BOARD)
     monkeypatch.setattr(cal, "DETECT_MAX_SIDE", 240)  # force detection at half size
@@ -256,14 +260,46 @@ def test_bad_inputs(tmp_path, source, kwargs, match):
         calibrate_source(source.format(tmp=tmp_path), BOARD, args["square_mm"], args["max_views"])
 
 
-def test_run_from_args_namespace(tmp_path, board_images):
-    import argparse
+def _command_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser()
+    calibrate_cmd.add_arguments(p)
+    return p
 
+
+def test_run_from_args_namespace(tmp_path, board_images, capsys):
     _, images = board_images
     folder = _write_folder(tmp_path / "imgs", images[:6])
-    ns = argparse.Namespace(source=str(folder), board="8x5", square=25.0, out=str(tmp_path / "o.yaml"), max_views=40)
-    assert run_calibrate_from_args(ns) == 0
+    ns = _command_parser().parse_args(["--source", str(folder), "--board", "8x5", "--square", "25", "--out", str(tmp_path / "o.yaml")])
+    assert calibrate_cmd.run(ns) == 0
     assert Camera.from_yaml(tmp_path / "o.yaml").size == (W, H)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("calibrated from 6 views (6 boards in 6 frames searched)")
+    assert lines[-1] == f"wrote {tmp_path / 'o.yaml'}"
+
+
+def test_command_builds_frozen_config():
+    ns = _command_parser().parse_args(["--source", "0", "--out", "cam.yaml", "--k3"])
+    cfg = calibrate_cmd.config_from_args(ns)
+    assert cfg == CalibrateConfig(source="0", out=Path("cam.yaml"), board=(9, 6), square_mm=25.0, max_views=40, show=False, k3=True)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.k3 = False
+    with pytest.raises(KptrackError, match="--board"):
+        calibrate_cmd.config_from_args(_command_parser().parse_args(["--source", "0", "--out", "c.yaml", "--board", "9"]))
+
+
+def test_every_command_option_has_help():
+    for action in _command_parser()._actions:
+        if action.dest != "help":
+            assert action.help, action.dest
+
+
+def test_calibrate_config_writes_yaml(tmp_path, board_images):
+    _, images = board_images
+    folder = _write_folder(tmp_path / "imgs", images[:6])
+    out = tmp_path / "sub" / "cam.yaml"
+    res = calibrate(CalibrateConfig(source=str(folder), out=out, board=BOARD, square_mm=SQUARE))
+    assert Camera.from_yaml(out) == res.camera
+    assert len(res.frame_indices) == 6
 
 
 def test_synthetic_renderer_is_faithful(board_images):

@@ -1,4 +1,4 @@
-"""Tests for tracker.camera: constructors, derived cameras, undistortion, YAML files."""
+"""Tests for tracker.camera.camera: constructors, derived cameras, undistortion, projection."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ import pytest
 
 from tracker import geometry as g
 from tracker.camera import Camera
-from tracker.errors import KptrackError
 
 DIST5 = np.array([-0.3, 0.1, 1e-3, -1e-3, -0.02])
 
@@ -155,112 +154,10 @@ def test_undistort_points_nan_and_no_distortion():
     assert c.undistort_points(np.zeros((0, 2))).shape == (0, 2)
 
 
-# ------------------------------------------------------------------ YAML
-@pytest.mark.parametrize("dist", [None, DIST5, np.arange(1, 9) * 0.01, np.arange(1, 15) * 0.001])
-def test_yaml_round_trip(tmp_path, dist):
-    c = _cam(dist)
-    p = c.to_yaml(tmp_path / "sub" / "cam.yaml")
-    assert p.is_file()
-    back = Camera.from_yaml(p)
-    assert back == c
-    # readable by plain OpenCV with the standard keys
-    fs = cv2.FileStorage(str(p), cv2.FILE_STORAGE_READ)
-    np.testing.assert_array_equal(fs.getNode("camera_matrix").mat(), c.K)
-    assert int(fs.getNode("image_width").real()) == 640
-    fs.release()
-
-
-def test_yaml_second_spelling_written_by_cv2(tmp_path):
-    p = tmp_path / "out_camera_data.yml"
-    K = np.array([[700.0, 0, 330.0], [0, 702.0, 250.0], [0, 0, 1]])
-    fs = cv2.FileStorage(str(p), cv2.FILE_STORAGE_WRITE)
-    fs.write("width", 800)
-    fs.write("height", 600)
-    fs.write("Camera_Matrix", K)
-    fs.write("Distortion_Coefficients", np.array([[0.1, -0.2, 0.0, 0.0]]))
-    fs.release()
-    c = Camera.from_yaml(p)
-    np.testing.assert_array_equal(c.K, K)
-    np.testing.assert_array_equal(c.dist, [0.1, -0.2, 0.0, 0.0])
-    assert c.size == (800, 600)
-
-
-def test_yaml_ros_camera_info(tmp_path):
-    p = tmp_path / "ros.yaml"
-    p.write_text(
-        "image_width: 640\nimage_height: 480\ncamera_name: cam\n"
-        "camera_matrix:\n  rows: 3\n  cols: 3\n  data: [500, 0, 320, 0, 501, 240, 0, 0, 1]\n"
-        "distortion_model: plumb_bob\n"
-        "distortion_coefficients:\n  rows: 1\n  cols: 5\n  data: [0.1, 0.01, 0, 0, 0]\n"
-    )
-    c = Camera.from_yaml(p)
-    assert (c.fx, c.fy, c.cx, c.cy) == (500.0, 501.0, 320.0, 240.0)
-    np.testing.assert_array_equal(c.dist, [0.1, 0.01, 0, 0, 0])
-
-
-def test_yaml_without_distortion_is_undistorted(tmp_path):
-    p = tmp_path / "c.yaml"
-    fs = cv2.FileStorage(str(p), cv2.FILE_STORAGE_WRITE)
-    fs.write("image_width", 320)
-    fs.write("image_height", 240)
-    fs.write("camera_matrix", np.array([[300.0, 0, 160], [0, 300, 120], [0, 0, 1]]))
-    fs.release()
-    c = Camera.from_yaml(p)
-    assert c.dist.shape == (0,) and c.size == (320, 240)
-
-
-def test_yaml_missing_matrix_names_file_and_key(tmp_path):
-    p = tmp_path / "nomatrix.yaml"
-    fs = cv2.FileStorage(str(p), cv2.FILE_STORAGE_WRITE)
-    fs.write("image_width", 640)
-    fs.write("image_height", 480)
-    fs.write("distortion_coefficients", np.zeros((5, 1)))
-    fs.release()
-    with pytest.raises(KptrackError) as e:
-        Camera.from_yaml(p)
-    msg = str(e.value)
-    assert str(p) in msg and "camera_matrix" in msg and "Camera_Matrix" in msg
-
-
-def test_yaml_missing_size_names_key(tmp_path):
-    p = tmp_path / "nosize.yaml"
-    fs = cv2.FileStorage(str(p), cv2.FILE_STORAGE_WRITE)
-    fs.write("camera_matrix", np.eye(3))
-    fs.release()
-    with pytest.raises(KptrackError, match="image_width"):
-        Camera.from_yaml(p)
-
-
-def test_yaml_missing_file(tmp_path):
-    p = tmp_path / "absent.yaml"
-    with pytest.raises(KptrackError) as e:
-        Camera.from_yaml(p)
-    assert str(p) in str(e.value) and "not found" in str(e.value)
-
-
-@pytest.mark.parametrize(
-    "text, match",
-    [
-        ("foo: [1, 2\n bar: }", "not a readable"),
-        ("", "empty"),
-        ("image_width: 640\nimage_height: 480\ncamera_matrix: hello\n", "not a matrix"),
-        ("image_width: 640\nimage_height: 480\ncamera_matrix: [1, 2, 3]\n", "3x3"),
-        ("image_width: 640\nimage_height: 480\ncamera_matrix: [[1, 0, 0], [0, 1, 0], [0, 0, 1]]\n"
-         "distortion_coefficients: [1, 2, 3]\n", "3 coefficients"),
-        ("image_width: -5\nimage_height: 480\ncamera_matrix: [1, 0, 0, 0, 1, 0, 0, 0, 1]\n", "positive integer"),
-        ("image_width: 640\nimage_height: 480\ncamera_matrix: [-1, 0, 0, 0, 1, 0, 0, 0, 1]\n", "fx, fy > 0"),
-    ],
-)
-def test_yaml_malformed(tmp_path, text, match):
-    p = tmp_path / "bad.yaml"
-    p.write_text(text)
-    with pytest.raises(KptrackError, match=match) as e:
-        Camera.from_yaml(p)
-    assert str(p) in str(e.value)
-
-
-def test_to_yaml_unwritable(tmp_path):
-    blocker = tmp_path / "file"
-    blocker.write_text("x")
-    with pytest.raises(KptrackError, match="cannot write"):
-        _cam().to_yaml(blocker / "cam.yaml")
+def test_project_is_the_geometry_projection():
+    """Camera.project is tracker.geometry.projection.project with the camera's K and dist."""
+    c = _cam()
+    rng = np.random.default_rng(3)
+    X = np.c_[rng.uniform(-100, 100, (20, 2)), rng.uniform(200, 900, 20)]
+    R, t = g.so3_exp([0.1, -0.2, 0.3]), np.array([5.0, -3.0, 10.0])
+    np.testing.assert_array_equal(c.project(X, R, t), g.project(X, R, t, c.K, c.dist))

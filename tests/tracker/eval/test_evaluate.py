@@ -1,62 +1,25 @@
-"""kptrack eval: rates from poses perturbed by known amounts, jitter on static GT, recovery after occlusion,
-outputs (JSON, CSV, PNG, bop_toolkit error files) and bad input."""
+"""The one scorer: rates from poses perturbed by known amounts, jitter on static GT, recovery after
+occlusion, ADD-S for symmetric objects, the demo's headline, rows that fit no GT frame, and bad input."""
 
 from __future__ import annotations
 
 import json
+import logging
+import math
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 
-from tracker.formats import bop
+from eval_scene import N, OCCL, STATIC, K, gt_poses, write_eval_scene
 from tracker.errors import KptrackError
+from tracker.eval.estimates import Estimates, estimates_from_poses
+from tracker.eval.evaluate import EvalConfig, evaluate_scene, run_eval
+from tracker.eval.metrics import PoseAccuracy
+from tracker.formats import BopResult, read_results_csv, write_results_csv
 from tracker.formats.bop_scene import SceneGt
-from tracker.eval.evaluate import (
-    EvalConfig,
-    acceleration_jitter,
-    Estimates,
-    evaluate_scene,
-    occlusion_episodes,
-    recovery_frames,
-    run_eval,
-    static_segments,
-)
 from tracker.geometry import so3_exp
 from tracker.objects import ObjectModel, load_object
-
-K = np.array([[600.0, 0, 319.5], [0, 600.0, 239.5], [0, 0, 1]])
-N = 60
-STATIC = (10, 20)
-OCCL = (30, 42)
-
-
-def _phase(i: int) -> int:
-    return i if i < STATIC[0] else (STATIC[0] if i < STATIC[1] else i - (STATIC[1] - STATIC[0] - 1))
-
-
-def _gt_poses():
-    R = np.array([so3_exp(np.array([0.0, 0.02 * _phase(i), 0.01 * _phase(i)])) for i in range(N)])
-    t = np.array([[2.0 * _phase(i), -1.0 * _phase(i), 600.0] for i in range(N)])
-    return R, t
-
-
-def _offsets(d: float):
-    """Per-frame translation offset of the estimate (None = no estimate), and whether it should be correct."""
-    offs: list[np.ndarray | None] = []
-    for i in range(N):
-        if OCCL[0] <= i < OCCL[1] or i == 5:
-            offs.append(None)
-        elif i in (42, 43):
-            offs.append(np.array([0.0, 0.0, 0.2 * d]))
-        elif STATIC[0] <= i < STATIC[1]:
-            offs.append(np.array([0.3 if i % 2 == 0 else -0.3, 0.0, 0.0]))
-        elif i % 5 == 0:
-            offs.append(np.array([0.0, 0.0, 0.2 * d]))
-        else:
-            offs.append(np.ones(3) / np.sqrt(3) * 0.05 * d)
-    return offs
 
 
 @pytest.fixture(scope="module")
@@ -67,30 +30,17 @@ def obj():
 @pytest.fixture()
 def scene(tmp_path, obj):
     """A BOP scene (JSON only: eval needs no images) and a results CSV with known perturbations."""
-    R, t = _gt_poses()
-    sd = tmp_path / "data" / "test_seq" / "000003"
-    vis = np.ones(N)
-    vis[OCCL[0]:OCCL[1]] = 0.0
-    bop.write_scene_gt(sd / "scene_gt.json", {i: [bop.BopGt(1, R[i], t[i])] for i in range(N)})
-    bop.write_scene_camera(sd / "scene_camera.json", {i: K for i in range(N)})
-    info = bop.BopGtInfo((0, 0, 10, 10), (0, 0, 10, 10), 100, int(100 * vis[0]), 1.0)
-    bop.write_scene_gt_info(
-        sd / "scene_gt_info.json",
-        {i: [bop.BopGtInfo(info.bbox_obj, info.bbox_visib, 100, int(100 * vis[i]), float(vis[i]))] for i in range(N)},
-    )
-    offs = _offsets(obj.diameter)
-    rows = []
-    for i, o in enumerate(offs):
-        if o is None:
-            if i == 5:  # a "lost" row: score 0 must count as no estimate
-                rows.append(bop.BopResult(3, i, 1, 0.0, R[i], t[i] + 1000.0, 0.01))
-            continue
-        rows.append(bop.BopResult(3, i, 1, 0.9, R[i], t[i] + o, 0.01))
-    rows.append(bop.BopResult(3, 7, 2, 0.9, R[7], t[7] + 500.0, 0.01))  # another object: ignored
-    csv_path = bop.write_results_csv(tmp_path / "poses.csv", rows)
-    # training split beside it, as `kptrack synth` leaves a dataset root: eval must pick the test split
-    (tmp_path / "data" / "train_synth" / "000000" / "rgb").mkdir(parents=True)
-    return tmp_path, csv_path, offs
+    return write_eval_scene(tmp_path, obj.diameter)
+
+
+def _box() -> ObjectModel:
+    """A box 100 x 60 x 40 mm with its 180-degree symmetry about z."""
+    v = np.array([[x, y, z] for x in (-50, 50) for y in (-30, 30) for z in (-20, 20)], float)
+    faces = np.array([[0, 1, 3], [0, 3, 2], [4, 6, 7], [4, 7, 5], [0, 4, 5], [0, 5, 1],
+                      [2, 3, 7], [2, 7, 6], [0, 2, 6], [0, 6, 4], [1, 5, 7], [1, 7, 3]], np.int32)
+    S = np.eye(4)
+    S[:3, :3] = so3_exp(np.array([0, 0, np.pi]))
+    return ObjectModel.from_mesh("box", v, faces, ["a"], v[:1], symmetries_discrete=[S])
 
 
 def test_rates_match_known_perturbations(scene, obj):
@@ -140,37 +90,6 @@ def test_jitter_on_static_segment_and_recovery(scene, obj):
     assert a["occlusion"]["recovery_frames"] == [2]  # frames 42, 43 wrong, 44 right
 
 
-def test_outputs_written(scene):
-    tmp, csv_path, _ = scene
-    out = tmp / "ev3"
-    res = run_eval(EvalConfig(poses=str(csv_path), dataset=str(tmp / "data"), out=str(out)))
-    doc = json.loads((out / "metrics.json").read_text())
-    assert doc["overall"]["visible"]["frames"] == N - (OCCL[1] - OCCL[0])
-    assert len(doc["scenes"][0]["per_frame"]["im_id"]) == N
-    img = cv2.imread(res["plots"][0])
-    assert img is not None and img.shape[1] == 1100 and img.shape[0] > 500
-    # the ADD panel (top) holds the blue ADD curve, not just axes and red threshold lines
-    top = img[34:164].astype(int)
-    blue = (top[..., 0] > 180) & (top[..., 1] < 80) & (top[..., 2] < 80)
-    assert np.count_nonzero(blue) > 100
-    lines = (out / "errors_per_frame.csv").read_text().splitlines()
-    assert len(lines) == N + 1 and lines[0].startswith("scene_id,im_id")
-    ad = json.loads((out / "bop_errors" / "ad" / "errors_000003.json").read_text())
-    assert len(ad) == sum(1 for r in bop.read_results_csv(csv_path) if r.obj_id == 1 and r.score > 0)
-    assert set(ad[0]) == {"im_id", "obj_id", "est_id", "score", "errors"}
-
-
-def test_cli_eval(scene, capsys):
-    from tracker.cli import main
-
-    tmp, csv_path, _ = scene
-    assert main(["eval", "--poses", str(csv_path), "--dataset", str(tmp / "data"), "--out", str(tmp / "ev4")]) == 0
-    assert "ADD<0.1d" in capsys.readouterr().out
-    assert (tmp / "ev4" / "metrics.json").is_file()
-    assert main(["eval", "--poses", str(tmp / "nope.csv"), "--dataset", str(tmp / "data")]) == 2
-    assert "nope.csv" in capsys.readouterr().err
-
-
 def test_bad_input(tmp_path, scene):
     tmp, csv_path, _ = scene
     with pytest.raises(KptrackError, match="nope.csv"):
@@ -180,20 +99,40 @@ def test_bad_input(tmp_path, scene):
     with pytest.raises(KptrackError, match="scene_gt.json"):
         run_eval(EvalConfig(poses=str(csv_path), dataset=str(empty)))
     other = tmp_path / "other.csv"
-    R, t = _gt_poses()
-    bop.write_results_csv(other, [bop.BopResult(9, 0, 1, 1.0, R[0], t[0])])
+    R, t = gt_poses()
+    write_results_csv(other, [BopResult(9, 0, 1, 1.0, R[0], t[0])])
     with pytest.raises(KptrackError, match="scene_id"):
         run_eval(EvalConfig(poses=str(other), dataset=str(tmp / "data")))
 
 
+def test_rows_without_a_gt_frame_are_counted_and_warned_once(scene, caplog):
+    tmp, csv_path, _ = scene
+    clean = run_eval(EvalConfig(poses=str(csv_path), dataset=str(tmp / "data"), out=str(tmp / "ev_clean")))
+    assert clean["unmatched_rows"] == {"unknown_im_id": 0, "unknown_scene_id": 0}
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    R, t = gt_poses()
+    rows = list(read_results_csv(csv_path))
+    rows += [BopResult(3, im, 1, 0.9, R[0], t[0], 0.01) for im in (100, 101)]  # frames the GT does not have
+    rows += [BopResult(9, i, 1, 0.9, R[i], t[i], 0.01) for i in range(3)]  # a scene the dataset does not have
+    rows.append(BopResult(9, 0, 2, 0.9, R[0], t[0], 0.01))  # another object: not this evaluation's business
+    mixed = write_results_csv(tmp / "mixed.csv", rows)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="tracker.eval.evaluate"):
+        res = run_eval(EvalConfig(poses=str(mixed), dataset=str(tmp / "data"), out=str(tmp / "ev_mixed")))
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1
+    assert "mixed.csv" in warnings[0] and "2 row(s)" in warnings[0] and "and 3 a scene_id" in warnings[0]
+    assert "another sequence" in warnings[0] and "--dataset" in warnings[0]
+    counts = {"unknown_im_id": 2, "unknown_scene_id": 3}
+    assert res["unmatched_rows"] == counts
+    assert json.loads((tmp / "ev_mixed" / "metrics.json").read_text())["unmatched_rows"] == counts
+    # the stray rows change no score
+    assert res["scenes"][0]["aggregate"]["rates"] == clean["scenes"][0]["aggregate"]["rates"]
+
+
 def test_symmetric_object_uses_adds():
-    # a box 100 x 60 x 40 mm with its 180-degree symmetry about z
-    v = np.array([[x, y, z] for x in (-50, 50) for y in (-30, 30) for z in (-20, 20)], float)
-    faces = np.array([[0, 1, 3], [0, 3, 2], [4, 6, 7], [4, 7, 5], [0, 4, 5], [0, 5, 1],
-                      [2, 3, 7], [2, 7, 6], [0, 2, 6], [0, 6, 4], [1, 5, 7], [1, 7, 3]], np.int32)
-    S = np.eye(4)
-    S[:3, :3] = so3_exp(np.array([0, 0, np.pi]))
-    box = ObjectModel.from_mesh("box", v, faces, ["a"], v[:1], symmetries_discrete=[S])
+    box = _box()
+    S = box.symmetries_discrete[0]
     n = 4
     R = np.repeat(np.eye(3)[None], n, 0)
     t = np.tile([0.0, 0.0, 500.0], (n, 1))
@@ -207,36 +146,64 @@ def test_symmetric_object_uses_adds():
     assert s["per_frame"]["proj2d_px"][0] == pytest.approx(0.0, abs=1e-9)  # min over symmetries
 
 
-def test_temporal_helpers():
-    v = np.ones(40)
-    v[5:20] = 0.05  # 15 frames: an episode
-    v[25:30] = 0.0  # 5 frames: too short
-    v[35:] = 0.0  # runs to the end
-    eps = occlusion_episodes(v, thr=0.1, min_frames=10)
-    assert eps == [(5, 20)]
-    correct = np.zeros(40, bool)
-    correct[23] = True
-    assert recovery_frames(eps, correct) == [3]
-    assert recovery_frames(eps, np.zeros(40, bool)) == [None]
-    assert recovery_frames([(30, 40)], np.ones(40, bool)) == []  # never reappears: not counted
-    R = np.repeat(np.eye(3)[None], 12, 0)
-    t = np.zeros((12, 3))
-    t[:, 0] = [0, 1, 2, 3, 3, 3, 3, 3, 3, 4, 5, 6]  # still over frames 3..8
-    assert static_segments(R, t, trans_mm=0.5, rot_deg=0.1, min_frames=5) == [(3, 9)]
-    assert static_segments(R, t, trans_mm=0.5, rot_deg=0.1, min_frames=7) == []
+def _headline_scene(case: str, diameter: float):
+    """16 frames: GT poses, visible fractions (NaN = no scene_gt_info entry) and per-frame estimates
+    (None, right, wrong in translation or rotation, or behind the camera) for the headline test."""
+    n = 16
+    R = np.array([so3_exp(np.array([0.1, 0.05 * i, -0.02 * i])) for i in range(n)])
+    t = np.array([[3.0 * i, -2.0 * i, 700.0] for i in range(n)])
+    gt = SceneGt(3, Path("headline_scene"), np.arange(n) * 2, np.repeat(K[None], n, 0), R, t, np.ones(n))
+    gt.visib_fract[[1, 4]] = 0.2
+    gt.visib_fract[6] = 0.49
+    gt.visib_fract[7] = 0.5  # on the threshold: scored
+    gt.visib_fract[[8, 9]] = np.nan
+    gt.visib_fract[10] = 0.9
+    poses = []
+    for i in range(n):
+        wrong_R = so3_exp(np.array([0.0, 0.0, np.radians(25.0)])) @ R[i]
+        kind = i % 5
+        if case == "mostly_missing" and i % 4:
+            kind = 0
+        if kind == 0:
+            poses.append(None)
+        elif kind == 1:  # right
+            poses.append((R[i], t[i] + np.array([0.02, -0.01, 0.03]) * diameter, 0.9))
+        elif kind == 2:  # wrong translation
+            poses.append((R[i], t[i] + np.array([0.0, 0.0, 0.3 * diameter]), 0.5))
+        elif kind == 3:  # wrong rotation, score 0 from the solver (clipped: still a pose)
+            poses.append((wrong_R, t[i], 0.0))
+        else:
+            poses.append((R[i], t[i] * np.array([1.0, 1.0, -1.0]), 0.7) if i == 14 else (R[i], t[i] + 1.0, 0.8))
+    if case == "none_visible":
+        gt.visib_fract[:] = 0.1
+    return gt, poses
 
 
-def test_acceleration_jitter_zero_for_exact_motion_and_sized_by_noise():
-    n = 200
-    R = np.array([so3_exp(np.array([0.0, 0.03 * i, 0.0])) for i in range(n)])
-    t = np.array([[5.0 * i, 0.002 * i * i, 500.0] for i in range(n)])  # accelerating: GT has its own 2nd difference
-    gt = SceneGt(1, Path("s"), np.arange(n), np.repeat(K[None], n, 0), R, t, np.ones(n))
-    exact = Estimates(R.copy(), t.copy(), np.ones(n), np.ones(n, bool))
-    j = acceleration_jitter(gt, exact)
-    assert j["triples"] == n - 2 and j["trans_mm_rms"] < 1e-9 and j["rot_deg_rms"] < 1e-6
-    rng = np.random.default_rng(0)
-    noisy = Estimates(R.copy(), t + rng.normal(0, 0.5, (n, 3)), np.ones(n), np.ones(n, bool))
-    # second difference of iid noise: variance 6 sigma^2 per axis, 3 axes
-    assert acceleration_jitter(gt, noisy)["trans_mm_rms"] == pytest.approx(np.sqrt(18) * 0.5, rel=0.15)
-    holes = Estimates(R.copy(), t.copy(), np.ones(n), np.arange(n) % 2 == 0)
-    assert acceleration_jitter(gt, holes)["triples"] == 0
+@pytest.mark.parametrize("case", ["mixed", "mostly_missing", "none_visible"])
+@pytest.mark.parametrize("symmetric", [False, True])
+def test_headline_equals_pose_accuracy_summary(obj, case, symmetric):
+    model = _box() if symmetric else obj
+    gt, poses = _headline_scene(case, float(model.diameter))
+    acc = PoseAccuracy.for_object(model)
+    for i, p in enumerate(poses):
+        vf = 1.0 if math.isnan(gt.visib_fract[i]) else gt.visib_fract[i]  # as the demo reads a frame without gt_info
+        acc.update(None if p is None else p[0], None if p is None else p[1], gt.R_m2c[i], gt.t_m2c[i], gt.K[i], vf)
+    expected = acc.summary()
+    s = evaluate_scene(model, gt, estimates_from_poses(gt, poses), EvalConfig(poses="", dataset=""))
+    head = s["aggregate"]["headline"]
+    assert set(head) == set(expected)
+    for key, want in expected.items():
+        got = head[key]
+        assert type(got) is type(want), key
+        if isinstance(want, float) and math.isnan(want):
+            assert math.isnan(got), key
+        else:
+            assert got == want, key
+    if case == "mixed":  # the scene covers what it should
+        assert expected["n_missing"] > 0 and expected["n_low_visibility"] == 3 and 0 < expected["frac_add"] < 1
+        # frame 14's pose is behind the camera: a finite ADD, an infinite 2D error
+        assert np.count_nonzero(np.isinf(acc.proj)) == expected["n_missing"] + 1
+    if case == "mostly_missing":
+        assert math.isinf(expected["median_add_mm"])
+    if case == "none_visible":
+        assert expected["n_scored"] == 0

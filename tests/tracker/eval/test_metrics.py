@@ -1,4 +1,4 @@
-"""ADD / ADD-S / 2D projection error: identities, ordering, symmetric objects, the accumulator."""
+"""ADD / ADD-S / 2D projection / keypoint error: identities, ordering, symmetric objects, the accumulator."""
 
 import numpy as np
 import pytest
@@ -9,6 +9,7 @@ from tracker.eval.metrics import (
     add_error,
     add_s_error,
     adds_error,
+    keypoint_error,
     proj2d_error,
     sample_points,
 )
@@ -112,3 +113,20 @@ def test_sample_points_is_deterministic_subset():
     a, b = sample_points(v, 300), sample_points(v, 300)
     assert a.shape == (300, 3) and np.array_equal(a, b)
     assert len({tuple(r) for r in a} - {tuple(r) for r in v}) == 0
+
+
+def test_keypoint_error_pixels_and_points_behind_the_camera():
+    kps = np.array([[0.0, 0.0, 0.0], [20.0, 0.0, 0.0], [0.0, -10.0, 5.0]])
+    R, t = so3_exp(np.array([0.2, -0.1, 0.3])), np.array([5.0, -5.0, 500.0])
+    assert keypoint_error(R, t, R, t, kps, K) == pytest.approx(0.0, abs=1e-9)
+    # a sideways shift of 2 mm at depth 500 mm moves every point by 500 * 2 / z px, the same as proj2d_error
+    R0 = np.eye(3)
+    t0 = np.array([0.0, 0.0, 500.0])
+    flat = np.array([[0.0, 0.0, 0.0], [20.0, 5.0, 0.0]])
+    e = keypoint_error(R0, t0 + [2.0, 0, 0], R0, t0, flat, K)
+    assert e == pytest.approx(2.0) and e == pytest.approx(proj2d_error(R0, t0 + [2.0, 0, 0], R0, t0, flat, K))
+    # a keypoint behind the camera is left out of the mean (proj2d_error would be inf); all behind -> inf
+    deep = np.array([[0.0, 0.0, 0.0], [0.0, 0.0, -600.0]])
+    assert keypoint_error(R0, t0 + [2.0, 0, 0], R0, t0, deep, K) == pytest.approx(2.0)
+    assert np.isinf(proj2d_error(R0, t0 + [2.0, 0, 0], R0, t0, deep, K))
+    assert np.isinf(keypoint_error(R0, -t0, R0, t0, flat, K))

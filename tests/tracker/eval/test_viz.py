@@ -10,7 +10,7 @@ pytest.importorskip("torch")  # the test model is built with torch.onnx; tracker
 from kp_tinydata import write_tiny_bop  # noqa: E402
 from kptrack_testing import DOT_COLORS, make_color_dot_model  # noqa: E402
 
-from tracker.formats.bop import BopDataset  # noqa: E402
+from tracker.formats.bop_dataset import BopDataset  # noqa: E402
 from tracker.cli import main  # noqa: E402
 from tracker.errors import KptrackError  # noqa: E402
 from tracker.geometry import rotation_error_deg  # noqa: E402

@@ -58,7 +58,7 @@ def test_size_is_hand_held(obj):
 def test_faces_wind_outwards_and_parts_are_closed():
     m = default_mesh()
     tri = m.vertices[m.faces]
-    from tracker.objects import _winding_numbers
+    from tracker.objects.keypoints import _winding_numbers
 
     for p, name in enumerate(PART_NAMES):
         t = tri[m.face_part == p]

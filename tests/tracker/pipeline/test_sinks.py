@@ -10,12 +10,12 @@ import cv2
 import numpy as np
 import pytest
 
-from tracker.formats.bop import read_results_csv
+from tracker.formats.bop_results import read_results_csv
 from tracker.errors import KptrackError
 from kptrack_testing import count_video_frames
 
 from tracker.pipeline.sinks import JsonlSink, PoseCsvSink, VideoSink, WindowSink, read_jsonl
-from tracker.pipeline.tracker import FrameResult
+from tracker.pipeline.state import FrameResult, TrackedFrame
 
 
 def _img(i, w=96, h=64):
@@ -38,8 +38,8 @@ def test_video_round_trip(tmp_path):
     p = tmp_path / "out.avi"
     v = VideoSink(p, fps=15)
     for i in range(12):
-        v.write(_img(i))
-    v.write(np.zeros((32, 48, 3), np.uint8))  # another size is resized to the first
+        v.write_image(_img(i))
+    v.write_image(np.zeros((32, 48, 3), np.uint8))  # another size is resized to the first
     v.close()
     v.close()
     cap = cv2.VideoCapture(str(p))
@@ -58,7 +58,7 @@ def test_video_continues_in_segments(tmp_path):
     p = tmp_path / "seg.avi"
     v = VideoSink(p, fps=30, max_bytes=20_000)
     for i in range(30):
-        v.write(np.random.default_rng(i).integers(0, 255, (64, 96, 3), dtype=np.uint8))
+        v.write_image(np.random.default_rng(i).integers(0, 255, (64, 96, 3), dtype=np.uint8))
     v.close()
     assert len(v.segments) > 1 and v.segments[0] == p and v.segments[1].name == "seg.001.avi"
     assert sum(count_video_frames(s) for s in v.segments) == 30
@@ -72,7 +72,7 @@ def test_video_survives_sigkill(tmp_path):
         v = VideoSink({str(p)!r}, fps=30)
         for i in range(40):
             img = np.random.default_rng(i).integers(0, 255, (120, 160, 3), dtype=np.uint8)
-            v.write(img)
+            v.write_image(img)
         os.kill(os.getpid(), signal.SIGKILL)
     """)
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=60)
@@ -85,7 +85,7 @@ def test_video_cut_mid_frame_still_plays(tmp_path):
     p = tmp_path / "full.avi"
     v = VideoSink(p, fps=30)
     for i in range(10):
-        v.write(np.random.default_rng(i).integers(0, 255, (64, 96, 3), dtype=np.uint8))
+        v.write_image(np.random.default_rng(i).integers(0, 255, (64, 96, 3), dtype=np.uint8))
     offsets = [off for off, _ in v._writer._index]
     movi = v._writer._movi + 8
     data = p.read_bytes()  # before close: sizes are still 0, no index, as after a kill
@@ -108,7 +108,7 @@ def test_pose_csv_rows_flushed_and_lost_frames_skipped(tmp_path):
     p = tmp_path / "poses.csv"
     s = PoseCsvSink(p, obj_id=3)
     for i in range(6):
-        s.write(_result(i, pose=i not in (2, 3)))
+        s.write(TrackedFrame(_result(i, pose=i not in (2, 3))))
     # readable while still open: every row is already on disk
     rows = read_results_csv(p)
     assert [r.im_id for r in rows] == [0, 1, 4, 5] and s.rows == 4
@@ -122,7 +122,7 @@ def test_jsonl_every_frame_flushed(tmp_path):
     p = tmp_path / "log.jsonl"
     s = JsonlSink(p)
     for i in range(4):
-        s.write(_result(i, pose=i != 1), extra={"timings_ms": {"render": 0.7}, "fps": 30.0})
+        s.write(TrackedFrame(_result(i, pose=i != 1), None, 30.0, {"render": 0.7}))
     lines = read_jsonl(p)
     assert [d["index"] for d in lines] == [0, 1, 2, 3]
     assert lines[1]["status"] == "lost" and lines[1]["R_m2c"] is None

@@ -12,7 +12,10 @@ from tracker.errors import KptrackError
 from tracker.geometry import rotation_error_deg, so3_exp
 from tracker.formats.modelmeta import ModelMeta
 from tracker.objects import load_object
-from tracker.pipeline.tracker import LOST, SEARCHING, STATUSES, TRACKING, FrameResult, OneEuroPose, Tracker, TrackerConfig
+from tracker.pipeline.config import TrackerConfig
+from tracker.pipeline.smoothing import OneEuroPose
+from tracker.pipeline.state import LOST, SEARCHING, STATUSES, TRACKING, FrameResult
+from tracker.pipeline.tracker import Tracker
 
 W, H = 640, 480
 
@@ -125,7 +128,7 @@ def test_object_out_of_view_for_1000_frames(obj, cam):
     assert {r.status for r in res[5:1003]} == {SEARCHING}
     assert res[1005].status == TRACKING
     # searching cycles through the letterbox and the window crops, one per frame
-    n_views = len(tr._search_affines)
+    n_views = len(tr.search_views)
     assert n_views == 5
     affs = [a for i, a in oracle.calls if 10 <= i < 10 + n_views]
     assert len({a.tobytes() for a in affs}) == n_views

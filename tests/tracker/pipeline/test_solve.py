@@ -1,4 +1,4 @@
-"""tracker/pose.py: robust LM on SE(3) (numba vs numpy twin, exact recovery, outliers, warm vs
+"""tracker/pipeline/solve_lm.py, solve_lm_ref.py, solve_ransac.py: robust LM on SE(3) (numba vs numpy twin, exact recovery, outliers, warm vs
 cold start, degenerate inputs, covariance) and the SQPnP-RANSAC cold start."""
 
 from __future__ import annotations
@@ -10,15 +10,10 @@ import pytest
 
 from tracker.errors import KptrackError
 from tracker.geometry import project, project_jacobian, random_rotation, rotation_error_deg, so3_exp
-from tracker.pipeline.pose import (
-    LOSSES,
-    PoseResult,
-    _evaluate,
-    solve_lm,
-    solve_lm_ref,
-    solve_pnp_ransac,
-    solve_pose,
-)
+from tracker.pipeline.pose_result import LOSSES, PoseResult
+from tracker.pipeline.solve_lm import _evaluate, solve_lm
+from tracker.pipeline.solve_lm_ref import solve_lm_ref
+from tracker.pipeline.solve_ransac import solve_pnp_ransac, solve_pose
 
 KCAM = np.array([[600.0, 0.0, 319.5], [0.0, 610.0, 239.5], [0.0, 0.0, 1.0]])
 

@@ -1,5 +1,7 @@
-"""6-DoF pose from 2D-3D keypoint matches: a warm-started robust Levenberg-Marquardt on SE(3)
-(numba, with a numpy reference twin) and a cold start by SQPnP inside RANSAC.
+"""The warm start: a robust, confidence-weighted Levenberg-Marquardt on SE(3), in numba.
+
+Its numpy twin is :mod:`tracker.pipeline.solve_lm_ref` (a test holds them equal); the cold start
+(SQPnP in RANSAC) is :mod:`tracker.pipeline.solve_ransac`.
 
 Methods:
 
@@ -37,59 +39,17 @@ uncertainty.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 from numba import njit
 
 from tracker.errors import KptrackError
+from tracker.pipeline.pose_result import INLIER_FACTOR, Z_MIN_MM, PoseResult, _check_inputs
 
-__all__ = ["PoseResult", "solve_lm", "solve_lm_ref", "solve_pnp_ransac", "solve_pose", "LOSSES"]
-
-#: Loss name -> code used by the numba core.
-LOSSES = {"l2": 0, "huber": 1, "cauchy": 2}
-#: Points at or behind this depth (mm, camera frame) are ignored at that pose.
-Z_MIN_MM = 1e-6
-#: A keypoint is an inlier when its residual is below INLIER_FACTOR * scale_px.
-INLIER_FACTOR = 3.0
 _LAMBDA0 = 1e-6  # Marquardt-scaled; warm starts are near the optimum, failed steps raise it
 _LAMBDA_MAX = 1e12
 _LAMBDA_MIN = 1e-12
 _ORTHO_TOL = 1e-4  # max |R0^T R0 - I| accepted for a warm start
-
-
-@dataclass(frozen=True)
-class PoseResult:
-    """A solved pose and how well it fits.
-
-    R_m2c: (3, 3) float64 rotation; t_m2c: (3,) float64 mm.
-    rms: confidence-weighted RMS reprojection error of the inliers, px (inf if none).
-    n_inliers: keypoints with residual < 3 * scale_px. inlier_mask: (K,) bool.
-    cov: (6, 6) float64 covariance of the left increment (omega rad, upsilon mm); inf * I
-      where the pose is not determined (fewer than 3 usable points).
-    iterations: LM linearisations performed. converged: the step (or the achievable cost
-      decrease) fell below tol before max_iter.
-    """
-
-    R_m2c: np.ndarray
-    t_m2c: np.ndarray
-    rms: float
-    n_inliers: int
-    inlier_mask: np.ndarray
-    cov: np.ndarray
-    iterations: int
-    converged: bool
-
-    @classmethod
-    def _fast(cls, R_m2c, t_m2c, rms, n_inliers, inlier_mask, cov, iterations, converged) -> "PoseResult":
-        # The frozen dataclass __init__ sets each field through object.__setattr__ (~1 us in
-        # all); the per-frame solver fills the instance dict in one go instead.
-        obj = object.__new__(cls)
-        obj.__dict__.update(
-            R_m2c=R_m2c, t_m2c=t_m2c, rms=float(rms), n_inliers=int(n_inliers), inlier_mask=inlier_mask,
-            cov=cov, iterations=int(iterations), converged=bool(converged),
-        )
-        return obj
 
 
 # =========================================================================== numba core
@@ -391,46 +351,6 @@ def _lm_core(X, uv, w, Kc, R0, t0, loss, c, max_iter, tol, min_sigma, R, t, inl,
     return rms, n_inl, it, converged, 0
 
 
-# =========================================================================== python API
-_F64 = np.dtype(np.float64)
-
-
-def _as_f64(a, name: str, shape: tuple) -> np.ndarray:
-    """``a`` as a C-contiguous float64 array of ``shape`` (no copy when it already is one)."""
-    if type(a) is not np.ndarray or a.dtype is not _F64 or not a.flags.c_contiguous:
-        try:
-            a = np.ascontiguousarray(a, dtype=np.float64)
-        except (TypeError, ValueError) as err:
-            raise KptrackError(f"{name}: cannot read as a float array ({err}). Pass a float array of shape {shape}.") from None
-    if a.shape != shape:
-        if len(shape) == 1 and a.size == shape[0]:
-            a = a.reshape(shape)  # e.g. a (3, 1) tvec from OpenCV
-        else:
-            raise KptrackError(f"{name}: expected shape {shape}, got {a.shape}. Pass a float array of that shape.")
-    return a
-
-
-def _check_inputs(xyz_model, uv, weights, K, R0, t0, loss, scale_px):
-    X = xyz_model
-    if type(X) is not np.ndarray or X.ndim != 2:
-        X = _as_f64(X, "xyz_model", np.shape(X) if np.ndim(X) == 2 else (-1, 3))
-    n = X.shape[0]
-    if X.shape[1] != 3:
-        raise KptrackError(f"xyz_model: expected (K, 3) model points in mm, got shape {X.shape}. Pass one row per keypoint.")
-    X = _as_f64(X, "xyz_model", (n, 3))
-    uv = _as_f64(uv, "uv", (n, 2))
-    w = _as_f64(weights, "weights", (n,))
-    Kc = _as_f64(K, "K", (3, 3))
-    R0 = _as_f64(R0, "R0", (3, 3))
-    t0 = _as_f64(t0, "t0", (3,))
-    code = LOSSES.get(loss)
-    if code is None:
-        raise KptrackError(f"loss: unknown loss {loss!r}. Use one of {sorted(LOSSES)}.")
-    if not scale_px > 0:
-        raise KptrackError(f"scale_px: must be > 0 pixels, got {scale_px}.")
-    return X, uv, w, Kc, R0, t0, code
-
-
 def solve_lm(
     xyz_model: np.ndarray,
     uv: np.ndarray,
@@ -468,182 +388,3 @@ def solve_lm(
     if status == 1:
         raise KptrackError("R0: the start rotation is not orthonormal with det +1. Pass a rotation matrix (e.g. from cv2.Rodrigues).")
     return PoseResult._fast(R, t, rms, n_inl, inl, cov, it, conv)
-
-
-# --------------------------------------------------------------------------- numpy twin
-def _so3_exp_np(wv: np.ndarray) -> np.ndarray:
-    th2 = float(wv @ wv)
-    if th2 < 1e-10:
-        a, b = 1.0 - th2 / 6.0, 0.5 - th2 / 24.0
-    else:
-        th = math.sqrt(th2)
-        a, b = math.sin(th) / th, (1.0 - math.cos(th)) / th2
-    Wx = np.array([[0.0, -wv[2], wv[1]], [wv[2], 0.0, -wv[0]], [-wv[1], wv[0], 0.0]])
-    return (1.0 - b * th2) * np.eye(3) + a * Wx + b * np.outer(wv, wv)
-
-
-def _evaluate_np(X, uv, w, use, Kc, R, t, code, c):
-    """Vectorised twin of _evaluate: (cost, n_front, wsse, H, g, e)."""
-    Xc = X @ R.T + t
-    front = use & (Xc[:, 2] > Z_MIN_MM)
-    e = np.full(X.shape[0], np.inf)
-    Xf = Xc[front]
-    z = Xf[:, 2]
-    xn, yn = Xf[:, 0] / z, Xf[:, 1] / z
-    fx, sk, cx, fy, cy = Kc[0, 0], Kc[0, 1], Kc[0, 2], Kc[1, 1], Kc[1, 2]
-    r = np.stack([fx * xn + sk * yn + cx - uv[front, 0], fy * yn + cy - uv[front, 1]], axis=1)
-    e2 = np.sum(r * r, axis=1)
-    en = np.sqrt(e2)
-    e[front] = en
-    if code == 1:
-        small = en <= c
-        rho = np.where(small, 0.5 * e2, c * en - 0.5 * c * c)
-        wr = np.where(small, 1.0, c / np.maximum(en, 1e-300))
-    elif code == 2:
-        q = e2 / (c * c)
-        rho, wr = 0.5 * c * c * np.log1p(q), 1.0 / (1.0 + q)
-    else:
-        rho, wr = 0.5 * e2, np.ones_like(e2)
-    wf = w[front]
-    ww = wf * wr
-    # J = P @ [-[Xc]x | I], P = d(u, v)/d(Xc)
-    P = np.zeros((len(z), 2, 3))
-    P[:, 0, 0], P[:, 0, 1], P[:, 0, 2] = fx / z, sk / z, -(fx * xn + sk * yn) / z
-    P[:, 1, 1], P[:, 1, 2] = fy / z, -fy * yn / z
-    mXx = np.zeros((len(z), 3, 3))  # -[Xc]x
-    mXx[:, 0, 1], mXx[:, 0, 2] = Xf[:, 2], -Xf[:, 1]
-    mXx[:, 1, 0], mXx[:, 1, 2] = -Xf[:, 2], Xf[:, 0]
-    mXx[:, 2, 0], mXx[:, 2, 1] = Xf[:, 1], -Xf[:, 0]
-    J = np.concatenate([P @ mXx, P], axis=2)  # (n, 2, 6)
-    H = np.einsum("n,nia,nib->ab", ww, J, J)
-    g = np.einsum("n,nia,ni->a", ww, J, r)
-    return float(np.sum(wf * rho)), int(front.sum()), float(np.sum(ww * e2)), H, g, e
-
-
-def solve_lm_ref(
-    xyz_model, uv, weights, K, R0, t0, *, loss="huber", scale_px=3.0, max_iter=20, tol=1e-6, min_sigma_px=0.1
-) -> PoseResult:
-    """Plain numpy twin of :func:`solve_lm` (same algorithm and decisions). Same contract."""
-    X, uvc, w, Kc, R, t, code = _check_inputs(xyz_model, uv, weights, K, R0, t0, loss, scale_px)
-    R, t, c = R.copy(), t.copy(), float(scale_px)
-    n = X.shape[0]
-    if not (np.abs(R.T @ R - np.eye(3)).max() <= _ORTHO_TOL and np.linalg.det(R) > 0):
-        raise KptrackError("R0: the start rotation is not orthonormal with det +1. Pass a rotation matrix (e.g. from cv2.Rodrigues).")
-    with np.errstate(invalid="ignore"):
-        use = (w > 0) & np.isfinite(w) & np.isfinite(uvc).all(1) & np.isfinite(X).all(1)
-    cost, nf, wsse, H, g, e = _evaluate_np(X, uvc, w, use, Kc, R, t, code, c)
-    it, converged, lam = 0, False, _LAMBDA0
-    cov = np.diag(np.full(6, np.inf))
-    if nf >= 3:
-        while it < max_iter:
-            it += 1
-            cand = None
-            while lam <= _LAMBDA_MAX:
-                dg = np.diag(H)
-                A = H + np.diag(lam * np.maximum(dg, 1e-9 * dg.max() + 1e-300))
-                try:
-                    L = np.linalg.cholesky(A)
-                except np.linalg.LinAlgError:
-                    lam *= 10.0
-                    continue
-                d = np.linalg.solve(L.T, np.linalg.solve(L, -g))
-                dR = _so3_exp_np(d[:3])
-                Rc, tc = dR @ R, dR @ t + d[3:]
-                cand = _evaluate_np(X, uvc, w, use, Kc, Rc, tc, code, c)
-                if cand[1] > nf or (cand[1] == nf and cand[0] < cost):
-                    break
-                cand = None
-                lam *= 10.0
-            if cand is None:
-                converged = True
-                break
-            R, t = Rc, tc
-            cost, nf, wsse, H, g, e = cand
-            lam = max(lam * 0.1, _LAMBDA_MIN)
-            if np.linalg.norm(d[:3]) < tol and np.linalg.norm(d[3:]) < tol * max(np.linalg.norm(t), 1.0):
-                converged = True
-                break
-        R = 0.5 * R @ (3.0 * np.eye(3) - R.T @ R)
-        try:
-            np.linalg.cholesky(H)
-            sigma2 = max(wsse / max(2 * nf - 6, 1), min_sigma_px**2)
-            cov = sigma2 * np.linalg.inv(H)
-            cov = 0.5 * (cov + cov.T)
-        except np.linalg.LinAlgError:
-            pass
-    inl = e < INLIER_FACTOR * c
-    sw = float(w[inl].sum())
-    rms = math.sqrt(float(np.sum(w[inl] * e[inl] ** 2)) / sw) if sw > 0 else math.inf
-    return PoseResult(R, t, rms, int(inl.sum()), inl, cov, it, converged)
-
-
-# --------------------------------------------------------------------------- cold start
-def solve_pnp_ransac(
-    xyz_model: np.ndarray,
-    uv: np.ndarray,
-    weights: np.ndarray,
-    K: np.ndarray,
-    *,
-    min_conf: float = 0.3,
-    reproj_px: float = 5.0,
-    iters: int = 100,
-    seed: int = 0,
-    loss: str = "huber",
-    scale_px: float = 3.0,
-) -> PoseResult | None:
-    """Cold-start pose: SQPnP inside OpenCV's RANSAC on the confident keypoints, then robust LM.
-
-    xyz_model: (K, 3) mm; uv: (K, 2) ideal pixels; weights: (K,) confidences; K: (3, 3).
-    Keypoints with a finite uv and weight >= min_conf enter RANSAC (reprojection threshold
-    reproj_px, iters iterations; ``seed`` seeds OpenCV's global RNG, so the result is repeatable).
-    The LM refine then uses the RANSAC inliers with their confidences (the others get weight 0).
-    Returns None with fewer than 4 such keypoints or when OpenCV finds no pose.
-    """
-    import cv2
-
-    X = np.asarray(xyz_model, dtype=np.float64)
-    uvc = np.asarray(uv, dtype=np.float64)
-    w = np.asarray(weights, dtype=np.float64)
-    if X.ndim != 2 or X.shape[1] != 3 or uvc.shape != (X.shape[0], 2) or w.shape != (X.shape[0],):
-        raise KptrackError(
-            f"xyz_model/uv/weights: expected (K, 3), (K, 2), (K,), got {X.shape}, {uvc.shape}, {w.shape}. Pass one row per keypoint."
-        )
-    Kc = _as_f64(K, "K", (3, 3))
-    with np.errstate(invalid="ignore"):
-        sel = np.isfinite(X).all(1) & np.isfinite(uvc).all(1) & np.isfinite(w) & (w >= min_conf)
-    idx = np.flatnonzero(sel)
-    if idx.size < 4:
-        return None
-    cv2.setRNGSeed(int(seed))
-    try:
-        ok, rvec, tvec, inliers = cv2.solvePnPRansac(
-            X[idx], uvc[idx], Kc, None, iterationsCount=int(iters), reprojectionError=float(reproj_px),
-            confidence=0.999, flags=cv2.SOLVEPNP_SQPNP,
-        )
-    except cv2.error:
-        return None
-    if not ok or inliers is None or len(inliers) < 4 or not np.all(np.isfinite(tvec)):
-        return None
-    R0, _ = cv2.Rodrigues(rvec)
-    w_lm = np.zeros_like(w)
-    keep = idx[np.asarray(inliers).ravel()]
-    w_lm[keep] = w[keep]
-    return solve_lm(X, uvc, w_lm, Kc, R0, tvec.ravel(), loss=loss, scale_px=scale_px)
-
-
-def solve_pose(
-    xyz_model: np.ndarray,
-    uv: np.ndarray,
-    weights: np.ndarray,
-    K: np.ndarray,
-    R0: np.ndarray | None = None,
-    t0: np.ndarray | None = None,
-    **kwargs,
-) -> PoseResult | None:
-    """Warm start (:func:`solve_lm` from R0, t0) when R0 is given, else cold start
-    (:func:`solve_pnp_ransac`). kwargs go to the chosen solver. Shapes as in :func:`solve_lm`."""
-    if R0 is not None:
-        if t0 is None:
-            raise KptrackError("t0: a warm start needs both R0 and t0. Pass the previous pose's translation too.")
-        return solve_lm(xyz_model, uv, weights, K, R0, t0, **kwargs)
-    return solve_pnp_ransac(xyz_model, uv, weights, K, **kwargs)

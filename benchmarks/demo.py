@@ -1,0 +1,138 @@
+"""``kptrack demo``'s library half: track the built-in drill on its synthetic test sequence and score it.
+
+:func:`ensure_demo_sequence` renders the sequence once with ``train.synth`` (it needs no torch) and
+caches it; :func:`run_demo` runs the same frame loop as ``kptrack track`` on it, drawing every frame
+(so its frame rate includes what a watching user pays, display aside), and scores the poses with
+the one scorer, :func:`tracker.eval.evaluate.evaluate_scene`: ADD(-S) < 0.1 d and 2D projection
+< 5 px over the frames where the object is >= 50 % visible, a missing pose counting as a failure.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from tracker.camera import Camera
+from tracker.errors import KptrackError
+from tracker.eval.estimates import estimates_from_poses
+from tracker.eval.evaluate import EvalConfig, evaluate_scene
+from tracker.formats.bop_scene import load_scene_gt
+from tracker.objects import load_object
+from tracker.paths import default_cache_dir, resolve_model
+from tracker.pipeline.config import TrackerConfig
+from tracker.pipeline.draw import FrameDrawer
+from tracker.pipeline.infer import OnnxHeatmapModel, check_model_matches_object
+from tracker.pipeline.loop import LoopStats, interrupts, run_loop
+from tracker.pipeline.sinks import VideoSink
+from tracker.pipeline.source import open_image_folder
+from tracker.pipeline.state import FrameResult
+from tracker.pipeline.tracker import Tracker
+from tracker.pipeline.warmup import announce_compilation
+from train.synth import SynthConfig, run_synth
+
+log = logging.getLogger(__name__)
+
+DEMO_SEED = 1
+DEMO_SIZE = (640, 480)
+TARGET_ADD = 0.90
+TARGET_PROJ = 0.95
+
+
+@dataclass(frozen=True)
+class DemoConfig:
+    """Options of ``kptrack demo``: frames of the sequence, model (None: the shipped one), device,
+    out (annotated .avi), cache (where sequences are kept; None: ~/.cache/kptrack), threads,
+    preset, smoothing, seed (another synthetic sequence; the demo's own is 1)."""
+
+    frames: int = 300
+    model: str | None = None
+    device: str = "auto"
+    out: str | None = None
+    cache: str | None = None
+    threads: int | None = None
+    preset: str = "fast"
+    smoothing: bool = True
+    seed: int = DEMO_SEED
+
+
+@dataclass
+class DemoReport:
+    """accuracy: the scorer's headline (n_scored, frac_add, frac_proj, medians, ...); stats: the loop's."""
+
+    accuracy: dict
+    stats: LoopStats
+    scene: Path
+    config: TrackerConfig
+
+    @property
+    def passed(self) -> bool:
+        a = self.accuracy
+        return a["n_scored"] > 0 and a["frac_add"] >= TARGET_ADD and a["frac_proj"] >= TARGET_PROJ
+
+
+def ensure_demo_sequence(cache: Path, frames: int, seed: int = DEMO_SEED, size: tuple[int, int] = DEMO_SIZE) -> Path:
+    """The demo's synthetic sequence folder (BOP scene), rendered on first use and cached.
+
+    A sequence is complete when its ``sequence_info.json`` exists (train.synth writes it last),
+    so an interrupted render is redone, not reused.
+    """
+    root = Path(cache) / f"demo_default_{frames}f_seed{seed}_{size[0]}x{size[1]}"
+    scene = root / "test_seq" / "000000"
+    if (scene / "sequence_info.json").is_file():
+        log.info("using the cached demo sequence %s", scene)
+        return scene
+    print(f"rendering the demo sequence once ({frames} frames) into {root} ...", flush=True)
+    return Path(run_synth(SynthConfig(object="default", out=root, sequence=True, frames=frames, seed=seed,
+                                      width=size[0], height=size[1], overwrite=True)))
+
+
+def score_results(results: list[FrameResult], scene: Path, obj) -> dict:
+    """The scorer's headline for tracker results against a BOP scene's ground truth."""
+    gt = load_scene_gt(scene)
+    by_index = {r.index: r for r in results}
+    poses = [None if (r := by_index.get(int(i))) is None or not r.has_pose else (r.R_m2c, r.t_m2c, r.score) for i in gt.im_ids]
+    scene_doc = evaluate_scene(obj, gt, estimates_from_poses(gt, poses), EvalConfig(poses="", dataset=str(scene)))
+    return scene_doc["aggregate"]["headline"]
+
+
+def run_demo(model, obj, camera: Camera, scene: Path, *, video: VideoSink | None = None,
+             config: TrackerConfig | None = None) -> DemoReport:
+    """Track a BOP sequence folder (``rgb/``) and score it."""
+    config = config or TrackerConfig.preset("fast")
+    source = open_image_folder(scene / "rgb", fps=30.0)
+    results: list[FrameResult] = []
+    with interrupts() as stop:
+        try:
+            tracker = Tracker(model, obj, camera, config)
+            with announce_compilation():
+                model.warmup(5)
+                tracker.warmup()
+                drawer = FrameDrawer(obj, camera, provider=tracker.provider, preset=config.name)
+            stats = run_loop(source, tracker, sinks=[video] if video is not None else [], drawer=drawer,
+                             on_result=results.append, stop=stop)
+        except KeyboardInterrupt:
+            stats = LoopStats(provider=str(getattr(model, "provider", "")), interrupted=True)
+        finally:
+            stop.closing = True
+            if video is not None:
+                video.close()
+            source.close()
+    return DemoReport(score_results(results, scene, obj), stats, scene, config)
+
+
+def demo(cfg: DemoConfig) -> DemoReport:
+    """``kptrack demo``: the shipped model (or ``cfg.model``) on the seed's sequence, scored."""
+    model_path = resolve_model(cfg.model)
+    if cfg.frames < 2:
+        raise KptrackError(f"--frames {cfg.frames}: the demo needs at least 2 frames.")
+    if cfg.seed < 0:
+        raise KptrackError(f"--seed {cfg.seed}: use a seed >= 0.")
+    video = VideoSink(cfg.out) if cfg.out else None
+    model = OnnxHeatmapModel(model_path, device=cfg.device, threads=cfg.threads)
+    obj = load_object("default")
+    check_model_matches_object(model.meta, obj, str(model_path))
+    scene = ensure_demo_sequence(Path(cfg.cache) if cfg.cache else default_cache_dir(), cfg.frames, seed=cfg.seed)
+    camera = Camera.from_yaml(scene / "camera.yaml")
+    config = TrackerConfig.preset(cfg.preset, **({} if cfg.smoothing else {"smoothing": False}))
+    return run_demo(model, obj, camera, scene, video=video, config=config)

@@ -1,0 +1,192 @@
+"""The keypoint pass: one crop of a frame -> heatmaps -> keypoints -> a judged pose.
+
+``KeypointPass(image, A, index, warm)`` reads as the data flows (as rtmlib's ``RTMPose.__call__``
+does: preprocess, inference, postprocess):
+
+1. **crop**: warp the frame with the crop affine ``A`` (2, 3) (frame px -> crop px) to the
+   network's input size;
+2. **infer**: the heatmap backend (ONNX Runtime, or a test double) gives (K, H, H) heatmaps;
+3. **decode**: subpixel keypoints in heatmap cells and their confidences (DARK by default,
+   :mod:`tracker.pipeline.decode`), NaN confidences set to 0;
+4. **to frame**: cells -> crop px -> frame px through the inverse affine (the unbiased UDP
+   convention of :mod:`tracker.geometry.crop`), then undistorted when the camera has distortion;
+5. **solve**: with a start pose (``warm`` = (R, t)), the robust confidence-weighted LM of
+   :mod:`tracker.pipeline.solve_lm`; without one, or (``cold_retry``) when the warm fit is not
+   accepted, SQPnP in RANSAC (:mod:`tracker.pipeline.solve_ransac`) on the same keypoints;
+6. **accept**: a fit is accepted when it is finite and in front of the camera, keeps
+   >= ``min_inliers`` inliers, and their reprojection RMS is <= ``max_rms_cells`` heatmap cells
+   of this crop (so the threshold does not depend on the object's size in the image).
+
+The tracker, ``kptrack viz`` and the benchmarks' peers all run this one pass. Stage times go to
+a :class:`StageClock` the caller owns.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, Callable
+
+import cv2
+import numpy as np
+
+from tracker.camera import Camera
+from tracker.geometry.crop import heatmap_to_frame
+from tracker.pipeline.config import TrackerConfig
+from tracker.pipeline.decode import decode_dark
+from tracker.pipeline.infer import HeatmapBackend
+from tracker.pipeline.solve_lm import solve_lm
+from tracker.pipeline.solve_ransac import solve_pnp_ransac
+
+
+class StageClock:
+    """Milliseconds per named stage, accumulated over one frame.
+
+    ``lap(stage)`` adds the time since the previous lap (or since :meth:`start`) to ``stage``.
+    """
+
+    def __init__(self, stages: tuple[str, ...] = ()):
+        self.ms: dict[str, float] = {k: 0.0 for k in stages}
+        self._t = time.perf_counter()
+
+    def start(self) -> None:
+        self._t = time.perf_counter()
+
+    def lap(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.ms[stage] = self.ms.get(stage, 0.0) + (now - self._t) * 1e3
+        self._t = now
+
+
+@dataclass(frozen=True)
+class PassResult:
+    """One pass over one crop.
+
+    affine: (2, 3) float64 frame px -> crop px. uv: (K, 2) float64 keypoints, frame px as seen in
+    the image (distorted; NaN = none). conf: (K,) float64. pose: the fit (a
+    :class:`~tracker.pipeline.pose_result.PoseResult` whose inlier_mask spans all K keypoints) or
+    None when too few keypoints were confident. accepted: the fit passed the accept test.
+    px_per_cell: frame px per heatmap cell of this crop. crop: (S, S, 3) uint8 BGR and heatmaps:
+    (K, H, H) float32, kept for figures (``kptrack viz``).
+    """
+
+    affine: np.ndarray
+    uv: np.ndarray
+    conf: np.ndarray
+    pose: Any
+    accepted: bool
+    px_per_cell: float
+    crop: np.ndarray
+    heatmaps: np.ndarray
+
+
+class WarmSolver:
+    """The warm start: robust LM from (R0, t0) with the config's loss and iteration cap."""
+
+    def __init__(self, cfg: TrackerConfig):
+        self.loss, self.max_iter = cfg.loss, cfg.max_iter
+
+    def __call__(self, xyz, uv, w, K, R0, t0, scale_px: float):
+        return solve_lm(xyz, uv, w, K, R0, t0, loss=self.loss, scale_px=scale_px, max_iter=self.max_iter)
+
+
+class ColdSolver:
+    """The cold start: SQPnP in RANSAC (fixed seed, so runs repeat), then robust LM."""
+
+    def __init__(self, cfg: TrackerConfig):
+        self.min_conf, self.iters, self.loss = cfg.min_conf, cfg.ransac_iters, cfg.loss
+
+    def __call__(self, xyz, uv, w, K, reproj_px: float, scale_px: float):
+        return solve_pnp_ransac(xyz, uv, w, K, min_conf=self.min_conf, reproj_px=reproj_px, iters=self.iters, seed=0,
+                                loss=self.loss, scale_px=scale_px)
+
+
+def _identity(uv: np.ndarray) -> np.ndarray:
+    return uv
+
+
+class KeypointPass:
+    """crop -> infer -> decode -> to frame -> solve -> accept (see the module docstring).
+
+    model: heatmap backend; keypoints: (K, 3) float64 mm, the object's; camera: the frames'
+    Camera; config: TrackerConfig. decoder ``(heatmaps (K, H, H)) -> (xy cells (K, 2), conf (K,))``
+    and the two solvers are chosen here, once (defaults: DARK with the config's blur,
+    :class:`WarmSolver`, :class:`ColdSolver`).
+    """
+
+    def __init__(self, model: HeatmapBackend, keypoints: np.ndarray, camera: Camera, config: TrackerConfig, *,
+                 decoder: Callable | None = None, solve_warm: Callable | None = None, solve_cold: Callable | None = None):
+        self.model, self.config = model, config
+        self.input_size, self.heatmap_size = int(model.meta.input_size), int(model.meta.heatmap_size)
+        # Writable private copies: numba specialises on the read-only flag, and the warm-up must
+        # compile/load the same signatures the frame loop uses.
+        self.keypoints = np.array(keypoints, np.float64)
+        self.K = np.array(camera.K, np.float64)
+        self.decode = decoder or partial(decode_dark, blur_ksize=config.blur_ksize)
+        self.solve_warm = solve_warm or WarmSolver(config)
+        self.solve_cold = solve_cold or ColdSolver(config)
+        self.undistort = camera.undistort_points if camera.has_distortion else _identity
+
+    def __call__(self, image: np.ndarray, A: np.ndarray, index: int | None, warm: tuple | None, clock: StageClock) -> PassResult:
+        """One pass over ``image`` (H, W, 3) uint8 BGR with crop affine A (2, 3); ``warm`` = (R, t)
+        starts the fit (None: cold). Adds crop/infer/decode/solve milliseconds to ``clock``."""
+        s, hs = self.input_size, self.heatmap_size
+        clock.start()
+        crop = cv2.warpAffine(image, A, (s, s), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
+        clock.lap("crop")
+        heat = self._infer(crop, A, index)
+        clock.lap("infer")
+        xy, conf = self.decode(heat)
+        uv = heatmap_to_frame(xy, A, s, hs)
+        conf = np.where(np.isfinite(conf), conf, 0.0)
+        clock.lap("decode")
+        px_per_cell = (1.0 / abs(np.linalg.det(A[:, :2])) ** 0.5) * (s - 1) / (hs - 1)
+        pose, accepted = self._solve(uv, conf, warm, px_per_cell)
+        clock.lap("solve")
+        return PassResult(A, uv, conf, pose, accepted, px_per_cell, crop, heat)
+
+    def _infer(self, crop: np.ndarray, A: np.ndarray, index: int | None) -> np.ndarray:
+        heat = np.asarray(self.model(crop[None], A[None], index))
+        if heat.ndim != 4 or heat.shape[0] != 1 or heat.shape[1] != len(self.keypoints):
+            raise ValueError(f"heatmap backend returned shape {heat.shape}, expected (1, {len(self.keypoints)}, H, H)")
+        return heat[0]
+
+    def _solve(self, uv: np.ndarray, conf: np.ndarray, warm: tuple | None, px_per_cell: float):
+        """(pose or None, accepted) from the confident keypoints; see the module docstring."""
+        cfg = self.config
+        ok = (conf >= cfg.min_conf) & np.all(np.isfinite(uv), axis=1)
+        if np.count_nonzero(ok) < cfg.min_keypoints:
+            return None, False
+        uv_ideal = self.undistort(uv[ok])
+        xyz, w = self.keypoints[ok], conf[ok]
+        scale = cfg.robust_scale_cells * px_per_cell
+        res = None
+        if warm is not None:
+            res = self.solve_warm(xyz, uv_ideal, w, self.K, warm[0], warm[1], scale)
+        accepted = res is not None and self.acceptable(res, px_per_cell)
+        if not accepted and (warm is None or cfg.cold_retry):
+            # Cold start; or (cold_retry) a poor warm start (fast motion, a rough search pose)
+            # held the fit in a wrong basin or let outliers in, and RANSAC on the same
+            # keypoints gets a second say: its pose replaces the warm one only if accepted.
+            cold = self.solve_cold(xyz, uv_ideal, w, self.K, cfg.ransac_reproj_cells * px_per_cell, scale)
+            cold_ok = cold is not None and self.acceptable(cold, px_per_cell)
+            if cold_ok or warm is None:
+                res, accepted = cold, cold_ok
+        if res is None:
+            return None, False
+        mask = np.zeros(len(self.keypoints), bool)
+        mask[np.flatnonzero(ok)] = np.asarray(res.inlier_mask, bool)
+        pose = dataclasses.replace(res, inlier_mask=mask) if dataclasses.is_dataclass(res) else res
+        return pose, accepted
+
+    def acceptable(self, res, px_per_cell: float) -> bool:
+        """The accept test of a fit (see the module docstring)."""
+        cfg = self.config
+        R, t = np.asarray(res.R_m2c), np.asarray(res.t_m2c)
+        return bool(
+            np.all(np.isfinite(R)) and np.all(np.isfinite(t)) and t[2] > 1e-3
+            and res.n_inliers >= cfg.min_inliers
+            and np.isfinite(res.rms) and res.rms <= cfg.max_rms_cells * px_per_cell
+        )
