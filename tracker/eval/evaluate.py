@@ -53,7 +53,7 @@ from tracker.objects import load_object
 
 log = logging.getLogger(__name__)
 
-# the point subset every score uses (PoseAccuracy.for_object's too), so eval, bench and demo agree
+# the point subset every score uses, so eval, bench and demo agree
 N_POINTS = 1000
 
 
@@ -115,7 +115,7 @@ def _summary(a: np.ndarray) -> dict[str, float | None]:
 
 def headline(ad_mm: np.ndarray, proj2d_px: np.ndarray, valid: np.ndarray, visib_fract: np.ndarray, *,
              diameter_mm: float, symmetric: bool, cfg: EvalConfig) -> dict[str, Any]:
-    """The demo's accuracy summary, the numbers ``metrics.PoseAccuracy.summary()`` gives for these frames.
+    """The demo's accuracy summary, per frame as the demo always counted it (a missing pose is an infinite error).
 
     ad_mm, proj2d_px: (N,) per-frame ADD(-S) mm and 2D projection px; valid: (N,) bool (has a pose);
     visib_fract: (N,), NaN counting as fully visible (a frame without scene_gt_info). Frames below

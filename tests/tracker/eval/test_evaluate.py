@@ -15,7 +15,7 @@ from eval_scene import N, OCCL, STATIC, K, gt_poses, write_eval_scene
 from tracker.errors import KptrackError
 from tracker.eval.estimates import Estimates, estimates_from_poses
 from tracker.eval.evaluate import EvalConfig, evaluate_scene, run_eval
-from tracker.eval.metrics import PoseAccuracy
+from pose_accuracy_ref import PoseAccuracy
 from tracker.formats import BopResult, read_results_csv, write_results_csv
 from tracker.formats.bop_scene import SceneGt
 from tracker.geometry import so3_exp

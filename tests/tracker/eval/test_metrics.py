@@ -2,10 +2,10 @@
 
 import numpy as np
 import pytest
+from pose_accuracy_ref import PoseAccuracy
 
 from tracker.geometry import so3_exp
 from tracker.eval.metrics import (
-    PoseAccuracy,
     add_error,
     add_s_error,
     adds_error,
