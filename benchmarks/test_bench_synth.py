@@ -1,4 +1,4 @@
-"""Stage benchmark: synthetic data generation (train/synth.py), the default drill.
+"""Stage benchmark: synthetic data generation (train/synth/), the default drill.
 
 Timed: ``run_synth`` end to end (pool start, render, background, occluders, effects, labels,
 JPEG + PNG writes, scene JSON + COCO) for
@@ -26,8 +26,7 @@ import pytest
 from benchmarks.benchutil import QUICK, record
 from tracker.objects import load_object
 from tracker.render import Renderer
-from train import synth
-from train.synth import SynthConfig, run_synth
+from train.synth import SynthConfig, plan_sequence, run_synth, sample_camera, sample_pose
 
 N_TRAIN = 120 if QUICK else 600
 N_FRAMES = 45 if QUICK else 150
@@ -40,14 +39,14 @@ def _render_alone_s(obj, n: int, width: int, height: int, sequence: bool) -> flo
     rend = Renderer(obj)
     cfg = SynthConfig(width=width, height=height, sequence=sequence, frames=n, seed=0)
     if sequence:
-        plan = synth.plan_sequence(cfg, obj, [])
+        plan = plan_sequence(cfg, obj, [])
         poses = [(plan.camera, plan.R[i], plan.t[i]) for i in range(n)]
     else:
         rng = np.random.default_rng(123)
         poses = []
         for _ in range(n):
-            cam = synth._train_camera(rng, cfg)
-            poses.append((cam, *synth._train_pose(rng, cfg, obj, cam)))
+            cam = sample_camera(rng, cfg)
+            poses.append((cam, *sample_pose(rng, cfg, obj, cam)))
     rend.render(*poses[0])
     ts = []
     for _ in range(2):

@@ -25,17 +25,26 @@ heatmap peak.
 
 from __future__ import annotations
 
+import copy
 import logging
 import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import cv2
 import numpy as np
+import onnxruntime as ort
+import torch
 
 from tracker.atomic import atomic_write
 from tracker.errors import KptrackError
 from tracker.formats.modelmeta import META_KEYS, ModelMeta
+from tracker.geometry.crop import letterbox_affine
+from tracker.objects import load_object
+from train.augment import box_affine, warp
+from train.checkpoint import load_checkpoint, meta_from_checkpoint, model_from_checkpoint
+from train.dataset import load_records
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +54,14 @@ FP16_REL_TOL = 2e-2
 
 @dataclass(frozen=True)
 class ExportConfig:
+    """What ``kptrack export`` writes.
+
+    checkpoint: a ``kptrack train`` checkpoint (or run folder: its last.pt). out: the .onnx path.
+    fp16: also write ``<out stem>.fp16.onnx``. opset: ONNX opset (>= 17). data: a dataset whose
+    crops join the parity check (None: random crops only). tolerance: the largest fp32 difference
+    allowed. real_crops: how many dataset crops. seed: of the random crops.
+    """
+
     checkpoint: str
     out: str
     fp16: bool = False
@@ -66,8 +83,6 @@ class ExportReport:
 
 
 def _session(model_bytes_or_path, threads: int | None = None):
-    import onnxruntime as ort
-
     so = ort.SessionOptions()
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     if threads:
@@ -78,8 +93,6 @@ def _session(model_bytes_or_path, threads: int | None = None):
 
 def _torch_export(model, path: Path, size: int, opset: int) -> str:
     """Export with the TorchScript exporter, else the dynamo one. Returns which one worked."""
-    import torch
-
     x = torch.zeros(1, 3, size, size)
     common = dict(input_names=["input"], output_names=["heatmaps"], opset_version=opset)
     errors = []
@@ -110,7 +123,7 @@ def _set_metadata(model_proto, meta: ModelMeta) -> None:
 
 
 def _save_atomic(model_proto, path: Path) -> None:
-    import onnx
+    import onnx  # lazily: onnx is an optional dependency (the dev extra), needed only to export
 
     try:
         with atomic_write(path) as f:
@@ -122,16 +135,8 @@ def _save_atomic(model_proto, path: Path) -> None:
 def _real_crops(data: str, ckpt: dict, n: int, size: int) -> np.ndarray:
     """Up to n deterministic crops (n, S, S, 3) uint8 BGR from a dataset: box crops of its labelled
     instances, or (when its object cannot be loaded here) letterboxed whole images."""
-    import cv2
-
-    from tracker.geometry.crop import letterbox_affine
-    from train.augment import box_affine, warp
-
     crops = []
     try:
-        from tracker.objects import load_object
-        from train.dataset import load_records
-
         obj = load_object(ckpt.get("config", {}).get("object", "default"))
         recs = load_records(data, obj)
         pick = np.linspace(0, len(recs) - 1, min(n, len(recs))).round().astype(int)
@@ -157,16 +162,15 @@ def _real_crops(data: str, ckpt: dict, n: int, size: int) -> np.ndarray:
 
 def _fp16_convert(model_proto):
     """(fp16 ModelProto, method). Float16 compute with float32 IO, or float16 weights only."""
-    import copy
-
     try:
+        # lazily: onnxruntime's transformers tools are not in every onnxruntime build
         from onnxruntime.transformers.float16 import convert_float_to_float16
 
         m = convert_float_to_float16(copy.deepcopy(model_proto), keep_io_types=True)
         return m, "float16 weights and compute, float32 IO (onnxruntime float16 converter)"
     except ImportError:
         pass
-    import onnx
+    import onnx  # lazily, as in _save_atomic
     from onnx import TensorProto, helper, numpy_helper
 
     m = copy.deepcopy(model_proto)
@@ -190,8 +194,6 @@ def _fp16_convert(model_proto):
 
 
 def _parity(sess, model, x: np.ndarray) -> float:
-    import torch
-
     with torch.no_grad():
         ref = model(torch.from_numpy(x)).numpy()
     out = sess.run(None, {"input": x})[-1]
@@ -214,10 +216,7 @@ def _latency(sess, size: int, runs: int = 30) -> dict[str, float]:
 
 def export_onnx(cfg: ExportConfig) -> ExportReport:
     """Export a checkpoint to ONNX with metadata, check it, report parity (and write fp16 if asked)."""
-    import onnx
-    import torch
-
-    from train.loop import load_checkpoint, meta_from_checkpoint, model_from_checkpoint
+    import onnx  # lazily, as in _save_atomic
 
     if cfg.opset < MIN_OPSET:
         raise KptrackError(f"--opset {cfg.opset}: kptrack models need opset >= {MIN_OPSET}. Use --opset 17 (default) or newer.")
@@ -291,16 +290,3 @@ def export_onnx(cfg: ExportConfig) -> ExportReport:
         )
     return rep
 
-
-def run_export_from_args(args) -> int:
-    """``kptrack export``: export, check and print the parity report."""
-    rep = export_onnx(ExportConfig(checkpoint=args.checkpoint, out=args.out, fp16=bool(args.fp16), opset=int(args.opset), data=args.data))
-    m = rep.meta
-    print(f"wrote {rep.path}: {m.preset} network, {m.num_keypoints} keypoints ({', '.join(m.keypoint_names)}), "
-          f"input {m.input_size}x{m.input_size} {m.channel_order}, heatmaps {m.heatmap_size}x{m.heatmap_size}, dynamic batch")
-    print("parity max |onnxruntime - torch| (fp32): " + ", ".join(f"{k} {v:.2e}" for k, v in rep.parity.items() if k != "fp16_rel")
-          + "  [ok <= 1e-4]")
-    print(f"onnxruntime CPU latency at batch 1, 2 threads: min {rep.latency_ms['min']:.2f} ms, median {rep.latency_ms['median']:.2f} ms")
-    if rep.fp16_path:
-        print(f"wrote {rep.fp16_path} ({rep.fp16_method}); max difference {rep.parity['fp16_rel']:.2e} of the heatmap peak")
-    return 0

@@ -2,7 +2,7 @@
 
 Sources
 -------
-* A BOP dataset (:class:`tracker.formats.bop.BopDataset`): the split ``kptrack synth`` writes, or a
+* A BOP dataset (:class:`tracker.formats.bop_dataset.BopDataset`): the split ``kptrack synth`` writes, or a
   user's LINEMOD / YCB-V in BOP layout. Keypoints are the object's 3D keypoints projected with
   each image's ground-truth pose, so any BOP dataset with poses is usable. Per-keypoint
   visibility comes from the scene's ``keypoints_coco.json`` when present (synth writes it, with a
@@ -35,9 +35,13 @@ from typing import Sequence
 import cv2
 import numpy as np
 
-from tracker.geometry.crop import HEATMAP_SIZE, INPUT_SIZE, apply_affine
+from tracker.formats.bop_dataset import BopDataset
+from tracker.formats.bop_scene import is_scene_dir
+from tracker.formats.coco import read_coco
+from tracker.geometry import project
+from tracker.geometry.crop import HEATMAP_SIZE, INPUT_SIZE, apply_affine, heatmap_to_crop
 from tracker.errors import KptrackError
-from train.augment import NO_AUGMENT, AugmentConfig, box_affine, photometric, sample_affine, warp
+from train.augment import AugmentConfig, box_affine, photometric, sample_affine, warp
 from train.heatmaps import DEFAULT_SIGMA, gaussian_targets
 
 log = logging.getLogger(__name__)
@@ -79,8 +83,6 @@ def _scene_visibility(scene_dir: Path, num_keypoints: int) -> dict[int, np.ndarr
     p = scene_dir / "keypoints_coco.json"
     if not p.is_file():
         return {}
-    from tracker.formats.coco import read_coco
-
     coco = read_coco(p)
     if len(coco.keypoint_names) != num_keypoints:
         raise KptrackError(
@@ -113,8 +115,6 @@ def _choose_split(root: Path, split: str | None) -> str | None:
     """Pick the training split of a BOP root: the given one, or the only 'train*' split, or the only split."""
     if split is not None or not root.is_dir():
         return split
-    from tracker.formats.bop import is_scene_dir
-
     if is_scene_dir(root) or any(p.is_dir() and is_scene_dir(p) for p in root.iterdir()):
         return None  # a scene or split folder
     splits = sorted(p.name for p in root.iterdir() if p.is_dir() and any(q.is_dir() and is_scene_dir(q) for q in p.iterdir()))
@@ -132,8 +132,6 @@ def _choose_split(root: Path, split: str | None) -> str | None:
 
 def bop_records(root: str | Path, obj, split: str | None = None, obj_id: int = 1) -> list[Record]:
     """Records of object ``obj`` (ObjectModel) in a BOP dataset root / split / scene folder."""
-    from tracker.formats.bop import BopDataset, project_points
-
     root = Path(root)
     _check_models_dir(root, obj)
     split = _choose_split(root, split)
@@ -150,7 +148,7 @@ def bop_records(root: str | Path, obj, split: str | None = None, obj_id: int = 1
         # The box of the projected 3D bounding box, unclipped: exactly what the tracker crops
         # around when it predicts a pose (tracker.Tracker._roi_affine), so training crops and
         # run-time crops share one scale. Fall back to BOP's bbox_obj, then the keypoints' box.
-        box = _keypoint_box(project_points(obj.box_corners, s.R_m2c, s.t_m2c, s.K), None)
+        box = _keypoint_box(project(obj.box_corners, s.R_m2c, s.t_m2c, s.K), None)
         if box is None and s.bbox_obj is not None and s.bbox_obj[2] > 0 and s.bbox_obj[3] > 0:
             box = tuple(float(x) for x in s.bbox_obj)
         if box is None:
@@ -163,8 +161,6 @@ def bop_records(root: str | Path, obj, split: str | None = None, obj_id: int = 1
 
 def coco_records(path: str | Path, obj) -> list[Record]:
     """Records of a COCO keypoints JSON; its keypoint count must equal the object's."""
-    from tracker.formats.coco import read_coco
-
     coco = read_coco(path)
     if len(coco.keypoint_names) != obj.num_keypoints:
         raise KptrackError(
@@ -329,7 +325,7 @@ class CropDataset:
 
 def collate(items: list[dict]) -> dict:
     """Stack a batch of CropDataset items into torch tensors; ``bad`` becomes one flat list."""
-    import torch
+    import torch  # lazily: `kptrack score` reads data through this module on machines without torch
 
     out = {}
     for k in ("image", "target", "weight", "keypoints", "visibility", "affine"):
@@ -382,7 +378,7 @@ class InfiniteBatchSampler:
 
 def normalise_batch(images, mean, std, channel_order: str = "RGB"):
     """(N, S, S, 3) uint8 BGR torch tensor -> (N, 3, S, S) float32 network input, as ModelMeta.normalise."""
-    import torch
+    import torch  # lazily, as in collate: this module must import without torch
 
     x = images if channel_order == "BGR" else images.flip(-1)
     x = x.permute(0, 3, 1, 2).float()
@@ -399,8 +395,6 @@ def crop_pixel_errors(pred_xy_cells: np.ndarray, keypoints_crop: np.ndarray, vis
     crop px; visibility (N, K). Returns (err (N, K) float64 px, NaN predictions count as inf;
     visible (N, K) bool: v == 2 and inside the crop; labelled (N, K) bool: v >= 1 and inside).
     """
-    from tracker.geometry.crop import heatmap_to_crop
-
     pred = heatmap_to_crop(pred_xy_cells, input_size, heatmap_size)
     gt = np.asarray(keypoints_crop, dtype=np.float64)
     err = np.linalg.norm(pred - gt, axis=-1)

@@ -32,6 +32,7 @@ from __future__ import annotations
 import numpy as np
 
 from tracker.geometry.crop import HEATMAP_SIZE, INPUT_SIZE, crop_to_heatmap
+from tracker.pipeline.decode import decode_dark
 
 DEFAULT_SIGMA = 2.0
 
@@ -81,6 +82,4 @@ def decode_heatmaps(heatmaps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
     Returns (xy (K, 2) float64 heatmap cells, conf (K,) float64).
     """
-    from tracker.pipeline.decode import decode_dark  # lazily: the dataset imports this module without needing numba
-
     return decode_dark(heatmaps)

@@ -21,12 +21,25 @@ from typing import Callable
 import numpy as np
 
 from tracker.errors import KptrackError
+from tracker.objects import load_object
+from tracker.pipeline.decode import decode_dark
+from tracker.pipeline.infer import OnnxHeatmapModel
+from train.dataset import CropDataset, crop_pixel_errors, load_records
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class ScoreConfig:
+    """What ``kptrack score`` scores.
+
+    model: the ONNX model file. data: BOP dataset root / split / scene folder, or a COCO keypoints
+    JSON; split: its BOP split. object: the object the model was trained for ('default' or an
+    object directory). max_images: score at most this many records, evenly spaced (None: all).
+    batch: crops per inference call. device: auto | cpu | cuda; threads: ONNX Runtime intra-op
+    threads (None: its default). json_out: also write the scores as JSON there.
+    """
+
     model: str
     data: str
     split: str | None = None
@@ -47,9 +60,6 @@ def score_crops(model_fn: Callable[[np.ndarray], np.ndarray], dataset, indices=N
     'pck5_labelled', 'n_visible', 'n_images'} with errors in crop pixels; a keypoint with no
     decodable peak counts as a miss, its error capped at the crop diagonal in the mean.
     """
-    from tracker.pipeline.decode import decode_dark
-    from train.dataset import crop_pixel_errors
-
     idx = list(range(len(dataset))) if indices is None else list(indices)
     errs, vis, lab = [], [], []
     for s in range(0, len(idx), batch):
@@ -84,10 +94,6 @@ def score_crops(model_fn: Callable[[np.ndarray], np.ndarray], dataset, indices=N
 
 def run_score(cfg: ScoreConfig) -> dict:
     """Score the ONNX model ``cfg.model`` on ``cfg.data`` (BOP root/split/scene or COCO JSON)."""
-    from tracker.pipeline.infer import OnnxHeatmapModel
-    from tracker.objects import load_object
-    from train.dataset import CropDataset, load_records
-
     obj = load_object(cfg.object)
     model = OnnxHeatmapModel(cfg.model, device=cfg.device, threads=cfg.threads)
     if list(model.meta.keypoint_names) != list(obj.keypoint_names):
@@ -107,15 +113,3 @@ def run_score(cfg: ScoreConfig) -> dict:
         Path(cfg.json_out).write_text(json.dumps(scores, indent=2) + "\n")
     return scores
 
-
-def run_score_from_args(args) -> int:
-    cfg = ScoreConfig(
-        model=args.model, data=args.data, split=args.split, object=args.object, max_images=args.max_images,
-        batch=args.batch, device=args.device, threads=args.threads, json_out=args.json,
-    )
-    s = run_score(cfg)
-    print(
-        f"{s['n_images']} images, {s['n_visible']} visible keypoints: PCK@2px {s['pck2']:.3f}  PCK@5px {s['pck5']:.3f}  "
-        f"mean {s['mean_px']:.2f} px  median {s['median_px']:.2f} px (256x256 crop; provider {s['provider']})"
-    )
-    return 0

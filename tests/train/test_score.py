@@ -1,10 +1,9 @@
-import json
+"""train/score: PCK and pixel errors of heatmaps against the true keypoints."""
 
 import numpy as np
 import pytest
 from kp_tinydata import write_tiny_bop
 
-from tracker.cli import main
 from tracker.objects import load_object
 from train.dataset import CropDataset, load_records
 from train.heatmaps import gaussian_targets
@@ -50,27 +49,3 @@ def test_shifted_heatmaps_measure_the_shift(tiny):
     s = score_crops(_oracle(ds, np.array([3.0, 0.0])), ds, batch=4)
     assert s["pck2"] < 0.05 and s["pck5"] > 0.95
     assert abs(s["median_px"] - 3.0) < 0.1
-
-
-def test_cli_scores_an_onnx_model_and_writes_json(tiny, tmp_path, capsys):
-    from benchmarks.e2e import write_tiny_onnx
-
-    root, obj, _ds = tiny
-    model = write_tiny_onnx(tmp_path / "m.onnx", obj.keypoint_names)
-    out = tmp_path / "scores.json"
-    rc = main(["score", "--model", str(model), "--data", str(root), "--split", "test_synth", "--device", "cpu", "--json", str(out)])
-    assert rc == 0
-    s = json.loads(out.read_text())
-    assert s["n_images"] == 6 and 0.0 <= s["pck5"] <= 1.0 and s["provider"] == "CPUExecutionProvider"
-    assert "PCK@5px" in capsys.readouterr().out
-
-
-def test_cli_rejects_a_model_for_other_keypoints(tiny, tmp_path, capsys):
-    from benchmarks.e2e import write_tiny_onnx
-
-    root, obj, _ds = tiny
-    model = write_tiny_onnx(tmp_path / "other.onnx", [f"k{i}" for i in range(obj.num_keypoints)])
-    rc = main(["score", "--model", str(model), "--data", str(root), "--split", "test_synth", "--device", "cpu"])
-    assert rc == 2
-    err = capsys.readouterr().err
-    assert "other.onnx" in err and "keypoints" in err

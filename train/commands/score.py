@@ -4,22 +4,32 @@ from __future__ import annotations
 
 import argparse
 
+from tracker.paths import resolve_model
+from train.score import ScoreConfig, run_score
+
 HELP = "keypoint accuracy of an ONNX model on a labelled split (PCK@2/5px, mean px in the crop)"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", default="models/default/model.onnx")
+    p.add_argument("--model", default=None, help="ONNX model to score (default: the shipped models/default/model.onnx)")
     p.add_argument("--data", required=True, help="BOP dataset root / split / scene, or a COCO keypoints JSON")
     p.add_argument("--split", default=None, help="BOP split (e.g. test_synth)")
-    p.add_argument("--object", default="default")
-    p.add_argument("--max-images", type=int, default=None)
-    p.add_argument("--batch", type=int, default=16)
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--object", default="default", help="'default' or an object directory: the object the model was trained for")
+    p.add_argument("--max-images", type=int, default=None, help="score at most N images, evenly spaced (default: all)")
+    p.add_argument("--batch", type=int, default=16, help="crops per inference call")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="ONNX Runtime device (auto: CUDA when available)")
+    p.add_argument("--threads", type=int, default=None, help="ONNX Runtime intra-op threads (default: onnxruntime's, all cores)")
     p.add_argument("--json", default=None, help="also write the scores as JSON here")
 
 
 def run(args: argparse.Namespace) -> int:
-    from train.score import run_score_from_args
-
-    return run_score_from_args(args) or 0
+    cfg = ScoreConfig(
+        model=str(resolve_model(args.model)), data=args.data, split=args.split, object=args.object,
+        max_images=args.max_images, batch=args.batch, device=args.device, threads=args.threads, json_out=args.json,
+    )
+    s = run_score(cfg)
+    print(
+        f"{s['n_images']} images, {s['n_visible']} visible keypoints: PCK@2px {s['pck2']:.3f}  PCK@5px {s['pck5']:.3f}  "
+        f"mean {s['mean_px']:.2f} px  median {s['median_px']:.2f} px (256x256 crop; provider {s['provider']})"
+    )
+    return 0

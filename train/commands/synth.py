@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from train.synth import SynthConfig, run_synth
+
 HELP = "render a synthetic BOP-format dataset of an object"
 
 
@@ -11,7 +13,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--object", default="default", help="'default' or an object directory")
     p.add_argument("--out", required=True, help="dataset root (BOP layout)")
     p.add_argument("--num", type=int, default=1000, help="training images (split train_synth)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="random seed: the same seed writes the same dataset, for any --workers")
     p.add_argument("--sequence", action="store_true", help="write a test sequence (split test_seq) instead")
     p.add_argument("--frames", type=int, default=300, help="with --sequence: number of frames")
     p.add_argument("--width", type=int, default=None, help="image width (default 256 for training images, 640 for sequences)")
@@ -25,8 +27,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from train.synth import SynthConfig, run_synth
-
     cfg = SynthConfig(
         object=args.object, out=args.out, num=args.num, seed=args.seed, sequence=args.sequence,
         frames=args.frames, width=args.width, height=args.height, backgrounds=args.backgrounds,

@@ -1,8 +1,20 @@
-"""``kptrack train``: train a heatmap keypoint network (PyTorch)."""
+"""``kptrack train``: train a heatmap keypoint network (PyTorch).
+
+Options left out come from the checkpoint when resuming (so ``--resume RUN/last.pt --iters N``
+continues the same run with the same preset, batch, seed ...), else from
+:class:`train.config.TrainConfig`'s defaults.
+"""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import os
+from typing import Any
+
+from train.checkpoint import load_checkpoint
+from train.config import TrainConfig
+from train.loop import TrainResult, train
 
 HELP = "train a heatmap keypoint network (PyTorch)"
 
@@ -31,7 +43,41 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: all cores)")
 
 
-def run(args: argparse.Namespace) -> int:
-    from train.loop import run_training_from_args
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    """TrainConfig from ``kptrack train`` arguments. Unset options come from the checkpoint when
+    resuming (so ``--resume RUN/last.pt --iters N`` continues the same run), else the defaults."""
+    base: dict[str, Any] = {}
+    if args.resume:
+        base = dict(load_checkpoint(args.resume).get("config", {}))
+    names = {f.name for f in dataclasses.fields(TrainConfig)}
+    given = {
+        "data": args.data, "out": args.out, "object": args.object, "preset": args.preset, "iters": args.iters,
+        "batch": args.batch, "lr": args.lr, "workers": args.workers, "seed": args.seed, "resume": args.resume,
+        "val_split": args.val_split, "device": args.device, "val_every": args.val_every, "sigma": args.sigma,
+        "rotation_deg": args.rotation_deg, "width": args.width, "log_every": args.log_every, "threads": args.threads,
+        "optimizer": args.optimizer,
+    }
+    merged = {k: v for k, v in base.items() if k in names}
+    merged.update({k: v for k, v in given.items() if v is not None})
+    if not args.resume:
+        merged.setdefault("preset", "lite")
+    merged["resume"] = args.resume
+    # a resumed fine-tuning run has its weights in the checkpoint: its --init is history, not a request
+    merged["init"] = args.init
+    return TrainConfig(**merged)
 
-    return run_training_from_args(args) or 0
+
+def run(args: argparse.Namespace) -> int:
+    cfg = config_from_args(args)
+    res = train(cfg)
+    if int(os.environ.get("RANK", "0")) == 0:
+        _print_summary(cfg, res)
+    return 0
+
+
+def _print_summary(cfg: TrainConfig, res: TrainResult) -> None:
+    s = res.best_scores
+    print(f"trained {cfg.preset} to iteration {res.iteration}: best PCK@5px {s.get('pck5', float('nan')):.3f}, "
+          f"mean {s.get('mean_px', float('nan')):.2f} px; checkpoints in {res.run_dir} (best.pt, last.pt), log {res.run_dir / 'log.csv'}")
+    if res.bad_images:
+        print(f"skipped {res.bad_images} unreadable image(s)")

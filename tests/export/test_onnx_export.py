@@ -14,7 +14,9 @@ from tracker.errors import KptrackError  # noqa: E402
 from tracker.pipeline.infer import OnnxHeatmapModel  # noqa: E402
 from tracker.formats.modelmeta import META_KEYS, ModelMeta  # noqa: E402
 from tracker.objects import load_object  # noqa: E402
-from train.loop import TrainConfig, load_checkpoint, model_from_checkpoint, train  # noqa: E402
+from train.checkpoint import load_checkpoint, model_from_checkpoint  # noqa: E402
+from train.config import TrainConfig  # noqa: E402
+from train.loop import train  # noqa: E402
 
 FAST = dict(batch=2, workers=0, threads=1, val_every=1, log_every=1, warmup=0)
 

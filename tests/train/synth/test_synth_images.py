@@ -1,4 +1,5 @@
-"""train/synth: BOP layout, exact labels, masks against fresh renders, sequences, determinism."""
+"""train/synth training images: BOP layout, exact labels, masks against fresh renders, poses, determinism,
+colourings and background folders (train.synth.images, labels, job, writer)."""
 
 from __future__ import annotations
 
@@ -12,14 +13,12 @@ import cv2
 import numpy as np
 import pytest
 
-from tracker.formats.bop import BopDataset, mask_bbox, read_scene_camera, read_scene_gt, read_scene_gt_info
 from tracker.camera import Camera
+from tracker.formats.bop_dataset import BopDataset
+from tracker.formats.bop_scene import mask_bbox, read_scene_camera, read_scene_gt, read_scene_gt_info
 from tracker.formats.coco import read_coco
-from tracker.errors import KptrackError
-from tracker.geometry import rotation_error_deg
 from tracker.objects import load_object, write_object_dir
 from tracker.render import Renderer, keypoint_visibility
-from train import synth
 from train.synth import SynthConfig, run_synth
 
 OBJ = load_object("default")
@@ -179,21 +178,6 @@ def test_deterministic_for_seed_and_worker_count(tmp_path):
     assert cv2.imread(str(a / "000000" / "rgb" / "000000.jpg")).shape == (80, 96, 3)
 
 
-def test_rot_range_limits_rotations(tmp_path):
-    split = run_synth(_cfg(tmp_path, num=8, seed=1, rot_range_deg=15.0, workers=1, width=64, height=64))
-    R0 = synth.canonical_rotation()
-    angles = [rotation_error_deg(g[0].R_m2c, R0) for g in read_scene_gt(split / "000000" / "scene_gt.json").values()]
-    assert max(angles) <= 15.0 + 1e-9 and max(angles) > 3.0
-
-
-def test_sample_rotation_ball_is_not_concentrated():
-    rng = np.random.default_rng(0)
-    R0 = synth.canonical_rotation()
-    a = np.array([rotation_error_deg(synth.sample_rotation(rng, 30.0), R0) for _ in range(2000)])
-    # Haar density in a ball of radius A grows like (1 - cos a): the median is near 0.79 A
-    assert a.max() <= 30.0 and 0.72 * 30 < np.median(a) < 0.86 * 30
-
-
 def test_uncoloured_mesh_gets_random_colours(tmp_path):
     plain = dataclasses.replace(OBJ, vertex_colors=None)
     objdir = write_object_dir(plain, tmp_path / "plain_obj")
@@ -220,160 +204,3 @@ def test_background_folder_is_used(tmp_path):
         m = cv2.dilate(m.astype(np.uint8), np.ones((15, 15), np.uint8)) > 0
         b, g, r = (np.median(img[..., c][~m]) for c in range(3))
         assert r > g + 40 and r > b + 40
-
-
-def test_episode_plan():
-    rng = np.random.default_rng(0)
-    eps = synth.plan_episodes(rng, 300)
-    assert {e.kind for e in eps} == {"exit", "fast", "full_occlusion", "partial_occlusion"}
-    assert eps[0].start >= 30 and eps[-1].end <= 300
-    assert all(a.end <= b.start for a, b in zip(eps, eps[1:]))
-    assert len(synth.plan_episodes(np.random.default_rng(0), 60)) <= 1
-    assert synth.plan_episodes(np.random.default_rng(0), 20) == []
-    assert len(synth.plan_episodes(np.random.default_rng(0), 900)) > 4
-
-
-def test_blob_occluder_min_radius():
-    rng = np.random.default_rng(3)
-    m, col = synth.occluder_sprite(rng, 10, "blob", min_radius_px=40)
-    c = (m.shape[0] - 1) / 2
-    yy, xx = np.mgrid[: m.shape[0], : m.shape[1]]
-    disk = (yy - c) ** 2 + (xx - c) ** 2 <= 39.0**2
-    assert m[disk].all() and col.shape == m.shape + (3,)
-    for kind in ("hand", "bar"):
-        m, _ = synth.occluder_sprite(rng, 60, kind)
-        assert 0.05 < m.mean() < 0.8
-
-
-@pytest.fixture(scope="module")
-def seq_ds(tmp_path_factory):
-    out = tmp_path_factory.mktemp("seq_ds")
-    sd = run_synth(_cfg(out, sequence=True, frames=280, seed=2, workers=2, width=256, height=192))
-    return out, sd
-
-
-def test_sequence_files(seq_ds):
-    out, sd = seq_ds
-    assert sd == out / "test_seq" / "000000"
-    cap = cv2.VideoCapture(str(sd / "video.mp4"))
-    assert cap.isOpened() and int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 280
-    ok, frame = cap.read()
-    assert ok and frame.shape == (192, 256, 3)
-    n_read = 1
-    while cap.read()[0]:
-        n_read += 1
-    assert n_read == 280
-    cam = Camera.from_yaml(sd / "camera.yaml")
-    cams = read_scene_camera(sd / "scene_camera.json")
-    assert (cam.width, cam.height) == (256, 192) and np.allclose(cam.K, cams[0].K, atol=1e-9)
-    gts = read_scene_gt(sd / "scene_gt.json")
-    assert sorted(gts) == list(range(280))  # im_id = frame index, a pose for every frame
-    assert sorted(int(p.stem) for p in (sd / "rgb").iterdir()) == list(range(280))
-    coco = read_coco(sd / "keypoints_coco.json")
-    for s in coco.samples:
-        g = gts[s.image_id][0]
-        X = OBJ.keypoints @ g.R_m2c.T + g.t_m2c
-        uv = X[:, :2] / X[:, 2:] * [cam.fx, cam.fy] + [cam.cx, cam.cy]
-        lab = s.v > 0
-        if lab.any():
-            assert np.abs(uv[lab] - s.uv[lab]).max() < 0.01
-
-
-def test_sequence_motion_and_events(seq_ds):
-    out, sd = seq_ds
-    gts = read_scene_gt(sd / "scene_gt.json")
-    infos = read_scene_gt_info(sd / "scene_gt_info.json")
-    R = np.array([gts[i][0].R_m2c for i in range(280)])
-    t = np.array([gts[i][0].t_m2c for i in range(280)])
-    vf = np.array([infos[i][0].visib_fract for i in range(280)])
-    boxes = np.array([infos[i][0].bbox_obj for i in range(280)])  # x, y, w, h; may pass the border
-    inside = (boxes[:, 0] >= 0) & (boxes[:, 0] + boxes[:, 2] <= 256)
-    in_view = (boxes[:, 0] + boxes[:, 2] > 0) & (boxes[:, 0] < 256)
-    step_deg = np.array([rotation_error_deg(R[i], R[i + 1]) for i in range(279)])
-    step_mm = np.linalg.norm(np.diff(t, axis=0), axis=1)
-    assert step_deg.max() < 12 and np.median(step_deg) > 0.3  # smooth but moving
-    assert step_mm.max() < 60
-    episodes = json.loads((sd / "sequence_info.json").read_text())["episodes"]
-    ev = {}
-    for e in episodes:
-        ev.setdefault(e["kind"], e)
-    assert set(ev) == {"fast", "partial_occlusion", "full_occlusion", "exit"}
-    f = ev["fast"]
-    assert np.median(step_deg[f["start"]:f["end"] - 1]) > 1.8 * np.median(step_deg)
-    # full occlusion: >= 30 frames with nothing visible while the object is inside the image
-    e = ev["full_occlusion"]
-    hidden = (vf[e["start"]:e["end"]] == 0) & inside[e["start"]:e["end"]]
-    assert hidden.sum() >= 30
-    # partial occlusion: partly visible frames
-    p = ev["partial_occlusion"]
-    assert np.any((vf[p["start"]:p["end"]] > 0.2) & (vf[p["start"]:p["end"]] < 0.95))
-    # exit: the whole silhouette leaves the image and comes back
-    x = ev["exit"]
-    assert in_view[: x["start"]].all() and not in_view[x["start"]:x["end"]].all() and in_view[x["end"]:].all()
-    gone = np.nonzero(~in_view)[0]
-    assert vf[gone].max() == 0.0 and np.all((gone >= x["start"]) & (gone < x["end"]))
-    assert all(infos[i][0].px_count_all > 0 for i in range(280))  # silhouette counted past the border
-    assert vf[: min(ev_["start"] for ev_ in ev.values())].min() == 1.0  # clean start
-
-
-def test_existing_split_needs_overwrite(tmp_path):
-    run_synth(_cfg(tmp_path, num=2, seed=0, workers=1, width=64, height=64))
-    with pytest.raises(KptrackError, match="train_synth: already holds data.*--overwrite"):
-        run_synth(_cfg(tmp_path, num=2, seed=0, workers=1, width=64, height=64))
-    split = run_synth(_cfg(tmp_path, num=3, seed=1, workers=1, width=64, height=64, overwrite=True))
-    assert len(list((split / "000000" / "rgb").iterdir())) == 3
-    # a second split beside the first shares models/
-    run_synth(_cfg(tmp_path, num=2, seed=0, workers=1, width=64, height=64, split="val_synth"))
-    assert (tmp_path / "val_synth" / "000000" / "scene_gt.json").is_file()
-
-
-@pytest.mark.parametrize(
-    "kw, msg",
-    [
-        (dict(num=0), "--num"),
-        (dict(backgrounds="/nonexistent/bgs"), "--backgrounds"),
-        (dict(rot_range_deg=0.0), "--rot-range"),
-        (dict(width=8), "--width"),
-        (dict(object="/nonexistent/object"), "object"),
-        (dict(split="a/b"), "--split"),
-    ],
-)
-def test_bad_input(tmp_path, kw, msg):
-    with pytest.raises(KptrackError, match=msg):
-        run_synth(_cfg(tmp_path, **kw))
-
-
-def test_empty_background_folder(tmp_path):
-    (tmp_path / "bgs").mkdir()
-    with pytest.raises(KptrackError, match="holds no images"):
-        run_synth(_cfg(tmp_path / "o", num=1, backgrounds=str(tmp_path / "bgs")))
-
-
-def test_cli_synth(tmp_path, capsys):
-    from tracker.cli import main
-
-    rc = main(["synth", "--object", "default", "--out", str(tmp_path / "d"), "--num", "3", "--seed", "0", "--workers", "1", "--width", "64", "--height", "64"])
-    assert rc == 0 and len(list((tmp_path / "d" / "train_synth" / "000000" / "rgb").iterdir())) == 3
-    rc = main(["synth", "--out", str(tmp_path / "d"), "--num", "3"])
-    assert rc == 2 and "--overwrite" in capsys.readouterr().err
-
-
-def test_forked_workers_survive_a_busy_opencv_pool_in_the_parent(tmp_path):
-    """Regression: a worker forked while OpenCV's thread pool was alive hung on its first
-    cv2 threading call. Run in a subprocess so a regression fails by timeout, not a stuck suite."""
-    import subprocess
-    import sys
-
-    code = f"""
-import cv2, numpy as np
-from train.synth import SynthConfig, run_synth
-big = np.random.rand(1200, 1200, 3).astype(np.float32)
-before = cv2.getNumThreads()
-for k in range(3):
-    cv2.GaussianBlur(big, (0, 0), 2)
-    run_synth(SynthConfig(out=r"{tmp_path}/o{{}}".format(k), num=8, seed=k, workers=2, progress=False, width=64, height=64))
-assert cv2.getNumThreads() == before
-print("done")
-"""
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert res.returncode == 0 and "done" in res.stdout, res.stderr[-2000:]

@@ -1,0 +1,22 @@
+"""TrainConfig checks: options out of range fail with one clear error."""
+
+import pytest
+
+from kp_tinydata import write_tiny_bop
+from tracker.errors import KptrackError
+from tracker.objects import load_object
+from train.config import TrainConfig
+from train.loop import train
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    return write_tiny_bop(tmp_path_factory.mktemp("tiny"), load_object("default"), n=6, size=96, corrupt=(2,))
+
+
+def test_bad_options(data, tmp_path):
+    with pytest.raises(KptrackError, match="--width.*'hourglass'"):
+        train(TrainConfig(data=str(data), out=str(tmp_path / "r"), iters=1, preset="hourglass", width=0.5))
+    with pytest.raises(KptrackError, match="--rot-range"):
+        train(TrainConfig(data=str(data), out=str(tmp_path / "r"), iters=1, rotation_deg=200))
+    with pytest.raises(KptrackError, match="--iters"):
+        train(TrainConfig(data=str(data), out=str(tmp_path / "r"), iters=0))

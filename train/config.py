@@ -1,0 +1,101 @@
+"""What defines a training run: :class:`TrainConfig` and its checks.
+
+The config is saved as a plain dict in every checkpoint (``config``) and as ``config.json`` in
+the run folder, and travels into the exported model's metadata, so a model file says how it
+was trained. Defaults follow the seed recipe of Newell et al., "Stacked Hourglass Networks for
+Human Pose Estimation" (ECCV 2016): RMSprop, learning rate 2.5e-4, batch 8.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from tracker.errors import KptrackError
+from train.augment import AugmentConfig
+from train.models import get_preset, model_kwargs
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that defines a training run; saved (as a dict) in every checkpoint.
+
+    data: BOP dataset root/split/scene folder or COCO keypoints JSON. out: run directory.
+    object: 'default' or an object directory. preset: network preset (train.models.PRESETS).
+    iters: total iterations (a resumed run continues to this count). batch: per process.
+    lr: peak learning rate; optimizer 'rmsprop' (seed) | 'adam'; schedule 'cosine' | 'step' | 'constant';
+    warmup: linear warm-up iterations. val_every / log_every: iterations. val_fraction / val_max:
+    the held-out part of --data; val_split: a BOP split to validate on instead. init: a checkpoint
+    whose network weights start a new run (fine-tuning): optimizer, schedule and iteration count
+    start fresh, unlike ``resume``.
+    sigma: target Gaussian std in heatmap cells. rotation_deg, scale_jitter, search_prob: see
+    train.augment.AugmentConfig. width (lite), stacks and features (hourglass): model options
+    (None = preset default). workers: DataLoader processes (None = auto). threads: torch
+    intra-op threads (None = all cores of this process's share). device: auto | cpu | cuda.
+    """
+
+    data: str
+    out: str
+    object: str = "default"
+    preset: str = "lite"
+    iters: int = 20000
+    batch: int = 8
+    lr: float = 2.5e-4
+    optimizer: str = "rmsprop"
+    schedule: str = "cosine"
+    warmup: int = 200
+    min_lr_frac: float = 0.02
+    weight_decay: float = 0.0
+    seed: int = 0
+    resume: str | None = None
+    init: str | None = None
+    split: str | None = None
+    val_split: str | None = None
+    val_fraction: float = 0.05
+    val_max: int = 500
+    val_every: int = 1000
+    log_every: int = 50
+    sigma: float = 2.0
+    rotation_deg: float = 30.0
+    scale_jitter: float = 0.25
+    search_prob: float = 0.15
+    width: float | None = None
+    stacks: int | None = None
+    features: int | None = None
+    workers: int | None = None
+    threads: int | None = None
+    device: str = "auto"
+    obj_id: int = 1
+    channels_last: bool = True
+
+    def model_options(self) -> dict:
+        """The network's keyword arguments: the preset's, overridden by width/stacks/features when set."""
+        given = {"width": self.width, "stacks": self.stacks, "features": self.features}
+        return model_kwargs(self.preset, **{k: v for k, v in given.items() if v is not None})
+
+    def augment(self) -> AugmentConfig:
+        return AugmentConfig(rotation_deg=self.rotation_deg, scale_jitter=self.scale_jitter, search_prob=self.search_prob)
+
+
+def check_config(cfg: TrainConfig) -> None:
+    """Raise one KptrackError naming the first option out of range (and an unknown preset)."""
+    get_preset(cfg.preset)
+    problems = [
+        (cfg.iters >= 1, f"--iters {cfg.iters}: must be >= 1"),
+        (cfg.batch >= 1, f"--batch {cfg.batch}: must be >= 1"),
+        (cfg.lr > 0 and math.isfinite(cfg.lr), f"--lr {cfg.lr}: must be a positive number"),
+        (cfg.optimizer in ("rmsprop", "adam"), f"optimizer {cfg.optimizer!r}: use rmsprop or adam"),
+        (cfg.schedule in ("cosine", "step", "constant"), f"schedule {cfg.schedule!r}: use cosine, step or constant"),
+        (cfg.workers is None or cfg.workers >= 0, f"--workers {cfg.workers}: must be >= 0"),
+        (cfg.threads is None or cfg.threads >= 1, f"--threads {cfg.threads}: must be >= 1"),
+        (cfg.val_every >= 1 and cfg.log_every >= 1, "val_every and log_every must be >= 1"),
+        (cfg.sigma > 0, f"--sigma {cfg.sigma}: must be > 0 heatmap cells"),
+        (0 <= cfg.rotation_deg <= 180, f"--rot-range {cfg.rotation_deg}: must be within 0..180 degrees"),
+        (0 <= cfg.scale_jitter < 1, f"scale_jitter {cfg.scale_jitter}: must be within [0, 1)"),
+        (0 <= cfg.search_prob <= 1, f"search_prob {cfg.search_prob}: must be within [0, 1]"),
+        (0 < cfg.val_fraction < 1 and cfg.val_max >= 1, "val_fraction must be in (0, 1) and val_max >= 1"),
+        (cfg.device in ("auto", "cpu", "cuda") or cfg.device.startswith("cuda:"), f"--device {cfg.device}: use auto, cpu or cuda"),
+    ]
+    for ok, msg in problems:
+        if not ok:
+            raise KptrackError(msg + ".")

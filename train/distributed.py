@@ -1,0 +1,89 @@
+"""Processes and devices of a training run: single process, or DistributedDataParallel under torchrun.
+
+Launch ``torchrun --nproc_per_node N -m tracker train ...``: torchrun sets ``WORLD_SIZE``,
+``RANK`` and ``LOCAL_RANK``; each process trains on its own shard of every global batch under
+DistributedDataParallel (NCCL on GPUs, gloo on CPUs) and only rank 0 validates and writes files.
+Without torchrun everything here is a no-op around one process.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as tdist
+import torch.nn as nn
+from torch.nn.parallel import DistributedDataParallel
+
+from tracker.errors import KptrackError
+
+
+@dataclass
+class Dist:
+    """This process's place in the run: rank, world size, local rank (its GPU on the node)."""
+
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @property
+    def main(self) -> bool:
+        """Rank 0: the process that validates and writes files."""
+        return self.rank == 0
+
+
+def cores() -> int:
+    """CPU cores this process may use."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def init_distributed(device_arg: str) -> tuple[Dist, torch.device]:
+    """(Dist, device) for ``--device`` (auto | cpu | cuda | cuda:N); joins the process group under torchrun."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    use_cuda = device_arg.startswith("cuda") or (device_arg == "auto" and torch.cuda.is_available())
+    if device_arg.startswith("cuda") and not torch.cuda.is_available():
+        raise KptrackError(f"--device {device_arg}: this torch has no usable CUDA GPU. Use --device cpu (or auto).")
+    if world <= 1:
+        dev = torch.device(device_arg if device_arg.startswith("cuda") else ("cuda" if use_cuda else "cpu"))
+        return Dist(), dev
+    rank, local = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
+    if use_cuda:
+        torch.cuda.set_device(local)
+        dev = torch.device("cuda", local)
+    else:
+        dev = torch.device("cpu")
+    if not tdist.is_initialized():
+        tdist.init_process_group(backend="nccl" if use_cuda else "gloo")
+    return Dist(rank, world, local), dev
+
+
+def close_distributed(dist: Dist) -> None:
+    """Leave the process group (if this run joined one)."""
+    if dist.world > 1 and tdist.is_initialized():
+        tdist.destroy_process_group()
+
+
+def wrap_model(model: nn.Module, dist: Dist, device: torch.device) -> nn.Module:
+    """The module to train: ``model`` itself, or under DistributedDataParallel with several processes."""
+    if dist.world <= 1:
+        return model
+    return DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+
+
+def gather_bad_images(bad: set[int], dist: Dist) -> None:
+    """Add every process's unreadable image indices to ``bad`` (in place)."""
+    if dist.world > 1:
+        allbad: list = [None] * dist.world
+        tdist.all_gather_object(allbad, sorted(bad))
+        for b in allbad:
+            bad.update(b or [])
+
+
+def barrier(dist: Dist) -> None:
+    """Wait for every process (no-op in a single process)."""
+    if dist.world > 1:
+        tdist.barrier()

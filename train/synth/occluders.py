@@ -1,0 +1,161 @@
+"""Occluders: random blob, bar and hand sprites, pasting them into an image, and how much of the
+object a paste would cover.
+
+Cut-and-paste occlusion after Dwibedi et al., "Cut, Paste and Learn: Surprisingly Easy Synthesis
+for Instance Detection" (ICCV 2017). A sprite is (mask (h, w) bool, colour (h, w, 3) uint8 BGR)
+and is placed by its centre in image pixels. :func:`add_occluders` places a training image's
+occluders; test sequences script theirs (:mod:`train.synth.sequences`).
+"""
+
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+
+from tracker.formats.bop_scene import mask_bbox
+from train.synth.backgrounds import GRID
+from train.synth.config import SynthConfig
+
+_SKIN_RGB = ((255, 219, 172), (241, 194, 125), (224, 172, 105), (198, 134, 66), (141, 85, 36), (92, 51, 23))
+
+
+def _shade_sprite(rng, mask: np.ndarray, base_bgr: np.ndarray, textured: bool) -> np.ndarray:
+    h, w = mask.shape
+    xs, ys = GRID(h, w)
+    a = rng.uniform(0, 2 * math.pi)
+    shade = 0.7 + 0.45 * (xs * math.cos(a) + ys * math.sin(a) + 1.0) * 0.5
+    col = base_bgr[None, None, :] * shade[:, :, None]
+    if textured:
+        g = int(rng.integers(3, 9))
+        n = cv2.resize(rng.random((g, g), dtype=np.float32), (w, h), interpolation=cv2.INTER_CUBIC)
+        col = col * (0.75 + 0.5 * n[:, :, None])
+    return np.clip(col, 0, 255).astype(np.uint8)
+
+
+def occluder_sprite(rng: np.random.Generator, size_px: float, kind: str, min_radius_px: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """A random occluder about ``size_px`` across.
+
+    kind: 'blob' (smooth random star-shaped polygon; with ``min_radius_px`` every point of its
+    outline is at least that far from the centre), 'bar' (a rotated stick) or 'hand' (palm,
+    four fingers and a thumb, skin-coloured or a glove). Returns (mask (h, w) bool, colour
+    (h, w, 3) uint8 BGR); the shape's centre is the sprite's centre.
+    """
+    size_px = max(float(size_px), 4.0)
+    if kind == "blob":
+        nh = 4
+        amps = rng.uniform(0, 1, nh)
+        amps *= rng.uniform(0.1, 0.25) / max(amps.sum(), 1e-9)  # sum |a| <= 0.25
+        r0 = size_px / 2.0
+        if min_radius_px is not None:
+            r0 = max(r0, min_radius_px / (1.0 - amps.sum()))
+        S = int(math.ceil(2 * r0 * (1 + amps.sum()))) + 5
+        th = np.linspace(0, 2 * math.pi, 72, endpoint=False)
+        r = r0 * (1 + sum(a * np.sin((k + 2) * th + rng.uniform(0, 2 * math.pi)) for k, a in enumerate(amps)))
+        c = (S - 1) / 2.0
+        pts = np.stack([c + r * np.cos(th), c + r * np.sin(th)], 1)
+        m = np.zeros((S, S), np.uint8)
+        cv2.fillPoly(m, [np.round(pts).astype(np.int32)], 1)
+        base = rng.uniform(20, 235, 3)
+        return m.astype(bool), _shade_sprite(rng, m, base, textured=rng.random() < 0.6)
+    S = int(math.ceil(size_px * 1.2)) + 5
+    c = (S - 1) / 2.0
+    m = np.zeros((S, S), np.uint8)
+    ang = rng.uniform(0, 2 * math.pi)
+    rot = np.array([[math.cos(ang), -math.sin(ang)], [math.sin(ang), math.cos(ang)]])
+
+    def P(x, y):  # sprite-local (units of size_px, centred) -> pixel
+        q = rot @ np.array([x, y]) * size_px + c
+        return int(round(q[0])), int(round(q[1]))
+
+    if kind == "bar":
+        half_w = rng.uniform(0.05, 0.15)
+        corners = [P(-0.55, -half_w), P(0.55, -half_w), P(0.55, half_w), P(-0.55, half_w)]
+        cv2.fillPoly(m, [np.array(corners, np.int32)], 1)
+        base = rng.uniform(20, 235, 3)
+        return m.astype(bool), _shade_sprite(rng, m, base, textured=rng.random() < 0.5)
+    # hand: palm ellipse at the bottom, fingers up, thumb to one side (mirrored at random)
+    side = 1.0 if rng.random() < 0.5 else -1.0
+    pc = P(0.0, 0.12)
+    cv2.ellipse(m, pc, (max(1, int(0.2 * size_px)), max(1, int(0.24 * size_px))), math.degrees(ang), 0, 360, 1, -1)
+    fw = max(1, int(size_px * rng.uniform(0.07, 0.1)))
+    for j, fx in enumerate((-0.14, -0.05, 0.04, 0.13)):
+        length = rng.uniform(0.22, 0.34) * (0.85 if j in (0, 3) else 1.0)
+        spread = (fx * 0.6) + rng.uniform(-0.05, 0.05)
+        a, b = P(fx * side, -0.05), P((fx + spread) * side, -0.05 - length)
+        cv2.line(m, a, b, 1, fw)
+        cv2.circle(m, b, max(1, fw // 2), 1, -1)
+    a, b = P(0.16 * side, 0.18), P(0.40 * side, -0.02)
+    cv2.line(m, a, b, 1, int(fw * 1.1) + 1)
+    cv2.circle(m, b, max(1, fw // 2), 1, -1)
+    if rng.random() < 0.75:
+        rgb = np.array(_SKIN_RGB[int(rng.integers(len(_SKIN_RGB)))], np.float64) * rng.uniform(0.85, 1.1)
+        base = rgb[::-1]
+    else:
+        base = rng.uniform(20, 235, 3)  # a glove
+    return m.astype(bool), _shade_sprite(rng, m, base, textured=False)
+
+
+def _paste_window(shape: tuple[int, int], h: int, w: int, y0: int, x0: int):
+    """Slices (image, sprite) for a (h, w) sprite whose top-left is (y0, x0), clipped to shape;
+    None when they do not overlap."""
+    H, W = shape
+    ya, xa = max(y0, 0), max(x0, 0)
+    yb, xb = min(y0 + h, H), min(x0 + w, W)
+    if ya >= yb or xa >= xb:
+        return None
+    return (slice(ya, yb), slice(xa, xb)), (slice(ya - y0, yb - y0), slice(xa - x0, xb - x0))
+
+
+def paste(image: np.ndarray, occ: np.ndarray, sprite: tuple[np.ndarray, np.ndarray], cx: float, cy: float) -> None:
+    """Paste a sprite (mask, colour) centred at (cx, cy) into image (H, W, 3) and occ (H, W) bool."""
+    m, col = sprite
+    h, w = m.shape
+    win = _paste_window(occ.shape, h, w, int(round(cy - (h - 1) / 2)), int(round(cx - (w - 1) / 2)))
+    if win is None:
+        return
+    (iy, ix), (sy, sx) = win
+    mm = m[sy, sx]
+    np.copyto(image[iy, ix], col[sy, sx], where=mm[:, :, None])
+    occ[iy, ix] |= mm
+
+
+def overlap(occ_shape, mask: np.ndarray, sprite_mask: np.ndarray, cx: float, cy: float, already: np.ndarray) -> int:
+    """Object pixels (of mask (H, W) bool) newly covered by a sprite centred at (cx, cy), not
+    counting those ``already`` (H, W) bool covered."""
+    h, w = sprite_mask.shape
+    win = _paste_window(occ_shape, h, w, int(round(cy - (h - 1) / 2)), int(round(cx - (w - 1) / 2)))
+    if win is None:
+        return 0
+    (iy, ix), (sy, sx) = win
+    return int(np.count_nonzero(sprite_mask[sy, sx] & mask[iy, ix] & ~already[iy, ix]))
+
+
+def add_occluders(rng: np.random.Generator, cfg: SynthConfig, image: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Paste 1-2 occluders near the object into image (H, W, 3), covering at most
+    cfg.max_occlusion of its mask (H, W) bool. Returns the occluded pixels (H, W) bool."""
+    occ = np.zeros(mask.shape, bool)
+    n_obj = int(np.count_nonzero(mask))
+    if n_obj == 0 or rng.random() >= cfg.occluder_prob:
+        return occ
+    x, y, w, h = mask_bbox(mask)
+    cx, cy = x + (w - 1) / 2.0, y + (h - 1) / 2.0
+    size_obj = float(max(w, h))
+    budget = int(cfg.max_occlusion * n_obj)
+    covered = 0
+    for _ in range(1 if rng.random() < 0.7 else 2):
+        kind = ("blob", "hand", "bar")[int(rng.integers(3))]
+        sprite = occluder_sprite(rng, size_obj * rng.uniform(0.3, 0.9), kind)
+        s = max(sprite[0].shape)
+        a = rng.uniform(0, 2 * math.pi)
+        d = rng.uniform(0.3, 1.0) * (size_obj + s) / 2.0
+        for _try in range(10):
+            px, py = cx + d * math.cos(a), cy + d * math.sin(a)
+            new = overlap(occ.shape, mask, sprite[0], px, py, occ)
+            if covered + new <= budget:
+                paste(image, occ, sprite, px, py)
+                covered += new
+                break
+            d += 0.12 * size_obj
+    return occ
