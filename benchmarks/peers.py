@@ -20,12 +20,13 @@
 
 (b) kptrack cold-starting every frame: no warm start, no ROI tracking (full-frame search and cold
     solve on each frame), to show what tracking buys. (c) kptrack with plain argmax decoding instead
-    of DARK. Both are configurations of :class:`tracker.pipeline.tracker.Tracker`, built by
-    :func:`make_cold_tracker` and :func:`make_argmax_tracker`.
+    of DARK. Both are configurations of :class:`tracker.pipeline.tracker.Tracker`, so they run the
+    tracker's own keypoint pass: :class:`ColdStartTracker` and :func:`make_argmax_tracker`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass
@@ -35,6 +36,11 @@ import cv2
 import numpy as np
 
 from tracker.errors import KptrackError
+from tracker.pipeline.config import TrackerConfig
+from tracker.pipeline.decode import decode_argmax
+from tracker.pipeline.state import FrameResult
+from tracker.pipeline.tracker import Tracker
+from tracker.render import Renderer
 
 log = logging.getLogger(__name__)
 
@@ -92,10 +98,9 @@ class FeaturePeer:
         self.dist = np.asarray(camera.dist, np.float64) if camera.dist is not None and len(camera.dist) else None
 
     @property
-    def renderer(self):
+    def renderer(self) -> Renderer:
+        """The renderer registration uses (built on first use unless one was passed in)."""
         if self._renderer is None:
-            from tracker.render import Renderer
-
             self._renderer = Renderer(self.obj)
         return self._renderer
 
@@ -195,37 +200,25 @@ def run_feature_peer(frames, obj: Any, camera: Any, R0: np.ndarray, t0: np.ndarr
 
 
 # ----------------------------------------------------------------------------- (b), (c)
-class ColdStartTracker:
+class ColdStartTracker(Tracker):
     """Peer (b): kptrack with every frame treated as the first one.
 
-    Wraps a :class:`tracker.pipeline.tracker.Tracker` and resets it before each frame, so each frame runs
-    the full-frame search view (letterboxed frame) with a cold SQPnP-in-RANSAC solve, then the
-    same frame's re-crop and refinement; nothing carries over from the previous frame (no
-    constant-velocity prediction, no ROI crop, no warm-started LM, no smoothing). Same ``step``
-    signature and attributes (model, obj, camera) as Tracker.
+    A :class:`tracker.pipeline.tracker.Tracker` (smoothing off) that resets itself before each
+    frame, so each frame runs the full-frame search view (letterboxed frame) with a cold
+    SQPnP-in-RANSAC solve, then the same frame's re-crop and refinement; nothing carries over
+    from the previous frame (no constant-velocity prediction, no ROI crop, no warm-started LM,
+    no smoothing). Same constructor arguments as Tracker (config default: the ``fast`` preset).
     """
 
-    def __init__(self, model: Any, obj: Any, camera: Any, config: Any = None):
-        import dataclasses
+    def __init__(self, model: Any, obj: Any, camera: Any, config: TrackerConfig | None = None):
+        super().__init__(model, obj, camera, dataclasses.replace(config or TrackerConfig.preset("fast"), smoothing=False))
 
-        from tracker.pipeline.tracker import Tracker, TrackerConfig
-
-        cfg = dataclasses.replace(config or TrackerConfig.preset("fast"), smoothing=False)
-        self.tracker = Tracker(model, obj, camera, cfg)
-        self.model, self.obj, self.camera = model, obj, camera
-
-    def step(self, image: np.ndarray, index: int | None = None, timestamp: float | None = None):
-        self.tracker.reset()
-        return self.tracker.step(image, index, timestamp)
-
-    def warmup(self) -> None:
-        if hasattr(self.tracker, "warmup"):
-            self.tracker.warmup()
+    def step(self, image: np.ndarray, index: int | None = None, timestamp: float | None = None) -> FrameResult:
+        """Forget the last frame, then :meth:`Tracker.step` (a full-frame search)."""
+        self.reset()
+        return super().step(image, index, timestamp)
 
 
-def make_argmax_tracker(model: Any, obj: Any, camera: Any, config: Any = None):
+def make_argmax_tracker(model: Any, obj: Any, camera: Any, config: TrackerConfig | None = None) -> Tracker:
     """Peer (c): kptrack with plain argmax decoding (integer heatmap cells) instead of DARK."""
-    from tracker.pipeline.decode import decode_argmax
-    from tracker.pipeline.tracker import Tracker
-
     return Tracker(model, obj, camera, config, decoder=decode_argmax)

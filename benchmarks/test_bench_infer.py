@@ -1,7 +1,7 @@
 """Stage benchmark: network inference with ONNX Runtime, batch 1, 256x256 crop -> (K, 64, 64) heatmaps.
 
 Model: ``models/default/model.onnx`` when it exists (the shipped model; the figure that matters), else a
-tiny untrained stand-in written by :func:`benchmarks.e2e.write_tiny_onnx` (same interface, far cheaper:
+tiny untrained stand-in written by :func:`benchmarks.tiny_model.write_tiny_onnx` (same interface, far cheaper:
 its figures only show the harness works; ``extra_info["model"]`` says which one ran).
 
 Timed through :class:`tracker.pipeline.infer.OnnxHeatmapModel` when it is available (normalisation + session
@@ -31,7 +31,7 @@ DEFAULT_MODEL = REPO / "models" / "default" / "model.onnx"
 def model_path(tmp_path_factory) -> Path:
     if DEFAULT_MODEL.is_file():
         return DEFAULT_MODEL
-    from benchmarks.e2e import write_tiny_onnx
+    from benchmarks.tiny_model import write_tiny_onnx
 
     pytest.importorskip("onnx")
     return write_tiny_onnx(tmp_path_factory.mktemp("model") / "tiny.onnx", [f"kp{i}" for i in range(9)])

@@ -27,7 +27,8 @@ from tracker.formats.modelmeta import ModelMeta
 from tracker.objects import load_object
 from benchmarks.peers import ColdStartTracker, FeaturePeer, make_argmax_tracker
 from tracker.render import Renderer
-from tracker.pipeline.tracker import Tracker, TrackerConfig
+from tracker.pipeline.config import TrackerConfig
+from tracker.pipeline.tracker import Tracker
 
 PEER_ROUNDS = 3 if QUICK else 15
 REPO = Path(__file__).resolve().parents[1]

@@ -1,6 +1,6 @@
 """Stage benchmark: pose from K = 9 / 16 keypoints (2D-3D), the warm-started per-frame solve.
 
-Timed: :func:`tracker.pipeline.pose.solve_lm` (numba robust LM, Huber) warm-started from the previous
+Timed: :func:`tracker.pipeline.solve_lm.solve_lm` (numba robust LM, Huber) warm-started from the previous
 frame's pose perturbed like 30 fps motion of a hand-held object (2 deg, 5 mm per frame), 0.5 px
 keypoint noise. Baselines in the same run, same data: OpenCV ``solvePnP`` with ``ITERATIVE``
 (its LM, from the same warm start via ``useExtrinsicGuess``; and cold), ``EPNP``, ``SQPNP``, and
@@ -19,7 +19,7 @@ import pytest
 
 from benchmarks.benchutil import QUICK, median_s, record_vs
 from tracker.geometry import project, rotation_error_deg, so3_exp
-from tracker.pipeline.pose import solve_lm
+from tracker.pipeline.solve_lm import solve_lm
 
 ROUNDS = 30 if QUICK else 200
 TARGET_US = 20.0

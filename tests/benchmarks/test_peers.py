@@ -5,12 +5,15 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
+from kptrack_testing import OracleHeatmaps
 
+from benchmarks.peers import ColdStartTracker, FeaturePeer, FeaturePeerConfig, make_argmax_tracker, run_feature_peer
 from tracker.camera import Camera
 from tracker.errors import KptrackError
 from tracker.geometry import look_at, rotation_error_deg, so3_exp
 from tracker.objects import keypoint_surface_distance, load_object
-from benchmarks.peers import ColdStartTracker, FeaturePeer, FeaturePeerConfig, make_argmax_tracker, run_feature_peer
+from tracker.pipeline.config import TrackerConfig
+from tracker.pipeline.tracker import Tracker
 from tracker.render import Renderer
 
 
@@ -80,8 +83,6 @@ def test_run_feature_peer_times_every_frame(setup):
 
 # ----------------------------------------------------------------------------- (b), (c) with an oracle backend
 def _oracle(obj, cam, pose_of):
-    from kptrack_testing import OracleHeatmaps
-
     return OracleHeatmaps(obj.keypoint_names, lambda i: cam.project(obj.keypoints, *pose_of(i)))
 
 
@@ -90,11 +91,10 @@ def _traj(i):
 
 
 def test_cold_start_peer_searches_every_frame(setup):
-    from tracker.pipeline.tracker import Tracker
-
     obj, cam, _, _, _, _ = setup
     black = np.zeros((cam.height, cam.width, 3), np.uint8)
     cold = ColdStartTracker(_oracle(obj, cam, _traj), obj, cam)
+    assert isinstance(cold, Tracker) and not cold.config.smoothing  # a configuration of the tracker itself
     res = [cold.step(black, i) for i in range(6)]
     assert all(r.mode == "search" for r in res)  # never the predicted-ROI path
     for i, r in enumerate(res):
@@ -105,8 +105,6 @@ def test_cold_start_peer_searches_every_frame(setup):
 
 
 def test_argmax_peer_decodes_coarser_than_dark(setup):
-    from tracker.pipeline.tracker import Tracker, TrackerConfig
-
     obj, cam, _, _, _, _ = setup
     black = np.zeros((cam.height, cam.width, 3), np.uint8)
     cfg = TrackerConfig.preset("fast", smoothing=False)
