@@ -21,14 +21,12 @@ from tracker.formats.bop_scene import load_scene_gt
 from tracker.objects import load_object
 from tracker.paths import default_cache_dir, resolve_model
 from tracker.pipeline.config import TrackerConfig
-from tracker.pipeline.draw import FrameDrawer
 from tracker.pipeline.infer import OnnxHeatmapModel, check_model_matches_object
-from tracker.pipeline.loop import LoopStats, interrupts, run_loop
+from tracker.pipeline.loop import LoopStats
+from tracker.pipeline.session import run_tracking
 from tracker.pipeline.sinks import VideoSink
 from tracker.pipeline.source import open_image_folder
 from tracker.pipeline.state import FrameResult
-from tracker.pipeline.tracker import Tracker
-from tracker.pipeline.warmup import announce_compilation
 from train.synth import SynthConfig, run_synth
 
 log = logging.getLogger(__name__)
@@ -98,26 +96,11 @@ def score_results(results: list[FrameResult], scene: Path, obj) -> dict:
 
 def run_demo(model, obj, camera: Camera, scene: Path, *, video: VideoSink | None = None,
              config: TrackerConfig | None = None) -> DemoReport:
-    """Track a BOP sequence folder (``rgb/``) and score it."""
+    """Track a BOP sequence folder (``rgb/``), drawing every frame, and score it."""
     config = config or TrackerConfig.preset("fast")
-    source = open_image_folder(scene / "rgb", fps=30.0)
     results: list[FrameResult] = []
-    with interrupts() as stop:
-        try:
-            tracker = Tracker(model, obj, camera, config)
-            with announce_compilation():
-                model.warmup(5)
-                tracker.warmup()
-                drawer = FrameDrawer(obj, camera, provider=tracker.provider, preset=config.name)
-            stats = run_loop(source, tracker, sinks=[video] if video is not None else [], drawer=drawer,
-                             on_result=results.append, stop=stop)
-        except KeyboardInterrupt:
-            stats = LoopStats(provider=str(getattr(model, "provider", "")), interrupted=True)
-        finally:
-            stop.closing = True
-            if video is not None:
-                video.close()
-            source.close()
+    stats = run_tracking(open_image_folder(scene / "rgb", fps=30.0), model, obj, camera, config,
+                         sinks=[video] if video is not None else [], draw=True, on_result=results.append)
     return DemoReport(score_results(results, scene, obj), stats, scene, config)
 
 

@@ -2,9 +2,9 @@
 
 :func:`track` checks the outputs first (so a typo fails before a model loads or a camera opens),
 then opens the model (:mod:`tracker.pipeline.infer`), the object, the source
-(:mod:`tracker.pipeline.source`) and its camera (:mod:`tracker.camera.resolve`), builds the
-:class:`~tracker.pipeline.tracker.Tracker`, warms it up, and runs :func:`tracker.pipeline.loop.run_loop`
-into the sinks it asked for. Ctrl-C and SIGTERM stop the run cleanly (sinks closed, summary
+(:mod:`tracker.pipeline.source`) and its camera (:mod:`tracker.camera.resolve`), then hands them
+to :func:`run_tracking`, which builds the :class:`~tracker.pipeline.tracker.Tracker`, warms it up
+and runs :func:`tracker.pipeline.loop.run_loop` into the sinks (``kptrack demo`` runs through it too). Ctrl-C and SIGTERM stop the run cleanly (sinks closed, summary
 returned, ``interrupted`` set); a kill leaves flushed poses and a playable AVI.
 
 Nothing the user gave is overwritten: an output that is the source itself is refused, and an
@@ -16,17 +16,20 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable, Sequence
 
+from tracker.camera import Camera
 from tracker.camera.resolve import is_live, resolve_camera
 from tracker.errors import KptrackError
 from tracker.objects import load_object
 from tracker.paths import resolve_model
 from tracker.pipeline.config import TrackerConfig
 from tracker.pipeline.draw import FrameDrawer
-from tracker.pipeline.infer import OnnxHeatmapModel, check_model_matches_object
+from tracker.pipeline.infer import HeatmapBackend, OnnxHeatmapModel, check_model_matches_object
 from tracker.pipeline.loop import LoopStats, format_summary, interrupts, run_loop
-from tracker.pipeline.sinks import JsonlSink, PoseCsvSink, VideoSink, WindowSink
-from tracker.pipeline.source import open_source
+from tracker.pipeline.sinks import JsonlSink, PoseCsvSink, Sink, VideoSink, WindowSink
+from tracker.pipeline.source import FrameSource, open_source
+from tracker.pipeline.state import FrameResult
 from tracker.pipeline.tracker import Tracker
 from tracker.pipeline.warmup import announce_compilation
 
@@ -97,6 +100,30 @@ def check_outputs(source: str, outputs: dict[str, Path], overwrite: bool) -> Non
             raise KptrackError(f"{flag} {path}: the file exists. Choose another path, or pass --overwrite to replace it.")
 
 
+def run_tracking(source: FrameSource, model: HeatmapBackend, obj, camera: Camera, config: TrackerConfig, *,
+                 sinks: Sequence[Sink] = (), draw: bool = False, max_frames: int | None = None,
+                 on_result: Callable[[FrameResult], None] | None = None) -> LoopStats:
+    """Track ``source`` into ``sinks`` under :func:`~tracker.pipeline.loop.interrupts`: build the Tracker,
+    warm the network and the kernels up (announcing a numba compilation), build the drawer when
+    ``draw``, run the frame loop. The sinks and the source are closed whatever happens; Ctrl-C or
+    SIGTERM returns the stats so far with ``interrupted`` set."""
+    with interrupts() as stop:
+        try:
+            tracker = Tracker(model, obj, camera, config)
+            with announce_compilation():
+                model.warmup(3)
+                tracker.warmup()
+                drawer = FrameDrawer(obj, camera, provider=tracker.provider, preset=config.name) if draw else None
+            return run_loop(source, tracker, sinks=sinks, drawer=drawer, max_frames=max_frames, on_result=on_result, stop=stop)
+        except KeyboardInterrupt:
+            return LoopStats(provider=str(getattr(model, "provider", "")), interrupted=True)
+        finally:
+            stop.closing = True
+            for s in sinks:
+                s.close()
+            source.close()
+
+
 def track(cfg: TrackConfig) -> TrackReport:
     """Track ``cfg.source`` into the outputs ``cfg`` asks for (see the module docstring)."""
     config = TrackerConfig.preset(cfg.preset, **({} if cfg.smoothing else {"smoothing": False}))
@@ -113,28 +140,21 @@ def track(cfg: TrackConfig) -> TrackReport:
     obj = load_object(cfg.object)
     check_model_matches_object(model.meta, obj, str(model_path))
     source = open_source(cfg.source)
-    sinks: list = [s for s in (video, window) if s is not None]
-    with interrupts() as stop:
-        try:
-            camera = resolve_camera(cfg.camera, str(cfg.source), source.width, source.height)
-            if video is not None and source.fps:
-                video.fps = source.fps
-            sinks += [s for s in (PoseCsvSink(csv_path) if csv_path else None, JsonlSink(jsonl_path) if jsonl_path else None)
-                      if s is not None]
-            tracker = Tracker(model, obj, camera, config)
-            with announce_compilation():
-                model.warmup(3)
-                tracker.warmup()
-                drawer = FrameDrawer(obj, camera, provider=tracker.provider, preset=config.name) if video or window else None
-            log.info("tracking %s with %s on %s (%s preset)", source, model_path.name, model.provider, config.name)
-            stats = run_loop(source, tracker, sinks=sinks, drawer=drawer, max_frames=cfg.max_frames, stop=stop)
-        except KeyboardInterrupt:
-            stats = LoopStats(provider=str(model.provider), interrupted=True)
-        finally:
-            stop.closing = True
-            for s in sinks:
-                s.close()
-            source.close()
+    sinks: list[Sink] = [s for s in (video, window) if s is not None]
+    try:
+        camera = resolve_camera(cfg.camera, str(cfg.source), source.width, source.height)
+        if video is not None and source.fps:
+            video.fps = source.fps
+        sinks += [s for s in (PoseCsvSink(csv_path) if csv_path else None, JsonlSink(jsonl_path) if jsonl_path else None)
+                  if s is not None]
+    except BaseException:
+        for s in sinks:
+            s.close()
+        source.close()
+        raise
+    log.info("tracking %s with %s on %s (%s preset)", source, model_path.name, model.provider, config.name)
+    stats = run_tracking(source, model, obj, camera, config, sinks=sinks, draw=video is not None or window is not None,
+                         max_frames=cfg.max_frames)
     written = {what: p for what, p in (("annotated video", Path(cfg.out) if cfg.out else None), ("poses (BOP CSV)", csv_path),
                                        ("per-frame log (JSONL)", jsonl_path)) if p is not None}
     return TrackReport(stats, format_summary(stats, source), written)

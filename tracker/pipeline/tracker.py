@@ -39,6 +39,7 @@ frame but a broken setup.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from types import MappingProxyType
@@ -273,4 +274,4 @@ class Tracker:
 
 def _rejected(p: PassResult) -> PassResult:
     """The same pass, marked not accepted (a search view's pose only aims the next crop)."""
-    return PassResult(p.affine, p.uv, p.conf, p.pose, False, p.px_per_cell, p.crop, p.heatmaps)
+    return dataclasses.replace(p, accepted=False)
