@@ -31,15 +31,14 @@ GROUP = "kptrack.commands"
 ORDER = ("object", "synth", "train", "export", "score", "viz", "track", "demo", "eval", "bench", "calibrate")
 
 
-def command_modules(names: list[str] | None = None) -> dict[str, ModuleType]:
-    """{command name: its module} for the installed entry points (only ``names`` when given)."""
+def command_modules(only: str | None = None) -> dict[str, ModuleType]:
+    """{command name: its module} for the installed entry points; just ``only``'s when it is one of them."""
     eps = {ep.name: ep for ep in entry_points(group=GROUP)}
     if not eps:
         raise KptrackError(f"no kptrack commands are installed (entry-point group {GROUP}). "
                            "Reinstall the package: pip install -e .")
-    wanted = [n for n in sorted(eps, key=lambda n: (ORDER.index(n) if n in ORDER else len(ORDER), n))
-              if names is None or n in names]
-    return {n: importlib.import_module(eps[n].value) for n in wanted}
+    names = [only] if only in eps else sorted(eps, key=lambda n: (ORDER.index(n) if n in ORDER else len(ORDER), n))
+    return {n: importlib.import_module(eps[n].value) for n in names}
 
 
 def _first_command(argv: list[str]) -> str | None:
@@ -51,10 +50,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="kptrack", description="Real-time 6-DoF object pose tracking from heatmap keypoints.")
     ap.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    first = _first_command(argv or [])
-    names = {ep.name for ep in entry_points(group=GROUP)}
-    mods = command_modules([first] if first in names else None)
-    for name, mod in mods.items():
+    for name, mod in command_modules(_first_command(argv or [])).items():
         p = sub.add_parser(name, help=mod.HELP, description=mod.HELP)
         mod.add_arguments(p)
         p.set_defaults(_run=mod.run)
