@@ -37,7 +37,7 @@ import numpy as np
 from tracker.errors import KptrackError
 from tracker.objects.drill import default_object
 from tracker.objects.keypoints import MIN_KEYPOINTS, auto_keypoints, check_keypoints_on_object, read_keypoints_json
-from tracker.objects.mesh_io import MESH_SUFFIXES, read_mesh, write_ply
+from tracker.objects.mesh_io import MESH_SUFFIXES, MeshData, read_mesh, write_ply
 from tracker.objects.model import ObjectModel, mesh_diameter
 
 log = logging.getLogger(__name__)
@@ -158,7 +158,7 @@ def write_object_dir(obj: ObjectModel, out_dir: str | Path, *, mesh_name: str = 
 
 
 def init_object(
-    mesh: str | Path,
+    mesh: str | Path | MeshData,
     keypoints: str | Path = "auto",
     out_dir: str | Path = "object",
     units: str = "mm",
@@ -167,9 +167,11 @@ def init_object(
     symmetries_discrete=(),
     symmetries_continuous=(),
 ) -> Path:
-    """Make an object directory from a mesh file; returns the directory.
+    """Make an object directory from a mesh file or a built mesh; returns the directory.
 
-    mesh: PLY/OBJ/STL/GLB path, in ``units`` ('mm' or 'm'; metres are scaled by 1000).
+    mesh: PLY/OBJ/STL/GLB path, or a :class:`~tracker.objects.mesh_io.MeshData` (e.g. from
+    :mod:`tracker.objects.primitives`, then ``name`` is required), in ``units`` ('mm' or 'm';
+    metres are scaled by 1000).
     keypoints: 'auto' (farthest-point sampling + centroid, see :func:`auto_keypoints`) or a
     keypoints.json ({"names", "points_mm"}, always mm, in the mesh's frame). Symmetries
     (BOP form, translation mm) are stored in models_info.json only when given.
@@ -178,8 +180,13 @@ def init_object(
         raise KptrackError(f"--units {units!r}: unknown unit. Use mm or m.")
     if str(keypoints) == "auto" and (not isinstance(num_keypoints, (int, np.integer)) or num_keypoints + 1 < MIN_KEYPOINTS):
         raise KptrackError(f"--num-keypoints {num_keypoints}: need at least {MIN_KEYPOINTS - 1} (the centroid is added). Use e.g. 8.")
-    mesh_path = Path(mesh)
-    m = read_mesh(mesh_path)
+    if isinstance(mesh, MeshData):
+        if not name:
+            raise KptrackError("init_object: a built mesh needs a name. Pass name=...")
+        m, mesh_path = mesh, Path(name)
+    else:
+        mesh_path = Path(mesh)
+        m = read_mesh(mesh_path)
     scale = 1000.0 if units == "m" else 1.0
     v = m.vertices * scale
     diameter = mesh_diameter(v)
