@@ -42,6 +42,7 @@ from tracker.errors import KptrackError
 from tracker.formats.modelmeta import ModelMeta
 from tracker.objects import ObjectModel, load_object
 from train.checkpoint import check_checkpoint_fits, load_checkpoint, make_checkpoint, save_checkpoint
+from train.backbone import HEADS, default_backbone_path, fits, is_backbone, load_backbone, load_into
 from train.config import TrainConfig, check_config
 from train.dataset import CropDataset, InfiniteBatchSampler, collate, load_records, normalise_batch, split_holdout
 from train.distributed import (
@@ -181,24 +182,51 @@ def _train(cfg: TrainConfig, dist: Dist, device: torch.device, obj: ObjectModel)
 
 # ---------------------------------------------------------------------------- 1. start
 def _start_checkpoints(cfg: TrainConfig, obj: ObjectModel) -> tuple[dict | None, dict | None, dict]:
-    """(the --resume checkpoint or None, the --init one or None, the network's keyword arguments).
+    """(the --resume checkpoint or None, the weights to start from or None, the network's keyword arguments).
 
-    A checkpoint must fit the run (preset, keypoints); its network options win over cfg's."""
+    The weights to start from: --init's training checkpoint or backbone; by default (no --init,
+    no --resume) the preset's shipped backbone when it fits the network options; none with
+    ``--init none``. A checkpoint must fit the run (preset, keypoints); its network options win
+    over cfg's."""
     resume = load_checkpoint(cfg.resume) if cfg.resume else None
     kw = cfg.model_options()
     if resume is not None:
         check_checkpoint_fits(resume, cfg, obj, "--resume")
         kw = dict(resume["model_kwargs"])
         check_resumable_optimizer(resume, cfg)
-    init = None
+    if cfg.init and resume is not None:
+        if cfg.init == "none":
+            raise KptrackError("--init none and --resume both given: a resumed run continues from its checkpoint's "
+                               "weights. Leave --init out when resuming.")
+        raise KptrackError("--init and --resume both given: --resume continues a run, --init starts a new one "
+                           "from a checkpoint's weights. Give one of them.")
+    if cfg.init == "none" or resume is not None:
+        return resume, None, kw
     if cfg.init:
-        if resume is not None:
-            raise KptrackError("--init and --resume both given: --resume continues a run, --init starts a new one "
-                               "from a checkpoint's weights. Give one of them.")
-        init = load_checkpoint(cfg.init)
+        init = load_backbone(cfg.init) if _is_backbone_file(cfg.init) else load_checkpoint(cfg.init)
+        if is_backbone(init):
+            return None, init, kw
         check_checkpoint_fits(init, cfg, obj, "--init")
-        kw = dict(init["model_kwargs"])
-    return resume, init, kw
+        return None, init, dict(init["model_kwargs"])
+    shipped = default_backbone_path(cfg.preset)
+    if cfg.preset in HEADS and shipped.is_file():
+        doc = load_backbone(shipped)
+        if fits(doc, cfg.preset, kw):
+            return None, doc, kw
+        log.info("the shipped backbone %s is for %s; this run's network is %s: training from scratch", shipped,
+                 doc["model_kwargs"], kw)
+    return None, None, kw
+
+
+def _is_backbone_file(path: str) -> bool:
+    """Whether --init names a backbone file (as opposed to a training checkpoint or run folder)."""
+    p = Path(path)
+    if not p.is_file():
+        return False
+    try:
+        return is_backbone(torch.load(p, map_location="cpu", weights_only=True))
+    except Exception:  # not loadable here: load_checkpoint gives the clear error
+        return False
 
 
 # ---------------------------------------------------------------------------- 2. data
@@ -232,7 +260,9 @@ def _val_records(cfg: TrainConfig, obj: ObjectModel):
 def _restore(cfg: TrainConfig, model: nn.Module, opt, sched, resume: dict | None, init: dict | None) -> tuple[int, dict | None]:
     """Load --init's weights, or --resume's weights, optimizer and schedule. Returns (the
     iteration to start from, the best scores so far)."""
-    if init is not None:
+    if init is not None and is_backbone(init):
+        load_into(model, init, cfg.preset, cfg.model_options())
+    elif init is not None:
         model.load_state_dict(init["model"])
         log.info("network weights from %s (iteration %d); optimizer and schedule start fresh", init["path"], int(init["iteration"]))
     if resume is None:

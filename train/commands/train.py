@@ -32,7 +32,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=None, help="random seed (default 0; when resuming, the checkpoint's)")
     p.add_argument("--resume", default=None, help="checkpoint to resume from")
     p.add_argument("--init", default=None,
-                   help="fine-tune: start a new run from this checkpoint's network weights (fresh optimizer and schedule)")
+                   help="weights to start a new run from (fresh optimizer and schedule): a training checkpoint (fine-tune), "
+                        "a backbone file, or 'none' for random weights; default: the preset's shipped models/backbone/<preset>.pt")
     p.add_argument("--val-split", default=None, help="BOP split for validation (default: held-out part of the data)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda")
     p.add_argument("--val-every", dest="val_every", type=int, default=None, help="validate and save last.pt every N iterations (default 1000)")
