@@ -136,11 +136,12 @@ def pretrain(cfg: PretrainConfig) -> Path:
             loss.backward()
             opt.step()
             it += 1
-            if not math.isfinite(float(loss)):
+            lv = float(loss.detach())
+            if not math.isfinite(lv):
                 raise KptrackError(f"pretraining diverged at iteration {it}. Lower --lr (now {cfg.lr}).")
             wall = wall0 + time.perf_counter() - t0
             if it % cfg.log_every == 0 or it == cfg.iters:
-                w.writerow([it, f"{float(loss):.5f}", *[f"{float(v):.6f}" for v in per], f"{lr_at(cfg, it - 1):.3g}", f"{wall:.1f}"])
+                w.writerow([it, f"{lv:.5f}", *[f"{float(v):.6f}" for v in per], f"{lr_at(cfg, it - 1):.3g}", f"{wall:.1f}"])
                 f.flush()
             if it % cfg.save_every == 0 or it == cfg.iters:
                 _save(cfg, out, backbone_path, model, opt, it, wall, kw)
