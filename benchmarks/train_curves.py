@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import sys
 from pathlib import Path
 
@@ -48,8 +49,19 @@ def make_objects(out: Path) -> None:
     print("wrote", init_object(cylinder_mesh(30.0, 100.0, tex), out_dir=out / "cylinder", name="cylinder"))
 
 
+def read_card_curve(card: Path, stage: int = 0) -> np.ndarray:
+    """(n, 3) rows (iteration, wall seconds, PCK@5px) of a model card's training stage. A card keeps
+    the stage's total wall time only, so each point's time is its share of it (a uniform rate)."""
+    st = json.loads(card.read_text())["training"]["stages"][stage]
+    per_it = float(st["wall_time_s"]) / float(st["iterations"])
+    return np.array([(p["iter"], p["iter"] * per_it, p["pck5"]) for p in st["validation_curve"]], np.float64)
+
+
 def read_curve(run: Path) -> np.ndarray:
-    """(n, 3) float64 rows (iteration, wall seconds, PCK@5px) of the validated rows of run/log.csv."""
+    """(n, 3) float64 rows (iteration, wall seconds, PCK@5px) of the validated rows of run/log.csv,
+    or of a model card (``card:PATH``, see :func:`read_card_curve`)."""
+    if str(run).startswith("card:"):
+        return read_card_curve(Path(str(run)[5:]))
     rows = []
     with open(run / "log.csv", newline="") as f:
         for r in csv.DictReader(f):
@@ -97,13 +109,16 @@ def main(argv: list[str] | None = None) -> int:
     po = sub.add_parser("objects", help="write the box and cylinder test objects")
     po.add_argument("--out", required=True, help="folder for texture.png, box/ and cylinder/")
     pp = sub.add_parser("plot", help="plot validation PCK@5px of training runs")
-    pp.add_argument("runs", nargs="+", help="NAME=RUN_DIR (a kptrack train --out folder with log.csv)")
+    pp.add_argument("runs", nargs="+", help="NAME=RUN_DIR (a kptrack train --out folder with log.csv) or NAME=card:CARD.json")
+    pp.add_argument("--max-minutes", type=float, default=None, help="cut the curves at this wall time")
     pp.add_argument("--out", required=True, help="output PNG")
     a = ap.parse_args(argv)
     if a.cmd == "objects":
         make_objects(Path(a.out))
     else:
         curves = {r.split("=", 1)[0]: read_curve(Path(r.split("=", 1)[1])) for r in a.runs}
+        if a.max_minutes is not None:
+            curves = {k: c[c[:, 1] <= a.max_minutes * 60.0 + 1e-9] for k, c in curves.items()}
         print("wrote", plot(curves, Path(a.out)))
     return 0
 
