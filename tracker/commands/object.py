@@ -7,7 +7,7 @@ from pathlib import Path
 
 from tracker.errors import KptrackError
 from tracker.objects import init_object
-from tracker.objects.primitives import box_mesh, cylinder_mesh, parse_dims
+from tracker.objects.primitives import box_keypoints, box_mesh, cylinder_keypoints, cylinder_mesh, parse_dims
 from tracker.objects.texture import read_image_bgr
 
 HELP = "make an object directory (mesh + keypoints.json + models_info.json)"
@@ -18,40 +18,44 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     pi = osub.add_parser("init", help="write an object directory from a mesh file, or a box or cylinder")
     pi.add_argument("mesh", nargs="?", default=None, help="mesh file: PLY, OBJ, STL or GLB (or use --box / --cylinder)")
     pi.add_argument("--box", default=None, metavar="XxYxZ", help="no mesh: a box of these sides, mm, e.g. 80x60x40")
-    pi.add_argument("--cylinder", default=None, metavar="RxH", help="no mesh: a cylinder of this radius and height, mm, e.g. 30x100")
+    pi.add_argument("--cylinder", default=None, metavar="DxH", help="no mesh: a cylinder of this diameter and height, mm, e.g. 60x100")
     pi.add_argument("--texture", default=None, help="with --box/--cylinder: an image for the faces (see tracker/objects/primitives.py)")
-    pi.add_argument("--keypoints", default="auto", help="'auto' (farthest-point sampling + centroid) or a keypoints.json")
-    pi.add_argument("--num-keypoints", type=int, default=8, help="with --keypoints auto: surface keypoints (the centroid is added)")
+    pi.add_argument("--keypoints", default="auto", help="'auto' or a keypoints.json. auto: a box's 8 corners; a cylinder's axis "
+                    "ends and 4 points on each rim; a mesh file's farthest-point-sampled vertices + centroid")
+    pi.add_argument("--num-keypoints", type=int, default=8, help="with a mesh file and --keypoints auto: surface keypoints (the centroid is added)")
     pi.add_argument("--units", choices=["mm", "m"], default="mm", help="units of the mesh file")
     pi.add_argument("--name", default=None, help="object name (default: the mesh file's name, or box / cylinder)")
     pi.add_argument("--out", required=True, help="output object directory")
 
 
 def _mesh(args: argparse.Namespace):
-    """The mesh argument of init_object: a file path, or a built box or cylinder."""
+    """The mesh and keypoints arguments of init_object: a file path and --keypoints, or a
+    built box or cylinder and (with --keypoints auto) its own keypoints (names, points mm)."""
     given = [flag for flag, v in (("mesh", args.mesh), ("--box", args.box), ("--cylinder", args.cylinder)) if v]
     if len(given) != 1:
-        raise KptrackError("kptrack object init: give exactly one of a mesh file, --box XxYxZ or --cylinder RxH "
+        raise KptrackError("kptrack object init: give exactly one of a mesh file, --box XxYxZ or --cylinder DIAMETERxHEIGHT "
                            f"(got {', '.join(given) or 'none'}).")
     if args.mesh:
         if args.texture:
             raise KptrackError("--texture: only with --box or --cylinder (a mesh file carries its own texture).")
-        return args.mesh
+        return args.mesh, args.keypoints
     texture = None
     if args.texture:
         texture = read_image_bgr(Path(args.texture))
         if texture is None:
             raise KptrackError(f"--texture {args.texture}: not a readable image. Pass a PNG or JPEG file.")
+    auto = str(args.keypoints) == "auto"
     if args.box:
-        return box_mesh(parse_dims(args.box, 3, "--box"), texture)
-    r, h = parse_dims(args.cylinder, 2, "--cylinder")
-    return cylinder_mesh(r, h, texture)
+        size = parse_dims(args.box, 3, "--box")
+        return box_mesh(size, texture), box_keypoints(size) if auto else args.keypoints
+    d, h = parse_dims(args.cylinder, 2, "--cylinder")
+    return cylinder_mesh(d / 2.0, h, texture), cylinder_keypoints(d / 2.0, h) if auto else args.keypoints
 
 
 def run(args: argparse.Namespace) -> int:
-    mesh = _mesh(args)
+    mesh, keypoints = _mesh(args)
     name = args.name or (None if args.mesh else "box" if args.box else "cylinder")
-    out = init_object(mesh, keypoints=args.keypoints, out_dir=args.out, units=args.units, num_keypoints=args.num_keypoints,
+    out = init_object(mesh, keypoints=keypoints, out_dir=args.out, units=args.units, num_keypoints=args.num_keypoints,
                       name=name)
     print(f"wrote object directory {out}")
     return 0

@@ -159,7 +159,7 @@ def write_object_dir(obj: ObjectModel, out_dir: str | Path, *, mesh_name: str = 
 
 def init_object(
     mesh: str | Path | MeshData,
-    keypoints: str | Path = "auto",
+    keypoints: str | Path | tuple = "auto",
     out_dir: str | Path = "object",
     units: str = "mm",
     num_keypoints: int = 8,
@@ -172,8 +172,9 @@ def init_object(
     mesh: PLY/OBJ/STL/GLB path, or a :class:`~tracker.objects.mesh_io.MeshData` (e.g. from
     :mod:`tracker.objects.primitives`, then ``name`` is required), in ``units`` ('mm' or 'm';
     metres are scaled by 1000).
-    keypoints: 'auto' (farthest-point sampling + centroid, see :func:`auto_keypoints`) or a
-    keypoints.json ({"names", "points_mm"}, always mm, in the mesh's frame). Symmetries
+    keypoints: 'auto' (farthest-point sampling + centroid, see :func:`auto_keypoints`), a
+    keypoints.json ({"names", "points_mm"}, always mm, in the mesh's frame), or a tuple
+    (names, points (K, 3) float64 in ``units``), e.g. a primitive's corners. Symmetries
     (BOP form, translation mm) are stored in models_info.json only when given.
     """
     if units not in ("mm", "m"):
@@ -194,7 +195,10 @@ def init_object(
         log.warning("%s: the mesh is only %.3g mm across; if it is in metres pass --units m", mesh_path, diameter)
     if units == "m" and diameter > 20_000:
         log.warning("%s: the mesh is %.3g m across; if it is in millimetres pass --units mm", mesh_path, diameter / 1000)
-    if str(keypoints) == "auto":
+    if isinstance(keypoints, tuple):
+        names, pts = tuple(keypoints[0]), np.asarray(keypoints[1], dtype=np.float64) * scale
+        check_keypoints_on_object(Path(name or mesh_path.stem), v, m.faces, names, pts, diameter)
+    elif str(keypoints) == "auto":
         names, pts = auto_keypoints(v, m.faces, int(num_keypoints))
     else:
         kp_path = Path(keypoints)

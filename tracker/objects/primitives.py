@@ -1,8 +1,14 @@
 """Meshes of simple shapes, for objects that are boxes or cylinders and have no CAD file.
 
-``kptrack object init --box 80x60x40`` or ``--cylinder 30x100`` (radius x height, mm) builds
+``kptrack object init --box 80x60x40`` or ``--cylinder 60x100`` (diameter x height, mm) builds
 one of these and writes it as an object directory. The model frame is centred on the shape,
 z along a box's third side and a cylinder's axis; faces wind counter-clockwise seen from outside.
+Both meshes are closed (watertight once vertices at the same position are welded: faces carry
+their own vertices for uv and colour).
+
+Keypoints (:func:`box_keypoints`, :func:`cylinder_keypoints`) are the points a person can click
+on a photo: a box's 8 corners; a cylinder's two axis ends (the centres of its caps) and 4 points
+on each rim, at 0, 90, 180 and 270 degrees from +x towards +y. All lie on the surface.
 
 Appearance: with a texture image, the box's six faces take the six cells of a 3 x 2 grid of the
 image (+x, -x, +y in the top row, -y, +z, -z in the bottom row, each face's cell upright when
@@ -37,9 +43,33 @@ def parse_dims(spec: str, n: int, flag: str) -> tuple[float, ...]:
     except ValueError:
         dims = ()
     if len(dims) != n or not all(np.isfinite(d) and d > 0 for d in dims):
-        example = "80x60x40" if n == 3 else "30x100"
+        example = "80x60x40" if n == 3 else "60x100"
         raise KptrackError(f"{flag} {spec}: give {n} positive sizes in mm separated by 'x', e.g. {flag} {example}.")
     return dims
+
+
+def box_keypoints(size_mm: tuple[float, float, float]) -> tuple[tuple[str, ...], np.ndarray]:
+    """The 8 corners of :func:`box_mesh` ``(size_mm)``: names ``corner+x-y+z`` (the signs of
+    the corner's coordinates) and points (8, 3) float64 mm, model frame."""
+    half = np.asarray(size_mm, np.float64) / 2.0
+    signs = np.array([(sx, sy, sz) for sx in (-1, 1) for sy in (-1, 1) for sz in (-1, 1)], np.float64)
+    names = tuple("corner" + "".join(f"{'+' if s > 0 else '-'}{a}" for s, a in zip(row, "xyz")) for row in signs)
+    return names, signs * half
+
+
+def cylinder_keypoints(radius_mm: float, height_mm: float) -> tuple[tuple[str, ...], np.ndarray]:
+    """Keypoints of :func:`cylinder_mesh` ``(radius_mm, height_mm)``: the axis ends ``top``
+    (+z) and ``bottom`` (-z), then ``top_rim_0 .. top_rim_270`` and ``bottom_rim_0 ..
+    bottom_rim_270`` (angle in degrees from +x towards +y). Returns names and points (10, 3)
+    float64 mm, model frame."""
+    h = height_mm / 2.0
+    names, pts = ["top", "bottom"], [(0.0, 0.0, h), (0.0, 0.0, -h)]
+    for end, z in (("top", h), ("bottom", -h)):
+        for deg in (0, 90, 180, 270):
+            a = np.radians(deg)
+            names.append(f"{end}_rim_{deg}")
+            pts.append((radius_mm * np.cos(a), radius_mm * np.sin(a), z))
+    return tuple(names), np.array(pts, np.float64)
 
 
 def _hue_bgr(hues: np.ndarray) -> np.ndarray:
@@ -71,8 +101,10 @@ def box_mesh(size_mm: tuple[float, float, float], texture: np.ndarray | None = N
 
 
 def cylinder_mesh(radius_mm: float, height_mm: float, texture: np.ndarray | None = None, segments: int = 64) -> MeshData:
-    """A cylinder about the z axis, centred on the origin: the side (a seam of duplicated
-    vertices, so uv wraps once) and two capped ends. texture: (Ht, Wt, 3) uint8 BGR or None."""
+    """A cylinder of ``radius_mm`` (half the ``--cylinder`` diameter) and ``height_mm`` about
+    the z axis, centred on the origin: the side (a seam of duplicated vertices, so uv wraps
+    once) and two capped ends. texture: (Ht, Wt, 3) uint8 BGR or None. With ``segments`` a
+    multiple of 4 (the default 64) the rim keypoints of :func:`cylinder_keypoints` are vertices."""
     a = np.linspace(0.0, 2 * np.pi, segments + 1)
     c, s = np.cos(a), np.sin(a)
     h = height_mm / 2.0
