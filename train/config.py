@@ -28,7 +28,11 @@ class TrainConfig:
     the held-out part of --data; val_split: a BOP split to validate on instead. init: a checkpoint
     whose network weights start a new run (fine-tuning): optimizer, schedule and iteration count
     start fresh, unlike ``resume``.
-    sigma: target Gaussian std in heatmap cells. rotation_deg, scale_jitter, search_prob: see
+    sigma: target Gaussian std in heatmap cells. sigma_start: when set, the targets start this wide
+    and narrow to ``sigma`` along a cosine over the first ``sigma_decay`` of the iterations (wide
+    targets give every cell near a keypoint a gradient early on). peak_weight: loss weight of a
+    cell on a target's peak (1 + (peak_weight - 1) * target; 1 = plain MSE), so the few peak cells
+    are not outvoted by the thousands of background cells. rotation_deg, scale_jitter, search_prob: see
     train.augment.AugmentConfig. width (lite), stacks and features (hourglass): model options
     (None = preset default). workers: DataLoader processes (None = auto). threads: torch
     intra-op threads (None = all cores of this process's share). device: auto | cpu | cuda.
@@ -56,6 +60,9 @@ class TrainConfig:
     val_every: int = 1000
     log_every: int = 50
     sigma: float = 2.0
+    sigma_start: float | None = None
+    sigma_decay: float = 0.5
+    peak_weight: float = 1.0
     rotation_deg: float = 30.0
     scale_jitter: float = 0.25
     search_prob: float = 0.15
@@ -90,6 +97,10 @@ def check_config(cfg: TrainConfig) -> None:
         (cfg.threads is None or cfg.threads >= 1, f"--threads {cfg.threads}: must be >= 1"),
         (cfg.val_every >= 1 and cfg.log_every >= 1, "val_every and log_every must be >= 1"),
         (cfg.sigma > 0, f"--sigma {cfg.sigma}: must be > 0 heatmap cells"),
+        (cfg.sigma_start is None or cfg.sigma_start >= cfg.sigma,
+         f"--sigma-start {cfg.sigma_start}: must be >= --sigma {cfg.sigma} (targets narrow during training)"),
+        (0 < cfg.sigma_decay <= 1, f"--sigma-decay {cfg.sigma_decay}: must be within (0, 1]"),
+        (cfg.peak_weight >= 1, f"--peak-weight {cfg.peak_weight}: must be >= 1"),
         (0 <= cfg.rotation_deg <= 180, f"--rot-range {cfg.rotation_deg}: must be within 0..180 degrees"),
         (0 <= cfg.scale_jitter < 1, f"scale_jitter {cfg.scale_jitter}: must be within [0, 1)"),
         (0 <= cfg.search_prob <= 1, f"search_prob {cfg.search_prob}: must be within [0, 1]"),

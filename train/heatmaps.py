@@ -29,6 +29,8 @@ confidence as "not in this crop" and leaves the keypoint out of the pose fit.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from tracker.geometry.crop import HEATMAP_SIZE, INPUT_SIZE, crop_to_heatmap
@@ -75,6 +77,26 @@ def gaussian_targets(
         targets[inside] = (gy[:, :, None] * gx[:, None, :]).astype(np.float32)
     weights = labelled.astype(np.float32)
     return targets, weights
+
+
+def sigma_at(it: int, iters: int, sigma: float, sigma_start: float | None, decay: float = 0.5) -> float:
+    """Target sigma (heatmap cells) at iteration ``it`` of ``iters``: ``sigma_start`` narrowing to
+    ``sigma`` along a half cosine over the first ``decay`` fraction of the run, then ``sigma``.
+    ``sigma_start=None``: the constant ``sigma``."""
+    if sigma_start is None:
+        return float(sigma)
+    p = min(1.0, it / max(1.0, decay * iters))
+    return float(sigma + (sigma_start - sigma) * 0.5 * (1.0 + math.cos(math.pi * p)))
+
+
+def batch_targets(keypoints_crop: np.ndarray, visibility: np.ndarray, sigma: float,
+                  input_size: int = INPUT_SIZE, heatmap_size: int = HEATMAP_SIZE) -> np.ndarray:
+    """:func:`gaussian_targets` of every crop of a batch at one sigma (the weights do not depend on it).
+
+    keypoints_crop: (N, K, 2) crop pixels; visibility: (N, K) COCO flags.
+    Returns (N, K, heatmap_size, heatmap_size) float32.
+    """
+    return np.stack([gaussian_targets(q, v, sigma, input_size, heatmap_size)[0] for q, v in zip(keypoints_crop, visibility)])
 
 
 def decode_heatmaps(heatmaps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

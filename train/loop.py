@@ -54,6 +54,7 @@ from train.distributed import (
     init_distributed,
     wrap_model,
 )
+from train.heatmaps import batch_targets, sigma_at
 from train.models import build_model
 from train.runlog import RunLog
 from train.schedule import build_optimizer, check_resumable_optimizer, restore_optimizer
@@ -319,9 +320,15 @@ def _step(r: _Run, net: nn.Module, batch: dict) -> tuple[torch.Tensor, int]:
     pin = r.device.type == "cuda"
     x = normalise_batch(batch["image"].to(r.device, non_blocking=pin), r.meta.mean, r.meta.std, r.meta.channel_order)
     x = x.contiguous(memory_format=r.memory_format)
-    target = batch["target"].to(r.device, non_blocking=pin)
+    target = batch["target"]
+    cfg = r.cfg
+    if cfg.sigma_start is not None:
+        # the workers drew the targets at the final sigma; the schedule redraws them wider
+        sigma = sigma_at(r.it, cfg.iters, cfg.sigma, cfg.sigma_start, cfg.sigma_decay)
+        target = torch.from_numpy(batch_targets(batch["keypoints"].numpy(), batch["visibility"].numpy(), sigma, heatmap_size=target.shape[-1]))
+    target = target.to(r.device, non_blocking=pin)
     weight = batch["weight"].to(r.device, non_blocking=pin)
-    loss = heatmap_loss(net(x), target, weight)
+    loss = heatmap_loss(net(x), target, weight, cfg.peak_weight)
     r.opt.zero_grad(set_to_none=True)
     loss.backward()
     r.opt.step()

@@ -5,7 +5,7 @@ import pytest
 
 from tracker.geometry.crop import HEATMAP_SIZE, INPUT_SIZE, apply_affine, crop_affine, heatmap_to_crop, heatmap_to_frame, invert_affine
 from tracker.pipeline.decode import decode_dark
-from train.heatmaps import decode_heatmaps, gaussian_targets
+from train.heatmaps import batch_targets, decode_heatmaps, gaussian_targets, sigma_at
 
 
 @pytest.mark.parametrize("side,rot_deg", [(120.0, 0.0), (300.0, 25.0), (64.0, -170.0)])
@@ -53,3 +53,37 @@ def test_bad_arguments():
         gaussian_targets(np.zeros((2, 2)), [2, 2], sigma=0.0)
     with pytest.raises(ValueError):
         gaussian_targets(np.zeros((2, 2)), [2], sigma=2.0)
+
+
+def test_sigma_schedule_narrows_from_start_to_final_then_holds():
+    s = [sigma_at(i, 1000, 2.0, 5.0, 0.4) for i in range(0, 1001, 50)]
+    assert s[0] == pytest.approx(5.0) and s[8] == pytest.approx(2.0) and s[-1] == pytest.approx(2.0)
+    assert all(a >= b for a, b in zip(s, s[1:]))  # never widens again
+    assert sigma_at(200, 1000, 2.0, 5.0, 0.4) == pytest.approx(3.5)  # half way down at half the decay
+    assert sigma_at(0, 1000, 2.0, None) == 2.0
+
+
+def test_batch_targets_match_per_crop_targets_at_the_given_sigma():
+    rng = np.random.default_rng(3)
+    q = rng.uniform(-20, INPUT_SIZE + 20, size=(3, 5, 2))
+    v = rng.integers(0, 3, size=(3, 5))
+    t = batch_targets(q, v, 3.5)
+    assert t.shape == (3, 5, HEATMAP_SIZE, HEATMAP_SIZE)
+    for i in range(3):
+        np.testing.assert_array_equal(t[i], gaussian_targets(q[i], v[i], 3.5)[0])
+    assert not np.array_equal(t, batch_targets(q, v, 2.0))
+
+
+def test_peak_weight_scales_the_error_on_peak_cells_only():
+    torch = pytest.importorskip("torch")
+    from train.validation import heatmap_loss
+
+    target = torch.zeros(1, 1, 4, 4)
+    target[0, 0, 1, 1] = 1.0
+    w = torch.ones(1, 1)
+    miss_peak = torch.zeros(1, 1, 4, 4)  # error 1 on the peak cell
+    miss_bg = target.clone()
+    miss_bg[0, 0, 3, 3] = 1.0  # error 1 on a background cell
+    assert float(heatmap_loss(miss_peak, target, w)) == float(heatmap_loss(miss_bg, target, w)) == 1.0
+    assert float(heatmap_loss(miss_peak, target, w, peak_weight=5.0)) == pytest.approx(5.0)
+    assert float(heatmap_loss(miss_bg, target, w, peak_weight=5.0)) == pytest.approx(1.0)

@@ -20,3 +20,7 @@ def test_bad_options(data, tmp_path):
         train(TrainConfig(data=str(data), out=str(tmp_path / "r"), iters=1, rotation_deg=200))
     with pytest.raises(KptrackError, match="--iters"):
         train(TrainConfig(data=str(data), out=str(tmp_path / "r"), iters=0))
+    with pytest.raises(KptrackError, match="--sigma-start 1.0: must be >= --sigma"):
+        train(TrainConfig(data=str(data), out=str(tmp_path / "r"), iters=1, sigma_start=1.0))
+    with pytest.raises(KptrackError, match="--peak-weight"):
+        train(TrainConfig(data=str(data), out=str(tmp_path / "r"), iters=1, peak_weight=0.5))

@@ -50,6 +50,16 @@ def test_smoke_training_writes_checkpoints_and_log(data, tmp_path):
     assert m(torch.zeros(1, 3, 256, 256)).shape == (1, 10, 64, 64)
 
 
+def test_sigma_schedule_and_peak_weight_change_the_loss_the_run_sees(data, tmp_path):
+    plain = train(TrainConfig(data=str(data), out=str(tmp_path / "p"), iters=2, **FAST))
+    wide = train(TrainConfig(data=str(data), out=str(tmp_path / "w"), iters=2, sigma_start=6.0, peak_weight=4.0, **FAST))
+    assert wide.iteration == 2
+    loss = lambda run: float(_rows(run)[0]["loss"])  # first step: same weights, same batch
+    # wider targets and a weighted peak make a larger first-step loss on the same untrained net
+    assert loss(wide.run_dir) > loss(plain.run_dir) * 1.5
+    assert torch.load(wide.run_dir / "last.pt", weights_only=True)["config"]["sigma_start"] == 6.0
+
+
 def test_resume_continues_counter_and_log(data, tmp_path):
     b = tmp_path / "b"
     train(TrainConfig(data=str(data), out=str(b), iters=2, **FAST))
