@@ -18,7 +18,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--frames", type=int, default=300, help="with --sequence: number of frames")
     p.add_argument("--width", type=int, default=None, help="image width (default 256 for training images, 640 for sequences)")
     p.add_argument("--height", type=int, default=None, help="image height (default 256 for training images, 480 for sequences)")
-    p.add_argument("--backgrounds", default=None, help="folder of background images (default: procedural)")
+    p.add_argument("--backgrounds", default=None, help="folder of background images, or a video of your scene without the object "
+                   "(100 frames sampled evenly; the best backgrounds) (default: procedural)")
     p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
     p.add_argument("--split", default=None, help="split name (default train_synth / test_seq)")
     p.add_argument("--rot-range", type=float, default=180.0, help="max rotation from the canonical view, degrees (180 = whole sphere)")

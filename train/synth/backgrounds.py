@@ -1,16 +1,21 @@
-"""Backgrounds: procedural ones (gradients, value noise, stripes and checks, random shapes) and
-the listing of a folder of user images.
+"""Backgrounds: procedural ones (gradients, value noise, stripes and checks, random shapes), a
+folder of user images, or frames sampled from a video of the user's scene.
 
 Random textures behind the object are the domain randomisation of Tobin et al., "Domain
 Randomization for Transferring Deep Neural Networks from Simulation to the Real World"
-(IROS 2017); :class:`BackgroundImages` cuts random crops of a folder of user images instead. Every generator draws from the ``rng`` it is given, so an image's background is a
-pure function of its seed stream. Images are (h, w, 3) uint8 BGR.
+(IROS 2017); :class:`BackgroundImages` cuts random crops of the user's images instead. The best
+backgrounds are frames of the user's own scene without the object (the desk, the room, the
+lighting the tracker will see): ``--backgrounds VIDEO`` samples up to ``MAX_VIDEO_FRAMES``
+frames spread evenly over such a video (:func:`video_frames`), kept JPEG-encoded in memory so
+the fork workers share them cheaply. Every generator draws from the ``rng`` it is given, so an
+image's background is a pure function of its seed stream. Images are (h, w, 3) uint8 BGR.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -20,6 +25,9 @@ from tracker.errors import KptrackError
 from tracker.formats.bop_scene import IMAGE_EXTS
 
 log = logging.getLogger(__name__)
+
+MAX_VIDEO_FRAMES = 100  # frames sampled from a background video, evenly spread over it
+_VIDEO_JPEG_QUALITY = 95
 
 
 class PixelGrid:
@@ -140,32 +148,90 @@ def procedural_background(rng: np.random.Generator, h: int, w: int, cluttered: b
     return img
 
 
-def list_background_images(folder: str | Path) -> list[Path]:
-    """Image files under ``folder`` (recursive, sorted). KptrackError if there are none."""
-    folder = Path(folder)
-    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_EXTS and p.is_file())
+@dataclass(frozen=True)
+class VideoFrame:
+    """One frame of a background video: its file, frame index and the frame as JPEG bytes."""
+
+    source: Path
+    index: int
+    jpeg: bytes = b""
+
+    def __repr__(self) -> str:
+        return f"{self.source}#{self.index}"
+
+
+def video_frames(path: str | Path, max_frames: int = MAX_VIDEO_FRAMES) -> list[VideoFrame]:
+    """Up to ``max_frames`` frames spread evenly over the video at ``path``, JPEG-encoded.
+
+    The video is decoded once, in order (seeking is slow and inexact in many codecs); when its
+    header gives no frame count, every frame is kept at a stride that doubles whenever the
+    list outgrows ``2 * max_frames``. KptrackError when OpenCV cannot open it or it has no frames.
+    """
+    path = Path(path)
+    cap = cv2.VideoCapture(str(path))
+    if not cap.isOpened():
+        raise KptrackError(f"--backgrounds: {path} is not a video OpenCV can read. Pass a folder of images or an MP4/AVI file.")
+    declared = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+    wanted = set(np.linspace(0, declared - 1, min(max_frames, declared)).round().astype(int).tolist()) if declared > 0 else None
+    kept: list[VideoFrame] = []
+    stride, i = 1, 0
+    try:
+        while cap.grab():
+            if (i in wanted) if wanted is not None else (i % stride == 0):
+                ok, frame = cap.retrieve()
+                if ok and frame is not None and frame.size:
+                    ok, buf = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, _VIDEO_JPEG_QUALITY])
+                    kept.append(VideoFrame(path, i, buf.tobytes()))
+                if wanted is None and len(kept) > 2 * max_frames:
+                    stride *= 2
+                    kept = [f for f in kept if f.index % stride == 0]
+            i += 1
+    finally:
+        cap.release()
+    if not kept:
+        raise KptrackError(f"--backgrounds: {path} has no readable frames. Pass another video or a folder of images.")
+    if wanted is None and len(kept) > max_frames:
+        kept = [kept[j] for j in np.linspace(0, len(kept) - 1, max_frames).round().astype(int)]
+    log.info("--backgrounds: %d frames sampled from %s (%d frames)", len(kept), path, i)
+    return kept
+
+
+def list_background_images(source: str | Path) -> list[Path | VideoFrame]:
+    """The user's backgrounds for ``--backgrounds``: the image files under a folder (recursive,
+    sorted), one image file, or frames sampled from a video file (:func:`video_frames`).
+    KptrackError when there are none or the path does not exist."""
+    source = Path(source)
+    if source.is_file():
+        return [source] if source.suffix.lower() in IMAGE_EXTS else list(video_frames(source))
+    if not source.is_dir():
+        raise KptrackError(f"--backgrounds: {source} does not exist. Pass a folder of images or a video of your scene.")
+    files: list[Path | VideoFrame] = sorted(p for p in source.rglob("*") if p.suffix.lower() in IMAGE_EXTS and p.is_file())
     if not files:
-        raise KptrackError(f"--backgrounds: {folder} holds no images ({', '.join(IMAGE_EXTS)}). Add images or leave it out.")
+        raise KptrackError(f"--backgrounds: {source} holds no images ({', '.join(IMAGE_EXTS)}). Add images or leave it out.")
     return files
 
 
 class BackgroundImages:
-    """Random crops of a list of background images (a procedural background when the list is
-    empty), with a small per-process cache of the decoded images."""
+    """Random crops of a list of background images or video frames (a procedural background
+    when the list is empty), with a small per-process cache of the decoded images."""
 
-    def __init__(self, files: list[Path]) -> None:
+    def __init__(self, files: list[Path | VideoFrame]) -> None:
         self.files = files
-        self.cache: dict[Path, np.ndarray] = {}
+        self.cache: dict[int, np.ndarray] = {}
 
     def __call__(self, rng: np.random.Generator, h: int, w: int) -> np.ndarray:
         """A (h, w, 3) uint8 BGR background: a random crop of a random image (40-100 % of the
         largest crop of the image's aspect), resized, mirrored half the time."""
         if not self.files:
             return procedural_background(rng, h, w)
-        path = self.files[int(rng.integers(len(self.files)))]
-        img = self.cache.get(path)
+        k = int(rng.integers(len(self.files)))
+        path = self.files[k]
+        img = self.cache.get(k)
         if img is None:
-            img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+            if isinstance(path, VideoFrame):
+                img = cv2.imdecode(np.frombuffer(path.jpeg, np.uint8), cv2.IMREAD_COLOR)
+            else:
+                img = cv2.imread(str(path), cv2.IMREAD_COLOR)
             if img is None:
                 log.warning("%s: unreadable background image; using a procedural one", path)
                 img = np.zeros((0, 0, 3), np.uint8)
@@ -174,7 +240,7 @@ class BackgroundImages:
                 if s < 1.0:  # keep the cache small
                     img = cv2.resize(img, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
             if len(self.cache) < 256:
-                self.cache[path] = img
+                self.cache[k] = img
         if img.size == 0:
             return procedural_background(rng, h, w)
         ih, iw = img.shape[:2]

@@ -36,7 +36,8 @@ class SynthConfig:
     object: 'default' or an object directory. out: dataset root. num: training images.
     seed: everything derives from it. sequence: write one test sequence instead of training
     images. frames: sequence length. width/height: image size (None: 256x256 for training,
-    640x480 for sequences). backgrounds: folder of background images (None: procedural).
+    640x480 for sequences). backgrounds: folder of background images, one image, or a video
+    of the user's scene whose frames are sampled (None: procedural).
     workers: processes (None: all cores). split: split name (None: train_synth / test_seq).
     rot_range_deg: largest rotation from the canonical view (180 = the whole sphere).
     scene_size: images per training scene. overwrite: replace an existing split folder.
@@ -106,5 +107,5 @@ class SynthConfig:
         split = self.split_name
         if not split or "/" in split or "\\" in split or split in (".", "..", "models"):
             raise KptrackError(f"--split: {split!r} is not a usable split folder name. Use e.g. train_synth.")
-        if self.backgrounds is not None and not Path(self.backgrounds).is_dir():
-            raise KptrackError(f"--backgrounds: {self.backgrounds} is not a folder. Pass a folder of .jpg/.png images.")
+        if self.backgrounds is not None and not Path(self.backgrounds).exists():
+            raise KptrackError(f"--backgrounds: {self.backgrounds} does not exist. Pass a folder of .jpg/.png images or a video of your scene.")
