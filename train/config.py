@@ -32,7 +32,9 @@ class TrainConfig:
     and narrow to ``sigma`` along a cosine over the first ``sigma_decay`` of the iterations (wide
     targets give every cell near a keypoint a gradient early on). peak_weight: loss weight of a
     cell on a target's peak (1 + (peak_weight - 1) * target; 1 = plain MSE), so the few peak cells
-    are not outvoted by the thousands of background cells. rotation_deg, scale_jitter, search_prob: see
+    are not outvoted by the thousands of background cells. low_res: fraction of the iterations,
+    from the start, trained on crops pooled to half resolution (128 px in, 32x32 heatmaps out; a
+    step costs about a third), a resolution curriculum. rotation_deg, scale_jitter, search_prob: see
     train.augment.AugmentConfig. width (lite), stacks and features (hourglass): model options
     (None = preset default). workers: DataLoader processes (None = auto). threads: torch
     intra-op threads (None = all cores of this process's share). device: auto | cpu | cuda.
@@ -63,6 +65,7 @@ class TrainConfig:
     sigma_start: float | None = None
     sigma_decay: float = 0.5
     peak_weight: float = 1.0
+    low_res: float = 0.0
     rotation_deg: float = 30.0
     scale_jitter: float = 0.25
     search_prob: float = 0.15
@@ -100,6 +103,7 @@ def check_config(cfg: TrainConfig) -> None:
         (cfg.sigma_start is None or cfg.sigma_start >= cfg.sigma,
          f"--sigma-start {cfg.sigma_start}: must be >= --sigma {cfg.sigma} (targets narrow during training)"),
         (0 < cfg.sigma_decay <= 1, f"--sigma-decay {cfg.sigma_decay}: must be within (0, 1]"),
+        (0 <= cfg.low_res < 1, f"--low-res {cfg.low_res}: must be a fraction within [0, 1)"),
         (cfg.peak_weight >= 1, f"--peak-weight {cfg.peak_weight}: must be >= 1"),
         (0 <= cfg.rotation_deg <= 180, f"--rot-range {cfg.rotation_deg}: must be within 0..180 degrees"),
         (0 <= cfg.scale_jitter < 1, f"scale_jitter {cfg.scale_jitter}: must be within [0, 1)"),

@@ -99,6 +99,13 @@ def batch_targets(keypoints_crop: np.ndarray, visibility: np.ndarray, sigma: flo
     return np.stack([gaussian_targets(q, v, sigma, input_size, heatmap_size)[0] for q, v in zip(keypoints_crop, visibility)])
 
 
+def half_resolution_keypoints(keypoints_crop: np.ndarray) -> np.ndarray:
+    """Crop pixels -> pixels of the crop pooled 2x2 (half resolution): the small image's pixel i
+    averages pixels 2i and 2i + 1, so its centre is at 2i + 0.5 and q maps to (q - 0.5) / 2.
+    keypoints_crop: (..., 2) float."""
+    return (np.asarray(keypoints_crop, dtype=np.float64) - 0.5) / 2.0
+
+
 def decode_heatmaps(heatmaps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Sub-cell decode of (K, H, W) heatmaps with the tracker's DARK decoder (same one as run time).
 

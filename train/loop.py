@@ -36,10 +36,12 @@ import cv2
 import numpy as np
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 from tracker.errors import KptrackError
 from tracker.formats.modelmeta import ModelMeta
+from tracker.geometry.crop import HEATMAP_SIZE, INPUT_SIZE
 from tracker.objects import ObjectModel, load_object
 from train.checkpoint import check_checkpoint_fits, load_checkpoint, make_checkpoint, save_checkpoint
 from train.backbone import HEADS, default_backbone_path, fits, is_backbone, load_backbone, load_into
@@ -54,7 +56,7 @@ from train.distributed import (
     init_distributed,
     wrap_model,
 )
-from train.heatmaps import batch_targets, sigma_at
+from train.heatmaps import batch_targets, half_resolution_keypoints, sigma_at
 from train.models import build_model
 from train.runlog import RunLog
 from train.schedule import build_optimizer, check_resumable_optimizer, restore_optimizer
@@ -319,14 +321,12 @@ def _step(r: _Run, net: nn.Module, batch: dict) -> tuple[torch.Tensor, int]:
     """One optimizer step on a batch. Returns (the loss, the batch size)."""
     pin = r.device.type == "cuda"
     x = normalise_batch(batch["image"].to(r.device, non_blocking=pin), r.meta.mean, r.meta.std, r.meta.channel_order)
-    x = x.contiguous(memory_format=r.memory_format)
-    target = batch["target"]
     cfg = r.cfg
-    if cfg.sigma_start is not None:
-        # the workers drew the targets at the final sigma; the schedule redraws them wider
-        sigma = sigma_at(r.it, cfg.iters, cfg.sigma, cfg.sigma_start, cfg.sigma_decay)
-        target = torch.from_numpy(batch_targets(batch["keypoints"].numpy(), batch["visibility"].numpy(), sigma, heatmap_size=target.shape[-1]))
-    target = target.to(r.device, non_blocking=pin)
+    low = r.it < cfg.low_res * cfg.iters
+    if low:
+        x = F.avg_pool2d(x, 2)
+    x = x.contiguous(memory_format=r.memory_format)
+    target = _targets(r, batch, low).to(r.device, non_blocking=pin)
     weight = batch["weight"].to(r.device, non_blocking=pin)
     loss = heatmap_loss(net(x), target, weight, cfg.peak_weight)
     r.opt.zero_grad(set_to_none=True)
@@ -334,6 +334,23 @@ def _step(r: _Run, net: nn.Module, batch: dict) -> tuple[torch.Tensor, int]:
     r.opt.step()
     r.sched.step()
     return loss, x.shape[0]
+
+
+def _targets(r: _Run, batch: dict, low_res: bool) -> torch.Tensor:
+    """The batch's target heatmaps at this iteration: the workers' (drawn at the final sigma),
+    redrawn when the sigma schedule widens them or the input is at half resolution.
+
+    Half resolution (:func:`train.heatmaps.half_resolution_keypoints`): the heatmap is half as
+    large; sigma stays in cells (twice as wide in the crop, which suits the coarse early phase).
+    """
+    cfg = r.cfg
+    if cfg.sigma_start is None and not low_res:
+        return batch["target"]
+    sigma = sigma_at(r.it, cfg.iters, cfg.sigma, cfg.sigma_start, cfg.sigma_decay)
+    q, v = batch["keypoints"].numpy(), batch["visibility"].numpy()
+    if low_res:
+        return torch.from_numpy(batch_targets(half_resolution_keypoints(q), v, sigma, INPUT_SIZE // 2, HEATMAP_SIZE // 2))
+    return torch.from_numpy(batch_targets(q, v, sigma))
 
 
 def _count_bad_images(r: _Run, train_ds: CropDataset, bad: list[int]) -> None:

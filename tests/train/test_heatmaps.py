@@ -5,7 +5,7 @@ import pytest
 
 from tracker.geometry.crop import HEATMAP_SIZE, INPUT_SIZE, apply_affine, crop_affine, heatmap_to_crop, heatmap_to_frame, invert_affine
 from tracker.pipeline.decode import decode_dark
-from train.heatmaps import batch_targets, decode_heatmaps, gaussian_targets, sigma_at
+from train.heatmaps import batch_targets, decode_heatmaps, gaussian_targets, half_resolution_keypoints, sigma_at
 
 
 @pytest.mark.parametrize("side,rot_deg", [(120.0, 0.0), (300.0, 25.0), (64.0, -170.0)])
@@ -87,3 +87,13 @@ def test_peak_weight_scales_the_error_on_peak_cells_only():
     assert float(heatmap_loss(miss_peak, target, w)) == float(heatmap_loss(miss_bg, target, w)) == 1.0
     assert float(heatmap_loss(miss_peak, target, w, peak_weight=5.0)) == pytest.approx(5.0)
     assert float(heatmap_loss(miss_bg, target, w, peak_weight=5.0)) == pytest.approx(1.0)
+
+
+def test_half_resolution_keypoints_follow_a_2x2_average_pool():
+    torch = pytest.importorskip("torch")
+    img = torch.zeros(1, 1, 64, 64)
+    img[0, 0, 20:22, 10:12] = 1.0  # a 2x2 block: centre at crop pixel (x, y) = (10.5, 20.5)
+    small = torch.nn.functional.avg_pool2d(img, 2)[0, 0]
+    yx = np.argwhere(small.numpy() == 1.0)
+    assert yx.tolist() == [[10, 5]]
+    np.testing.assert_allclose(half_resolution_keypoints([[10.5, 20.5]]), [[5.0, 10.0]])

@@ -1,6 +1,7 @@
 """Training loop: smoke run, exact resume, fine-tuning from weights, COCO data and a validation split."""
 
 import csv
+import math
 import os
 import signal
 import time
@@ -53,7 +54,8 @@ def test_smoke_training_writes_checkpoints_and_log(data, tmp_path):
 def test_sigma_schedule_and_peak_weight_change_the_loss_the_run_sees(data, tmp_path):
     plain = train(TrainConfig(data=str(data), out=str(tmp_path / "p"), iters=2, **FAST))
     wide = train(TrainConfig(data=str(data), out=str(tmp_path / "w"), iters=2, sigma_start=6.0, peak_weight=4.0, **FAST))
-    assert wide.iteration == 2
+    low = train(TrainConfig(data=str(data), out=str(tmp_path / "l"), iters=2, low_res=0.5, **FAST))
+    assert wide.iteration == 2 and low.iteration == 2 and math.isfinite(float(_rows(low.run_dir)[1]["loss"]))
     loss = lambda run: float(_rows(run)[0]["loss"])  # first step: same weights, same batch
     # wider targets and a weighted peak make a larger first-step loss on the same untrained net
     assert loss(wide.run_dir) > loss(plain.run_dir) * 1.5
