@@ -96,7 +96,7 @@ def _check_heatmaps(heatmaps, blur_ksize: int) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- numba kernels
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _argmax_bits(bits, n):
     """Argmax of one flattened heatmap given as int32 bit patterns (n,).
 
@@ -130,7 +130,7 @@ def _argmax_bits(bits, n):
     return -1, False  # unreachable
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _dark_kernel(heatmaps, g, log_eps, max_step):
     K, H, W = heatmaps.shape
     n = H * W

@@ -11,6 +11,13 @@ KeyboardInterrupt, and the loop checks the flag before every frame. So an interr
 the run, even when the exception it raises is swallowed by a library while it loads (numba's
 kernel cache was seen to do that during the first second). The caller closes the sinks; a
 killed run still leaves flushed poses and a playable video (:mod:`tracker.pipeline.sinks`).
+
+Latency: every frame carries the moment its reader had it decoded (``Frame.captured``,
+``time.monotonic()``); the loop records capture -> result handed to the sinks (pose solved, frame
+drawn) per frame in ``LoopStats.latency_ms`` and in each TrackedFrame's ``loop_ms['latency']`` (so
+the JSONL log carries it). For a file it includes the time a frame waited in the read-ahead queue.
+:func:`run_loop` is the sequential loop (one frame at a time, every stage on this thread);
+:mod:`tracker.pipeline.pipelined` overlaps the stages on threads with the same results.
 """
 
 from __future__ import annotations
@@ -24,9 +31,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterator, Sequence
 
+import numpy as np
+
 from tracker.pipeline.draw import FrameDrawer
 from tracker.pipeline.sinks import Sink, WindowSink
-from tracker.pipeline.source import FrameSource
+from tracker.pipeline.source import Frame, FrameSource
 from tracker.pipeline.state import LOST, SEARCHING, STAGES, TRACKING, FrameResult, TrackedFrame
 from tracker.pipeline.tracker import Tracker
 
@@ -48,17 +57,25 @@ class LoopStats:
     interrupted: bool = False
     stopped_by_user: bool = False
     provider: str = ""
+    loop: str = "sequential"
+    latency_ms: list[float] = field(default_factory=list)  # per frame: capture -> handed to the sinks, ms
 
     @property
     def fps(self) -> float:
         busy = self.wall_s - self.display_s
         return self.frames / busy if busy > 0 and self.frames else float("nan")
 
+    def latency(self, q: float) -> float:
+        """The q-th percentile (0..100) of the capture-to-result latency, ms (NaN without frames)."""
+        return float(np.percentile(self.latency_ms, q)) if self.latency_ms else float("nan")
+
     def mean_ms(self) -> dict[str, float]:
         return {k: v / self.frames for k, v in self.stage_ms.items()} if self.frames else {}
 
-    def add(self, r: FrameResult, render_ms: float, write_ms: float) -> None:
+    def add(self, r: FrameResult, render_ms: float, write_ms: float, latency_ms: float = float("nan")) -> None:
         self.frames += 1
+        if math.isfinite(latency_ms):
+            self.latency_ms.append(latency_ms)
         self.by_status[r.status] = self.by_status.get(r.status, 0) + 1
         for s, v in r.timings.items():
             self.stage_ms[s] = self.stage_ms.get(s, 0.0) + v
@@ -127,19 +144,12 @@ def run_loop(source: FrameSource, tracker: Tracker, *, sinks: Sequence[Sink] = (
             img = drawer(frame.image, r, fps_ema, render_ms) if drawer is not None else None
             t1 = time.perf_counter()
             render_ms = (t1 - t0) * 1e3
-            paused0 = window.paused_s if window is not None else 0.0
-            tracked = TrackedFrame(r, img, fps_ema, {"render": render_ms})
-            for s in sinks:
-                s.write(tracked)
-            paused = (window.paused_s - paused0) if window is not None else 0.0
-            stats.display_s += paused
-            stats.add(r, render_ms, (time.perf_counter() - t1) * 1e3 - paused * 1e3)
-            if on_result is not None:
-                on_result(r)
-            if window is not None and window.command == "quit":
+            paused = deliver(frame, r, img, render_ms, fps_ema, sinks, window, stats, on_result)
+            command = window.command if window is not None else None
+            if command == "quit":
                 stats.stopped_by_user = True
                 break
-            if window is not None and window.command == "reset":
+            if command == "reset":
                 log.info("tracker reset by the user at frame %d", frame.index)
                 tracker.reset()
             now = time.perf_counter()
@@ -157,6 +167,24 @@ def run_loop(source: FrameSource, tracker: Tracker, *, sinks: Sequence[Sink] = (
     return stats
 
 
+def deliver(frame: Frame, r: FrameResult, img, render_ms: float, fps: float, sinks: Sequence[Sink],
+            window: WindowSink | None, stats: LoopStats, on_result: Callable[[FrameResult], None] | None) -> float:
+    """Hand one result to every sink, count it, call ``on_result``. Returns the seconds the window
+    was paused (display time, excluded from the speed). Both frame loops end each frame here."""
+    latency = (time.monotonic() - frame.captured) * 1e3
+    paused0 = window.paused_s if window is not None else 0.0
+    t1 = time.perf_counter()
+    tracked = TrackedFrame(r, img, fps, {"render": render_ms, "latency": latency} if math.isfinite(latency) else {"render": render_ms})
+    for s in sinks:
+        s.write(tracked)
+    paused = (window.paused_s - paused0) if window is not None else 0.0
+    stats.display_s += paused
+    stats.add(r, render_ms, (time.perf_counter() - t1) * 1e3 - paused * 1e3, latency)
+    if on_result is not None:
+        on_result(r)
+    return paused
+
+
 def format_summary(stats: LoopStats, source: FrameSource | None = None) -> str:
     """The run's summary lines: frames by state, speed and mean ms per stage, source counters."""
     n = max(stats.frames, 1)
@@ -164,9 +192,12 @@ def format_summary(stats: LoopStats, source: FrameSource | None = None) -> str:
     lines = [
         f"frames {stats.frames}: tracking {stats.by_status.get(TRACKING, 0)} ({100.0 * stats.by_status.get(TRACKING, 0) / n:.1f} %), "
         f"lost {stats.by_status.get(LOST, 0)}, searching {stats.by_status.get(SEARCHING, 0)}, failed frames {stats.errors}",
-        f"speed: {stats.fps:.1f} fps end-to-end (excluding display) on {stats.provider}; mean ms per frame: "
+        f"speed: {stats.fps:.1f} fps end-to-end (excluding display) on {stats.provider}, {stats.loop} loop; mean ms per frame: "
         + ", ".join(f"{s} {ms.get(s, 0.0):.2f}" for s in SUMMARY_STAGES),
     ]
+    if stats.latency_ms:
+        lines.append(f"latency, capture to result: p50 {stats.latency(50):.2f} ms, p99 {stats.latency(99):.2f} ms"
+                     + ("" if source is None or source.live else " (a file's frames wait in the read-ahead queue)"))
     if source is not None:
         s = source.stats
         extra = [f"{name} {v}" for name, v in (("dropped (live, stale)", s.dropped), ("skipped (size changed)", s.size_skipped),

@@ -53,7 +53,7 @@ _ORTHO_TOL = 1e-4  # max |R0^T R0 - I| accepted for a warm start
 
 
 # =========================================================================== numba core
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _so3_exp(wx, wy, wz, out):
     """Rodrigues: out (3, 3) <- exp([w]x), with a Taylor series near 0."""
     th2 = wx * wx + wy * wy + wz * wz
@@ -76,7 +76,7 @@ def _so3_exp(wx, wy, wz, out):
     out[2, 1] = b * wy * wz + a * wx
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _cholesky6(A, L):
     """L <- lower Cholesky factor of the symmetric 6x6 A. Returns False if A is not positive definite."""
     for j in range(6):
@@ -97,7 +97,7 @@ def _cholesky6(A, L):
     return True
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _chol_solve6(L, b, x):
     """x <- A^-1 b given A's Cholesky factor L."""
     for i in range(6):
@@ -112,7 +112,7 @@ def _chol_solve6(L, b, x):
         x[i] = s / L[i, i]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _evaluate(X, uv, w, use, Kc, R, t, loss, c, want_jac, H, g, e, J):
     """Robust cost at pose (R, t); with want_jac also H = J^T W J and g = J^T W r (IRLS).
 
@@ -203,7 +203,7 @@ def _evaluate(X, uv, w, use, Kc, R, t, loss, c, want_jac, H, g, e, J):
     return cost, nf, wsse
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _lm_core(X, uv, w, Kc, R0, t0, loss, c, max_iter, tol, min_sigma, R, t, inl, cov):
     """Robust LM from (R0, t0) into the outputs R (3, 3), t (3,), inl (K,) bool, cov (6, 6).
 

@@ -57,11 +57,14 @@ class Frame:
     index: frame number from 0 (file: position in the file/folder; live: count of captured frames).
     timestamp: seconds (file: ``index / fps``; live: ``time.monotonic()`` at capture).
     image: (H, W, 3) uint8 BGR.
+    captured: ``time.monotonic()`` seconds when the reader had the frame decoded, for every kind of
+    source (live: equal to ``timestamp``); the frame loops measure capture-to-result latency from it.
     """
 
     index: int
     timestamp: float
     image: np.ndarray
+    captured: float = float("nan")
 
 
 @dataclass
@@ -121,11 +124,9 @@ class FrameSource:
     # ------------------------------------------------------------------ reader thread
     def _make_frame(self, index: int, image: np.ndarray) -> Frame:
         self.stats.decoded += 1
-        if self.live:
-            ts = time.monotonic()
-        else:
-            ts = index / (self.fps or 30.0)
-        return Frame(index=index, timestamp=ts, image=image)
+        now = time.monotonic()
+        ts = now if self.live else index / (self.fps or 30.0)
+        return Frame(index=index, timestamp=ts, image=image, captured=now)
 
     def _size_ok(self, image: np.ndarray) -> bool:
         if image.shape[0] == self.height and image.shape[1] == self.width:
