@@ -20,12 +20,14 @@ dataset; the fp32 model must agree to ``tolerance`` (1e-4) in max absolute diffe
 input and output (ONNX Runtime's float16 converter with ``keep_io_types``; if that converter is
 missing, the weights alone are stored in float16 and cast back to float32 on load, which halves
 the file but not the compute). Its parity is reported against the fp32 network, relative to the
-heatmap peak.
+heatmap peak. Its metadata says ``precision`` fp16 (the fp32 file's says fp32); ``--int8`` is
+:mod:`export.quantize`.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import logging
 import time
 import warnings
@@ -82,7 +84,8 @@ class ExportReport:
     latency_ms: dict[str, float] = field(default_factory=dict)
 
 
-def _session(model_bytes_or_path, threads: int | None = None):
+def cpu_session(model_bytes_or_path, threads: int | None = None):
+    """An ONNX Runtime CPU session (all graph optimisations) on a model path or serialized bytes."""
     so = ort.SessionOptions()
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     if threads:
@@ -115,7 +118,8 @@ def _torch_export(model, path: Path, size: int, opset: int) -> str:
     raise RuntimeError("ONNX export failed:\n" + "\n".join(errors))
 
 
-def _set_metadata(model_proto, meta: ModelMeta) -> None:
+def set_metadata(model_proto, meta: ModelMeta) -> None:
+    """Replace the ModelProto's custom metadata map with ``meta``'s keys (in META_KEYS order)."""
     del model_proto.metadata_props[:]
     for k, v in meta.to_dict().items():
         e = model_proto.metadata_props.add()
@@ -202,7 +206,8 @@ def _parity(sess, model, x: np.ndarray) -> float:
     return float(np.max(np.abs(out - ref)))
 
 
-def _latency(sess, size: int, runs: int = 30) -> dict[str, float]:
+def session_latency_ms(sess, size: int, runs: int = 30) -> dict[str, float]:
+    """{'min', 'median'} ms of ``sess`` on one zero (1, 3, size, size) input, after 5 warm-up runs."""
     x = np.zeros((1, 3, size, size), np.float32)
     for _ in range(5):
         sess.run(None, {"input": x})
@@ -246,13 +251,13 @@ def export_onnx(cfg: ExportConfig) -> ExportReport:
     outs = proto.graph.output
     if len(proto.graph.input) != 1 or len(outs) != 1:
         raise RuntimeError(f"expected one input and one output, got {len(proto.graph.input)} and {len(outs)}")
-    _set_metadata(proto, meta)
+    set_metadata(proto, meta)
     assert [p.key for p in proto.metadata_props] == list(META_KEYS)
     _save_atomic(proto, out)
     log.info("wrote %s (%s exporter, opset %d, %.1f MB)", out, exporter, cfg.opset, out.stat().st_size / 1e6)
 
     rep = ExportReport(path=out, meta=meta)
-    sess = _session(out)
+    sess = cpu_session(out)
     rng = np.random.default_rng(cfg.seed)
     for n in (1, 3):
         crops = rng.integers(0, 256, size=(n, s, s, 3), dtype=np.uint8)
@@ -264,18 +269,18 @@ def export_onnx(cfg: ExportConfig) -> ExportReport:
         real = _real_crops(cfg.data, ckpt, cfg.real_crops, s)
         rep.parity["real"] = _parity(sess, model, meta.normalise(real))
     worst = max(rep.parity.values())
-    rep.latency_ms = _latency(_session(out, threads=2), s)
+    rep.latency_ms = session_latency_ms(cpu_session(out, threads=2), s)
 
     if cfg.fp16:
         p16 = out.with_name(out.stem + ".fp16.onnx")
         m16, rep.fp16_method = _fp16_convert(proto)
-        _set_metadata(m16, meta)
+        set_metadata(m16, dataclasses.replace(meta, precision="fp16"))
         _save_atomic(m16, p16)
         rep.fp16_path = p16
         x = meta.normalise(rng.integers(0, 256, size=(2, s, s, 3), dtype=np.uint8))
         with torch.no_grad():
             ref = model(torch.from_numpy(x)).numpy()
-        y16 = _session(p16).run(None, {"input": x})[-1]
+        y16 = cpu_session(p16).run(None, {"input": x})[-1]
         if y16.dtype != np.float32:
             raise RuntimeError(f"fp16 model output is {y16.dtype}, expected float32 IO")
         scale = max(float(np.abs(ref).max()), 1e-6)

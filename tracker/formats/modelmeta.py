@@ -15,9 +15,11 @@ object_id          the object's name/id the model was trained for
 preset             the network preset name (e.g. "lite", "hourglass")
 config             JSON: the training config
 scores             JSON: validation scores
+precision          "fp32", "fp16" or "int8": the weights' and compute's number format
 =================  ===========================================================
 
-The network input is float32 NCHW, ``(img[..., channels] - mean) / std``; its last output is
+A file written before ``precision`` existed reads as "fp32" (``kptrack export`` wrote only fp32
+then, or an fp16 file with the same keys). The network input is float32 NCHW, ``(img[..., channels] - mean) / std``; its last output is
 the heatmaps, float32 ``(N, K, heatmap_size, heatmap_size)``.
 """
 
@@ -43,7 +45,9 @@ META_KEYS = (
     "preset",
     "config",
     "scores",
+    "precision",
 )
+PRECISIONS = ("fp32", "fp16", "int8")
 
 
 @dataclass(frozen=True)
@@ -58,6 +62,7 @@ class ModelMeta:
     preset: str = ""
     config: dict[str, Any] = field(default_factory=dict)
     scores: dict[str, Any] = field(default_factory=dict)
+    precision: str = "fp32"
 
     @property
     def num_keypoints(self) -> int:
@@ -76,6 +81,7 @@ class ModelMeta:
             "preset": str(self.preset),
             "config": json.dumps(self.config, sort_keys=True),
             "scores": json.dumps(self.scores, sort_keys=True),
+            "precision": str(self.precision),
         }
 
     @classmethod
@@ -102,11 +108,14 @@ class ModelMeta:
                 preset=d.get("preset", ""),
                 config=json.loads(d.get("config", "{}") or "{}"),
                 scores=json.loads(d.get("scores", "{}") or "{}"),
+                precision=d.get("precision", "fp32") or "fp32",
             )
         except (ValueError, TypeError) as e:
             raise KptrackError(f"{source}: malformed ONNX metadata ({e}). Re-export it with `kptrack export`.") from None
         if meta.channel_order not in ("RGB", "BGR") or len(meta.mean) != 3 or len(meta.std) != 3:
             raise KptrackError(f"{source}: metadata channel_order/mean/std invalid. Re-export it with `kptrack export`.")
+        if meta.precision not in PRECISIONS:
+            raise KptrackError(f"{source}: metadata precision {meta.precision!r} is not one of {list(PRECISIONS)}. Re-export it with `kptrack export`.")
         return meta
 
     @cached_property

@@ -62,6 +62,30 @@ def check_model_matches_object(meta: ModelMeta, obj, model_name: str = "model") 
         )
 
 
+PRECISION_SUFFIX = {"fp32": "", "fp16": ".fp16", "int8": ".int8"}
+
+
+def precision_model_path(model: str | Path, precision: str) -> Path:
+    """The model file of ``precision`` beside the fp32 ``model``: ``dir/m.onnx`` -> ``dir/m.fp16.onnx`` /
+    ``dir/m.int8.onnx`` (fp32: ``model`` itself). A missing file raises KptrackError naming the
+    ``kptrack export`` command that writes it."""
+    if precision not in PRECISION_SUFFIX:
+        raise KptrackError(f"--precision {precision}: unknown precision. Use fp32, fp16 or int8.")
+    model = Path(model)
+    stem = model.stem
+    for suffix in (".fp16", ".int8"):  # a precision-suffixed file given as --model: start from its fp32 name
+        stem = stem[: -len(suffix)] if stem.endswith(suffix) else stem
+    fp32 = model.with_name(stem + model.suffix)
+    path = model.with_name(stem + PRECISION_SUFFIX[precision] + model.suffix)
+    if not path.is_file() and precision != "fp32":
+        how = (f"`kptrack export --model {fp32} --int8 --calib-data DATASET` (DATASET: `kptrack synth --object OBJECT "
+               "--out DATASET --num 300`)" if precision == "int8"
+               else f"`kptrack export --checkpoint RUN/best.pt --out {fp32} --fp16`")
+        raise KptrackError(f"--precision {precision}: {path} not found (it sits beside {fp32}). Write it with {how}, "
+                           "or run with --precision fp32.")
+    return path
+
+
 CUDA = "CUDAExecutionProvider"
 CPU = "CPUExecutionProvider"
 
@@ -106,12 +130,13 @@ class OnnxHeatmapModel:
 
     path: .onnx file carrying kptrack metadata. device: 'auto' | 'cpu' | 'cuda'.
     threads: ONNX Runtime intra-op threads (None: onnxruntime's default, all cores).
+    precision: when given ('fp32' | 'fp16' | 'int8'), the metadata must say the same.
 
     Attributes: meta (ModelMeta), provider (the execution provider in use), path, input_name,
     output_name (the heatmap output: the model's last output).
     """
 
-    def __init__(self, path: str | Path, device: str = "auto", threads: int | None = None):
+    def __init__(self, path: str | Path, device: str = "auto", threads: int | None = None, precision: str | None = None):
         ort = _ort()
         self.path = Path(path)
         if device not in ("auto", "cpu", "cuda"):
@@ -147,6 +172,9 @@ class OnnxHeatmapModel:
         log.info("model %s on %s (threads=%s)", self.path.name, self.provider, threads if threads is not None else "default")
 
         self.meta = ModelMeta.from_dict(self.session.get_modelmeta().custom_metadata_map, source=str(self.path))
+        if precision is not None and self.meta.precision != precision:
+            raise KptrackError(f"--precision {precision}: {self.path}'s metadata says it is {self.meta.precision}. "
+                               f"Pass --precision {self.meta.precision}, or the fp32 model as --model.")
         inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
         if len(inputs) != 1 or len(inputs[0].shape) != 4:
             raise KptrackError(f"{self.path}: expected one NCHW image input, found {[(i.name, i.shape) for i in inputs]}. Re-export it with `kptrack export`.")
