@@ -41,6 +41,9 @@ from tracker.objects import load_object
 
 log = logging.getLogger(__name__)
 
+# a frame whose labels fit the CAD keypoints worse than this is reported with its worst keypoint
+SUSPECT_RMS_PX = 5.0
+
 
 @dataclass(frozen=True)
 class AnnotateConfig:
@@ -184,6 +187,11 @@ def run_annotate(cfg: AnnotateConfig) -> AnnotateReport:
             if labels[f].count:
                 pic = draw_check(load_image(f), obj, camera, fit, labels[f].uv, labels[f].v, f)
                 pictures.append(_write_image(out / "check" / f"{f:06d}.jpg", pic))
+    bad = [(f, fit) for f, fit in fits.items() if fit.ok and fit.rms_px > SUSPECT_RMS_PX]
+    if bad:
+        log.warning("%s: the labels of %d frame(s) fit the CAD keypoints badly (RMS > %g px): %s. Check those keypoints "
+                    "in %s (swapped or misplaced clicks are the usual cause).", labels_file, len(bad), SUSPECT_RMS_PX,
+                    ", ".join(f"frame {f} {fit.rms_px:.1f} px, worst {fit.worst}" for f, fit in bad[:10]), out / "check")
     few = [f for f, fit in fits.items() if fit.n_labels < MIN_LABELS]
     if few:
         where = f"--points {cfg.points}" if cfg.points else str(labels_file)

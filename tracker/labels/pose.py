@@ -44,7 +44,8 @@ REPORT_FILE = "labels_report.json"
 class LabelFit:
     """A frame's pose from its labels. R_m2c (3, 3), t_m2c (3,) mm, or None with ``reason``;
     residuals_px (K,) float64 (NaN where not labelled or no pose); rms_px: RMS of the labelled
-    residuals (NaN without a pose); worst: name of the keypoint with the largest residual."""
+    residuals (NaN without a pose); worst: name of the keypoint with the largest residual;
+    projected: (K, 2) float64 pixels of every keypoint at the pose (with distortion), or None."""
 
     n_labels: int
     R_m2c: np.ndarray | None
@@ -53,6 +54,7 @@ class LabelFit:
     rms_px: float
     worst: str | None
     reason: str | None = None
+    projected: np.ndarray | None = None
 
     @property
     def ok(self) -> bool:
@@ -108,7 +110,7 @@ def fit_label_pose(xyz_model: np.ndarray, names: Sequence[str], camera: Camera, 
         return LabelFit(n, None, None, nan, math.nan, None, "the fitted pose puts keypoints behind the camera")
     r = label_residuals(X, camera, R, t, uv, sel.astype(np.int8))
     worst = str(names[int(np.nanargmax(r))])
-    return LabelFit(n, R, t, r, rms(r), worst)
+    return LabelFit(n, R, t, r, rms(r), worst, projected=camera.project(X, R, t))
 
 
 def fit_all(xyz_model: np.ndarray, names: Sequence[str], camera: Camera, labels: Mapping[int, Any]) -> dict[int, LabelFit]:
@@ -161,8 +163,7 @@ def draw_check(image: np.ndarray, obj: Any, camera: Camera, fit: LabelFit, uv: n
     names = obj.keypoint_names
     if fit.ok:
         draw_overlay(img, obj, camera.without_distortion(), fit.R_m2c, fit.t_m2c, mode="edges", axes=False)
-        proj = camera.project(np.asarray(obj.keypoints, np.float64), fit.R_m2c, fit.t_m2c)
-        for (x, y), lab in zip(proj, v):
+        for (x, y), lab in zip(fit.projected, v):
             if lab > 0 and np.all(np.isfinite((x, y))) and abs(x) < 1e5 and abs(y) < 1e5:
                 cv2.drawMarker(img, (int(round(x)), int(round(y))), (0, 0, 255), cv2.MARKER_CROSS, 9, 1, cv2.LINE_AA)
     for (x, y), lab, name in zip(np.asarray(uv), v, names):

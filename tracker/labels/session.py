@@ -28,7 +28,8 @@ KEYS = {
     ord("m"): "magnifier", ord("z"): "magnifier",
     ord("q"): "quit", 27: "quit",  # Esc
 }
-KEY_HELP = "click: place | s: skip (not visible) | u: undo | n/p: next/prev frame | m: magnifier lock | q: save and quit"
+KEY_HELP = ("click   place the keypoint", "s       skip (not visible)", "u       undo", "n / p   next / previous frame",
+            "m       lock the magnifier", "q, Esc  save and quit")
 
 
 @dataclass

@@ -20,7 +20,6 @@ from tracker.errors import KptrackError
 from tracker.labels.pose import LabelFit
 from tracker.labels.session import KEY_HELP, LabelSession, Magnifier
 from tracker.pipeline.sinks import display_available
-from tracker.render.draw import draw_hud
 
 
 class AnnotateWindow:
@@ -55,27 +54,30 @@ class AnnotateWindow:
         return self._cache[1]
 
     def magnifier(self) -> Magnifier:
-        """The locked magnifier, or one following the mouse, in the corner away from its centre."""
+        """The locked magnifier, or one following the mouse; its inset sits at the top of the side panel."""
         if self.locked is not None:
             return self.locked
         h, w = self._image().shape[:2]
         x = min(max(self.mouse[0], 0), w - 1)
         y = min(max(self.mouse[1], 0), h - 1)
-        size = (2 * self.radius + 1) * self.zoom
-        origin = (0 if x > w / 2 else max(0, w - size), max(0, h - size))
-        return Magnifier((float(x), float(y)), self.zoom, self.radius, origin)
+        return Magnifier((float(x), float(y)), self.zoom, self.radius, (w, 0))
 
     def on_mouse(self, event: int, x: int, y: int, flags: int = 0, param=None) -> None:
-        """cv2 mouse callback: moves update the magnifier; a left click places the next keypoint."""
-        if event == cv2.EVENT_MOUSEMOVE:
+        """cv2 mouse callback: moves over the frame update the magnifier; a left click on the frame,
+        or inside the locked magnifier's inset, places the next keypoint."""
+        h, w = self._image().shape[:2]
+        on_frame = 0 <= x < w and 0 <= y < h
+        if event == cv2.EVENT_MOUSEMOVE and on_frame:
             self.mouse = (int(x), int(y))
         elif event == cv2.EVENT_LBUTTONDOWN:
             mag = self.locked
             if mag is not None and mag.contains(x, y):
                 fx, fy = mag.to_frame(x, y)
                 self.locked = None
-            else:
+            elif on_frame:
                 fx, fy = float(x), float(y)
+            else:
+                return
             if self.session.click(fx, fy):
                 self.on_change(self.session)
 
@@ -89,23 +91,31 @@ class AnnotateWindow:
 
     # ------------------------------------------------------------------ drawing
     def render(self) -> np.ndarray:
-        """The window picture: the frame with labels and fit, the HUD, and the magnifier inset."""
+        """The window picture: the frame with its labels and fit (and, once a pose is fitted, a
+        cyan ring where the next keypoint projects), and a side panel with the magnifier inset,
+        the cursor's state and the keys."""
         s = self.session
-        img = self.draw(self._image(), self.fit(s.frame), s.frame)
-        name = s.keypoint_name
-        nxt = f"next: {name} ({s.kp + 1}/{len(s.names)})" if name else "frame done"
-        lab = s.current
-        h = img.shape[0]
-        draw_hud(img, [f"frame {s.frame} ({s.pos + 1}/{len(s.frames)}), {lab.count} labels | {nxt}"
-                       + (" | magnifier locked" if self.locked else ""), KEY_HELP],
-                 origin=(0, max(0, h - 48)), scale=0.42)
+        fit = self.fit(s.frame)
+        frame = self.draw(self._image(), fit, s.frame)
+        h, w = frame.shape[:2]
+        if fit.ok and s.keypoint_name is not None and fit.projected is not None:
+            x, y = fit.projected[s.kp]
+            if np.isfinite(x) and np.isfinite(y) and abs(x) < 1e5 and abs(y) < 1e5:
+                cv2.circle(frame, (int(round(x)), int(round(y))), 9, (255, 255, 0), 1, cv2.LINE_AA)
         mag = self.magnifier()
         inset = mag.render(self._image())
-        ox, oy = mag.origin
-        hh, ww = min(inset.shape[0], img.shape[0] - oy), min(inset.shape[1], img.shape[1] - ox)
-        img[oy:oy + hh, ox:ox + ww] = inset[:hh, :ww]
-        cv2.rectangle(img, (ox, oy), (ox + ww - 1, oy + hh - 1), (0, 0, 255) if self.locked else (255, 255, 255), 1)
-        return img
+        lab = s.current
+        lines = [f"frame {s.frame} ({s.pos + 1}/{len(s.frames)})", f"{lab.count} labels",
+                 f"next: {s.keypoint_name} ({s.kp + 1}/{len(s.names)})" if s.keypoint_name else "frame done",
+                 "magnifier: locked, click in it" if self.locked else "magnifier: follows the mouse", "", *KEY_HELP]
+        canvas = np.zeros((max(h, mag.size + 18 * len(lines) + 12), w + mag.size, 3), np.uint8)
+        canvas[:h, :w] = frame
+        canvas[:mag.size, w:w + mag.size] = inset
+        cv2.rectangle(canvas, (w, 0), (w + mag.size - 1, mag.size - 1), (0, 0, 255) if self.locked else (255, 255, 255), 1)
+        for i, line in enumerate(lines):
+            cv2.putText(canvas, line, (w + 6, mag.size + 18 * (i + 1)), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (255, 255, 255), 1,
+                        cv2.LINE_AA)
+        return canvas
 
     def step(self, wait_ms: int = 30) -> bool:
         """Show the picture and handle one key; False once the session is finished (q / Esc)."""

@@ -60,7 +60,7 @@ def test_headless_import_round_trips_to_coco_and_the_known_bop_pose(setup):
     assert rep.without_pose[0]["frame"] == 7 and "frame 7" in rep.summary()
 
 
-def test_a_swapped_click_shows_as_rms_and_names_a_swapped_keypoint(setup):
+def test_a_swapped_click_shows_as_rms_and_names_a_swapped_keypoint(setup, caplog):
     tmp, obj_dir, frames, cam_path = setup
     pts = _points([3])
     a, b = pts[0], pts[7]
@@ -69,6 +69,7 @@ def test_a_swapped_click_shows_as_rms_and_names_a_swapped_keypoint(setup):
                                       points=str(write_points_csv(tmp / "p.csv", pts)), check_pictures=False))
     fr = rep.report["frames"][0]
     assert fr["rms_px"] > 10 and fr["worst_keypoint"] in (a.name, b.name)
+    assert "frame 3" in caplog.text and "swapped" in caplog.text
 
 
 def test_json_points_and_a_second_import_resume_the_labels(setup):

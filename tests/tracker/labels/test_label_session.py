@@ -97,11 +97,15 @@ def test_the_window_shell_places_clicks_saves_and_quits_with_injected_cv2():
     w._waitkey = lambda ms: next(keys)
     assert w.step()  # m: lock the magnifier at the mouse (30, 40)
     mag = w.locked
-    assert mag is not None and mag.center == (30.0, 40.0)
+    assert mag is not None and mag.center == (30.0, 40.0) and mag.origin == (320, 0)
+    w.on_mouse(cv2.EVENT_MOUSEMOVE, 200, 100)
+    assert w.magnifier() is mag  # a locked magnifier stays put
+    w.on_mouse(cv2.EVENT_LBUTTONDOWN, 330, 300)  # the side panel, outside the inset: no label
+    assert s.labels[0].v[1] == 0 and len(saves) == 1
     ox, oy = mag.origin
     w.on_mouse(cv2.EVENT_LBUTTONDOWN, ox + 12 * 8 + 2, oy + 12 * 8 + 6)  # inside the inset: sub-pixel
     np.testing.assert_allclose(s.labels[0].uv[1], (29.5 + 2.5 / 8, 29.5 + 10 + 6.5 / 8))
     assert w.locked is None and len(saves) == 2
     assert w.step() and s.labels[0].v.tolist() == [2, 2, 0] and len(saves) == 3  # s: skip
     assert not w.step()  # q
-    assert shown and shown[0] == (240, 320, 3)
+    assert shown and shown[0][1] == 320 + 25 * 8  # the frame, and the magnifier's side panel
