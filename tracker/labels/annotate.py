@@ -38,6 +38,7 @@ from tracker.labels.session import FrameLabels, LabelSession, labels_from_points
 from tracker.labels.store import LABELS_FILE, image_name, load_labels, save_labels, write_frames
 from tracker.labels.window import AnnotateWindow
 from tracker.objects import load_object
+from tracker.pipeline.sinks import display_available
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +125,9 @@ def _frames_to_read(cfg: AnnotateConfig, point_frames: set[int]) -> list[int]:
 
 def run_annotate(cfg: AnnotateConfig) -> AnnotateReport:
     """Label (or import labels for) the chosen frames and fit their poses; see the module docstring."""
+    if not cfg.points and not display_available():
+        raise KptrackError("kptrack annotate: no display here (DISPLAY is not set) for the labelling window. Label on a "
+                           "machine with a screen, or import labels headless with --points FILE (CSV frame,name,x,y).")
     obj = load_object(cfg.object)
     names = tuple(obj.keypoint_names)
     xyz = np.asarray(obj.keypoints, np.float64)

@@ -114,7 +114,17 @@ def test_an_unknown_keypoint_names_the_file_row_and_the_object_keypoints(setup):
     assert not (tmp / "o").exists()
 
 
-def test_labels_for_another_object_are_refused(setup):
+def test_the_window_without_a_display_is_refused_before_anything_is_written(setup, monkeypatch):
+    tmp, obj_dir, frames, cam_path = setup
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    msg = _error(run_annotate, AnnotateConfig(source=str(frames), out=str(tmp / "o"), object=str(obj_dir), camera=str(cam_path),
+                                              every=3))
+    assert "--points" in msg and not (tmp / "o").exists()
+
+
+def test_labels_for_another_object_are_refused(setup, monkeypatch):
+    monkeypatch.setenv("DISPLAY", ":99")  # the refusal comes before any window
     tmp, obj_dir, frames, cam_path = setup
     out = tmp / "labels"
     cfg = dict(source=str(frames), out=str(out), camera=str(cam_path), check_pictures=False)
