@@ -32,6 +32,7 @@ from tracker.labels.session import FrameLabels
 
 LABELS_FILE = "keypoints_coco.json"
 IMAGES_DIR = "rgb"
+SAME_FRAME_TOL = 2.0
 
 
 def labels_path(spec: str | Path) -> Path:
@@ -47,7 +48,17 @@ def image_name(frame: int) -> str:
 
 def write_frames(out: Path, frames: Mapping[int, np.ndarray]) -> int:
     """Write each frame (H, W, 3) uint8 BGR to ``out/rgb/<frame>.png`` unless that file exists
-    (a resumed session keeps its images). Returns the number written."""
+    (a resumed session keeps its images). Returns the number written.
+
+    An existing image that is not the same frame (another size, or a mean difference over
+    ``SAME_FRAME_TOL`` grey levels: decoders agree to rounding) means the folder holds labels of
+    another video: KptrackError before anything is written."""
+    for f, img in sorted(frames.items()):
+        p = out / image_name(f)
+        old = cv2.imread(str(p), cv2.IMREAD_COLOR) if p.exists() else None
+        if old is not None and (old.shape != img.shape or np.abs(old.astype(np.int16) - img).mean() > SAME_FRAME_TOL):
+            raise KptrackError(f"{p}: this labels folder holds another frame {f} than the source gives (labels of another "
+                               "video?). Pass another --out for this video, or the source these labels were made on.")
     d = out / IMAGES_DIR
     try:
         d.mkdir(parents=True, exist_ok=True)

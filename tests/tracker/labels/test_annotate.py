@@ -2,6 +2,7 @@
 
 import json
 
+import cv2
 import numpy as np
 import pytest
 from label_box import NAMES, box_object, camera, corners_uv, pose, write_box, write_frames
@@ -131,3 +132,16 @@ def test_labels_for_another_object_are_refused(setup, monkeypatch):
     run_annotate(AnnotateConfig(object=str(obj_dir), points=str(write_points_csv(tmp / "a.csv", _points([1]))), **cfg))
     msg = _error(run_annotate, AnnotateConfig(object="default", frames="2", points=None, **cfg))
     assert "keypoints_coco.json" in msg and "--object" in msg
+
+
+def test_a_labels_folder_of_another_video_is_refused(setup):
+    tmp, obj_dir, frames, cam_path = setup
+    out = tmp / "labels"
+    cfg = dict(out=str(out), object=str(obj_dir), camera=str(cam_path), check_pictures=False)
+    run_annotate(AnnotateConfig(source=str(frames), points=str(write_points_csv(tmp / "a.csv", _points([1]))), **cfg))
+    other = write_frames(tmp / "other", 3)
+    cv2.imwrite(str(other / "0001.png"), np.full((480, 640, 3), 200, np.uint8))
+    saved = (out / "keypoints_coco.json").read_bytes()
+    msg = _error(run_annotate, AnnotateConfig(source=str(other), points=str(write_points_csv(tmp / "b.csv", _points([1]))), **cfg))
+    assert "000001.png" in msg and "another" in msg and "--out" in msg
+    assert (out / "keypoints_coco.json").read_bytes() == saved
