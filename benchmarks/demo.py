@@ -1,4 +1,5 @@
-"""``kptrack demo``'s library half: track the built-in drill on its synthetic test sequence and score it.
+"""``kptrack demo``'s library half: track a built-in object (the drill, or ``bottle``) on its synthetic
+test sequence and score it (ADD-S for the symmetric bottle; MSSD and MSPD are in the scene's errors).
 
 :func:`ensure_demo_sequence` renders the sequence once with ``train.synth`` (it needs no torch) and
 caches it; :func:`run_demo` runs the same frame loop as ``kptrack track`` on it, drawing every frame
@@ -19,7 +20,7 @@ from tracker.eval.estimates import estimates_from_poses
 from tracker.eval.evaluate import EvalConfig, evaluate_scene
 from tracker.formats.bop_scene import load_scene_gt
 from tracker.objects import load_object
-from tracker.paths import default_cache_dir, resolve_model
+from tracker.paths import BUILTIN_OBJECTS, default_cache_dir, resolve_model
 from tracker.pipeline.config import TrackerConfig
 from tracker.pipeline.infer import OnnxHeatmapModel, check_model_matches_object
 from tracker.pipeline.loop import LoopStats
@@ -41,7 +42,8 @@ TARGET_PROJ = 0.95
 class DemoConfig:
     """Options of ``kptrack demo``: frames of the sequence, model (None: the shipped one), device,
     out (annotated .avi), cache (where sequences are kept; None: ~/.cache/kptrack), threads,
-    preset, smoothing, seed (another synthetic sequence; the demo's own is 1)."""
+    preset, smoothing, seed (another synthetic sequence; the demo's own is 1), object (a built-in
+    object: default | bottle; its shipped model is models/<object>/model.onnx)."""
 
     frames: int = 300
     model: str | None = None
@@ -52,6 +54,7 @@ class DemoConfig:
     preset: str = "fast"
     smoothing: bool = True
     seed: int = DEMO_SEED
+    object: str = "default"
 
 
 @dataclass
@@ -62,6 +65,7 @@ class DemoReport:
     stats: LoopStats
     scene: Path
     config: TrackerConfig
+    object_name: str = "default"
 
     @property
     def passed(self) -> bool:
@@ -69,19 +73,20 @@ class DemoReport:
         return a["n_scored"] > 0 and a["frac_add"] >= TARGET_ADD and a["frac_proj"] >= TARGET_PROJ
 
 
-def ensure_demo_sequence(cache: Path, frames: int, seed: int = DEMO_SEED, size: tuple[int, int] = DEMO_SIZE) -> Path:
+def ensure_demo_sequence(cache: Path, frames: int, seed: int = DEMO_SEED, size: tuple[int, int] = DEMO_SIZE,
+                         object_name: str = "default") -> Path:
     """The demo's synthetic sequence folder (BOP scene), rendered on first use and cached.
 
     A sequence is complete when its ``sequence_info.json`` exists (train.synth writes it last),
     so an interrupted render is redone, not reused.
     """
-    root = Path(cache) / f"demo_default_{frames}f_seed{seed}_{size[0]}x{size[1]}"
+    root = Path(cache) / f"demo_{object_name}_{frames}f_seed{seed}_{size[0]}x{size[1]}"
     scene = root / "test_seq" / "000000"
     if (scene / "sequence_info.json").is_file():
         log.info("using the cached demo sequence %s", scene)
         return scene
     print(f"rendering the demo sequence once ({frames} frames) into {root} ...", flush=True)
-    return Path(run_synth(SynthConfig(object="default", out=root, sequence=True, frames=frames, seed=seed,
+    return Path(run_synth(SynthConfig(object=object_name, out=root, sequence=True, frames=frames, seed=seed,
                                       width=size[0], height=size[1], overwrite=True)))
 
 
@@ -101,21 +106,24 @@ def run_demo(model, obj, camera: Camera, scene: Path, *, video: VideoSink | None
     results: list[FrameResult] = []
     stats = run_tracking(open_image_folder(scene / "rgb", fps=30.0), model, obj, camera, config,
                          sinks=[video] if video is not None else [], draw=True, on_result=results.append)
-    return DemoReport(score_results(results, scene, obj), stats, scene, config)
+    return DemoReport(score_results(results, scene, obj), stats, scene, config, str(getattr(obj, "name", "default")))
 
 
 def demo(cfg: DemoConfig) -> DemoReport:
     """``kptrack demo``: the shipped model (or ``cfg.model``) on the seed's sequence, scored."""
-    model_path = resolve_model(cfg.model)
+    if cfg.object not in BUILTIN_OBJECTS:
+        raise KptrackError(f"--object {cfg.object}: the demo runs on a built-in object. Use one of {', '.join(BUILTIN_OBJECTS)}.")
+    model_path = resolve_model(cfg.model, object_name=cfg.object)
     if cfg.frames < 2:
         raise KptrackError(f"--frames {cfg.frames}: the demo needs at least 2 frames.")
     if cfg.seed < 0:
         raise KptrackError(f"--seed {cfg.seed}: use a seed >= 0.")
     video = VideoSink(cfg.out) if cfg.out else None
     model = OnnxHeatmapModel(model_path, device=cfg.device, threads=cfg.threads)
-    obj = load_object("default")
+    obj = load_object(cfg.object)
     check_model_matches_object(model.meta, obj, str(model_path))
-    scene = ensure_demo_sequence(Path(cfg.cache) if cfg.cache else default_cache_dir(), cfg.frames, seed=cfg.seed)
+    scene = ensure_demo_sequence(Path(cfg.cache) if cfg.cache else default_cache_dir(), cfg.frames, seed=cfg.seed,
+                                 object_name=cfg.object)
     camera = Camera.from_yaml(scene / "camera.yaml")
     config = TrackerConfig.preset(cfg.preset, **({} if cfg.smoothing else {"smoothing": False}))
     return run_demo(model, obj, camera, scene, video=video, config=config)

@@ -15,26 +15,47 @@ from tracker.errors import KptrackError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_MODEL = Path("models") / "default" / "model.onnx"
+#: The built-in objects (``--object NAME``) and their shipped models.
+BUILTIN_OBJECTS = ("default", "bottle")
 
 
-def default_model_path() -> Path:
-    """The shipped ``models/default/model.onnx``: of the checkout kptrack runs from, else of the
-    current folder. The checkout's path is returned (missing) when neither has it."""
+def builtin_model(object_name: str = "default") -> Path:
+    """``models/<name>/model.onnx``, relative: the shipped model of a built-in object."""
+    return Path("models") / object_name / "model.onnx"
+
+
+def default_model_path(object_name: str = "default") -> Path:
+    """The shipped ``models/<object>/model.onnx`` (default: the drill's): of the checkout kptrack
+    runs from, else of the current folder. The checkout's path is returned (missing) when neither
+    has it."""
+    rel = builtin_model(object_name)
     for base in (REPO_ROOT, Path.cwd()):
-        if (base / DEFAULT_MODEL).is_file():
-            return base / DEFAULT_MODEL
-    return REPO_ROOT / DEFAULT_MODEL
+        if (base / rel).is_file():
+            return base / rel
+    return REPO_ROOT / rel
 
 
-def resolve_model(model: str | Path | None, flag: str = "--model") -> Path:
-    """An existing model file: ``model`` as given, or the shipped default when it is None."""
+def training_commands(object_name: str) -> str:
+    """The commands that make a built-in object's shipped model (its models/<name>/README.md has more)."""
+    d, r, m = f"data/{object_name}", f"runs/{object_name}", builtin_model(object_name)
+    return (f"`kptrack synth --object {object_name} --out {d} --num 20000 --seed 0`, "
+            f"`kptrack train --data {d} --object {object_name} --preset lite --out {r}`, "
+            f"`kptrack export --checkpoint {r}/best.pt --out {m}`")
+
+
+def resolve_model(model: str | Path | None, flag: str = "--model", object_name: str = "default") -> Path:
+    """An existing model file: ``model`` as given, or, when it is None, the shipped model of the
+    built-in object ``object_name`` (``default`` or ``bottle``)."""
     if model is not None:
         path = Path(model).expanduser()
         if not path.is_file():
             raise KptrackError(f"{flag} {path}: model file not found. Pass an exported .onnx (kptrack export), "
                                f"or leave {flag} out for the shipped default model.")
         return path
-    path = default_model_path()
+    path = default_model_path(object_name)
+    if not path.is_file() and object_name != "default":
+        raise KptrackError(f"{path}: the {object_name} model has not been trained yet. Train and export it "
+                           f"({training_commands(object_name)}), or pass {flag} M.onnx.")
     if not path.is_file():
         raise KptrackError(
             f"{path}: the shipped default model is missing. Train and export it (`kptrack synth --out data/default`, "

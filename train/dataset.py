@@ -41,6 +41,7 @@ from tracker.formats.coco import read_coco
 from tracker.geometry import project
 from tracker.geometry.crop import HEATMAP_SIZE, INPUT_SIZE, apply_affine, heatmap_to_crop
 from tracker.errors import KptrackError
+from tracker.objects.symmetry import canonical_keypoint_labels, symmetry_group
 from train.augment import AugmentConfig, box_affine, photometric, sample_affine, warp
 from train.heatmaps import DEFAULT_SIGMA, gaussian_targets
 
@@ -131,12 +132,17 @@ def _choose_split(root: Path, split: str | None) -> str | None:
 
 
 def bop_records(root: str | Path, obj, split: str | None = None, obj_id: int = 1) -> list[Record]:
-    """Records of object ``obj`` (ObjectModel) in a BOP dataset root / split / scene folder."""
+    """Records of object ``obj`` (ObjectModel) in a BOP dataset root / split / scene folder.
+
+    For a symmetric object the keypoints are those of the ground truth's symmetric equivalent
+    that is canonical for the view (:func:`tracker.objects.symmetry.canonical_pose`), so images
+    that look alike get the same heatmaps."""
     root = Path(root)
     _check_models_dir(root, obj)
     split = _choose_split(root, split)
     ds = BopDataset(root, split, obj_id=obj_id, object=obj)
     k = obj.num_keypoints
+    group = symmetry_group(obj)
     vis_cache: dict[Path, dict[int, np.ndarray]] = {}
     out = []
     for s in ds:
@@ -145,6 +151,8 @@ def bop_records(root: str | Path, obj, split: str | None = None, obj_id: int = 1
             vis_cache[scene_dir] = _scene_visibility(scene_dir, k)
         v = vis_cache[scene_dir].get(s.im_id) if s.gt_index == 0 else None
         uv = np.asarray(s.keypoints_uv, dtype=np.float64)
+        if not group.is_trivial:  # a symmetric object: label the equivalent pose canonical for this view
+            uv, v = canonical_keypoint_labels(s.R_m2c, s.t_m2c, s.K, obj.keypoints, group, v)
         # The box of the projected 3D bounding box, unclipped: exactly what the tracker crops
         # around when it predicts a pose (tracker.Tracker._roi_affine), so training crops and
         # run-time crops share one scale. Fall back to BOP's bbox_obj, then the keypoints' box.
@@ -160,7 +168,10 @@ def bop_records(root: str | Path, obj, split: str | None = None, obj_id: int = 1
 
 
 def coco_records(path: str | Path, obj) -> list[Record]:
-    """Records of a COCO keypoints JSON; its keypoint count must equal the object's."""
+    """Records of a COCO keypoints JSON; its keypoint count must equal the object's.
+
+    COCO carries no pose, so the labels of a symmetric object cannot be canonicalised: they are
+    used as given."""
     coco = read_coco(path)
     if len(coco.keypoint_names) != obj.num_keypoints:
         raise KptrackError(

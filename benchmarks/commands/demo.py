@@ -1,4 +1,4 @@
-"""``kptrack demo``: track the built-in default object on a synthetic sequence; print accuracy and speed."""
+"""``kptrack demo``: track a built-in object (the drill, or --object bottle) on a synthetic sequence; print accuracy and speed."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import argparse
 from benchmarks.demo import TARGET_ADD, TARGET_PROJ, DemoConfig, DemoReport, demo
 from tracker.pipeline.loop import format_summary
 
-HELP = "track the built-in default object on a synthetic sequence; print accuracy and speed"
+HELP = "track a built-in object (default drill, or bottle) on a synthetic sequence; print accuracy and speed"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -19,13 +19,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=None, help="ONNX Runtime intra-op threads")
     p.add_argument("--preset", default="fast", help="tracker preset: fast | accurate")
     p.add_argument("--no-smoothing", action="store_true", help="score the unsmoothed per-frame poses")
+    p.add_argument("--object", default="default", choices=["default", "bottle"],
+                   help="built-in object: default (the drill) or bottle (continuous symmetry; needs models/bottle/model.onnx)")
     p.add_argument("--seed", type=int, default=None,
                    help="render another synthetic sequence with this seed (default 1, the demo's own sequence)")
 
 
 def print_report(report: DemoReport, out: str | None) -> None:
     a, s, config = report.accuracy, report.stats, report.config
-    print(f"demo: default object, {s.frames} frames of {report.scene} (preset {config.name}, "
+    print(f"demo: {report.object_name} object, {s.frames} frames of {report.scene} (preset {config.name}, "
           f"smoothing {'on' if config.smoothing else 'off'})")
     print(f"  {format_summary(s)}".replace("\n", "\n  "))
     print(f"  accuracy over {a['n_scored']} frames with the object >= 50 % visible ({a['n_missing']} without a pose):")
@@ -42,7 +44,7 @@ def print_report(report: DemoReport, out: str | None) -> None:
 def run(args: argparse.Namespace) -> int:
     cfg = DemoConfig(frames=args.frames, model=args.model, device=args.device, out=args.out, cache=args.cache,
                      threads=args.threads, preset=args.preset, smoothing=not args.no_smoothing,
-                     seed=DemoConfig.seed if args.seed is None else args.seed)
+                     seed=DemoConfig.seed if args.seed is None else args.seed, object=args.object)
     report = demo(cfg)
     print_report(report, args.out)
     return 130 if report.stats.interrupted else 0

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 from tracker.errors import KptrackError
 from tracker.objects import init_object
+from tracker.objects.mesh_io import MeshData, read_mesh
+from tracker.objects.symmetry import PRESETS_HELP
+from tracker.objects.symmetry_detect import detect_symmetries, proposal_models_info
 from tracker.objects.primitives import box_keypoints, box_mesh, cylinder_keypoints, cylinder_mesh, parse_dims
 from tracker.objects.texture import read_image_bgr
 
@@ -26,6 +30,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     pi.add_argument("--units", choices=["mm", "m"], default="mm", help="units of the mesh file")
     pi.add_argument("--name", default=None, help="object name (default: the mesh file's name, or box / cylinder)")
     pi.add_argument("--out", required=True, help="output object directory")
+    pi.add_argument("--symmetry", default=None, metavar="PRESET",
+                    help=f"the object's symmetries, written to models_info.json and checked against the mesh: {PRESETS_HELP}")
+    pi.add_argument("--detect-symmetry", action="store_true",
+                    help="test candidate symmetries against the mesh (and its colours), print them with their residuals and "
+                         "write the accepted ones to OUT/symmetries_proposed.json (accept with --symmetry that file); "
+                         "writes no object directory")
 
 
 def _mesh(args: argparse.Namespace):
@@ -52,10 +62,30 @@ def _mesh(args: argparse.Namespace):
     return cylinder_mesh(d / 2.0, h, texture), cylinder_keypoints(d / 2.0, h) if auto else args.keypoints
 
 
+def _detect(mesh, args: argparse.Namespace) -> int:
+    """--detect-symmetry: print the candidates and write the accepted ones as a models_info.json."""
+    m = mesh if isinstance(mesh, MeshData) else read_mesh(Path(mesh))
+    scale = 1000.0 if args.units == "m" else 1.0
+    cands = detect_symmetries(m.vertices * scale, m.faces, m.vertex_colors, m.uv, m.texture)
+    print("candidate symmetries (accepted: geometry residual <= 1% of the diameter and colour residual <= 20):")
+    for c in cands:
+        print(f"  [{'accept' if c.accepted else 'reject'}] {c.describe()}")
+    out = Path(args.out) / "symmetries_proposed.json"
+    if out.exists():
+        raise KptrackError(f"{out}: exists; not overwritten. Remove it or choose another --out.")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(proposal_models_info(cands), indent=1) + "\n")
+    print(f"wrote {out}; to accept, run the same command with --symmetry {out} instead of --detect-symmetry "
+          "(edit the file to drop any you do not want)")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     mesh, keypoints = _mesh(args)
+    if args.detect_symmetry:
+        return _detect(mesh, args)
     name = args.name or (None if args.mesh else "box" if args.box else "cylinder")
     out = init_object(mesh, keypoints=keypoints, out_dir=args.out, units=args.units, num_keypoints=args.num_keypoints,
-                      name=name)
+                      name=name, symmetry=args.symmetry)
     print(f"wrote object directory {out}")
     return 0

@@ -10,6 +10,9 @@ Per frame (formulas in :mod:`tracker.eval.metrics` and :mod:`tracker.geometry`) 
   with symmetries in models_info). A frame is correct when the error is below 0.1 x diameter.
 * 2D projection error (Brachmann et al., "Uncertainty-Driven 6D Pose Estimation of Objects and
   Scenes from a Single RGB Image", CVPR 2016): mean pixel distance of the projected vertices, < 5 px.
+* MSSD (mm) and MSPD (px) of the BOP Challenge (Hodaň et al., ECCVW 2020): the largest point
+  distance, minimised over the symmetries (continuous ones discretised as bop_toolkit does,
+  :func:`tracker.objects.symmetry.bop_continuous_steps`); rates at 0.1 d and 5 px.
 * rotation (geodesic, degrees) and translation (mm) errors, and 5cm5deg (Shotton et al., "Scene
   Coordinate Regression Forests for Camera Relocalization in RGB-D Images", CVPR 2013).
 * keypoint error: mean pixel distance of the object's keypoints projected with the estimated and
@@ -50,6 +53,7 @@ from tracker.formats.bop_results import BopResult, read_results_csv
 from tracker.formats.bop_scene import SceneGt, find_scene_dirs, load_scene_gt
 from tracker.geometry import rotation_error_deg, translation_error
 from tracker.objects import load_object
+from tracker.objects.symmetry import bop_continuous_steps, symmetry_transforms
 
 log = logging.getLogger(__name__)
 
@@ -82,9 +86,10 @@ def _pose_errors(obj, gt: SceneGt, est: Estimates) -> dict[str, np.ndarray]:
     """Per-frame errors (N,) float64, NaN where there is no estimate."""
     n = len(gt.im_ids)
     pts = metrics.sample_points(obj.vertices, N_POINTS)
-    syms = list(obj.symmetries_discrete or [])
+    syms = symmetry_transforms(obj, bop_continuous_steps())  # (M, 4, 4), identity first
     kps = np.asarray(obj.keypoints, np.float64)
-    out = {k: np.full(n, np.nan) for k in ("add_mm", "adds_mm", "ad_mm", "proj2d_px", "rot_deg", "trans_mm", "kp_px")}
+    out = {k: np.full(n, np.nan) for k in ("add_mm", "adds_mm", "ad_mm", "mssd_mm", "mspd_px", "proj2d_px", "rot_deg",
+                                           "trans_mm", "kp_px")}
     sym = bool(obj.is_symmetric)
     for i in np.flatnonzero(est.valid):
         Re, te, Rg, tg, K = est.R_m2c[i], est.t_m2c[i], gt.R_m2c[i], gt.t_m2c[i], gt.K[i]
@@ -92,7 +97,9 @@ def _pose_errors(obj, gt: SceneGt, est: Estimates) -> dict[str, np.ndarray]:
         out["adds_mm"][i] = metrics.adds_error(Re, te, Rg, tg, pts)
         # metrics.add_s_error's choice, without computing ADD-S a second time
         out["ad_mm"][i] = out["adds_mm"][i] if sym else out["add_mm"][i]
-        out["proj2d_px"][i] = metrics.proj2d_error(Re, te, Rg, tg, pts, K, syms)
+        out["mssd_mm"][i] = metrics.mssd_error(Re, te, Rg, tg, pts, syms)
+        out["mspd_px"][i] = metrics.mspd_error(Re, te, Rg, tg, K, pts, syms)
+        out["proj2d_px"][i] = metrics.proj2d_error(Re, te, Rg, tg, pts, K, syms[1:])
         out["rot_deg"][i] = rotation_error_deg(Re, Rg)
         out["trans_mm"][i] = translation_error(te, tg)
         if len(kps):
@@ -155,6 +162,8 @@ def evaluate_scene(obj, gt: SceneGt, est: Estimates, cfg: EvalConfig) -> dict[st
         add_ok = est.valid & (err["add_mm"] < cfg.add_frac * d)
         adds_ok = est.valid & (err["adds_mm"] < cfg.add_frac * d)
         proj_ok = est.valid & (err["proj2d_px"] < cfg.proj_px)
+        mssd_ok = est.valid & (err["mssd_mm"] < cfg.add_frac * d)
+        mspd_ok = est.valid & (err["mspd_px"] < cfg.proj_px)
         cm5_ok = est.valid & (err["rot_deg"] < 5.0) & (err["trans_mm"] < 50.0)
     n = len(gt.im_ids)
     all_mask = np.ones(n, bool)
@@ -171,6 +180,8 @@ def evaluate_scene(obj, gt: SceneGt, est: Estimates, cfg: EvalConfig) -> dict[st
             "add_lt_0.1d": _rate(add_ok, mask),
             "adds_lt_0.1d": _rate(adds_ok, mask),
             "proj2d_lt_5px": _rate(proj_ok, mask),
+            "mssd_lt_0.1d": _rate(mssd_ok, mask),
+            "mspd_lt_5px": _rate(mspd_ok, mask),
             "5cm5deg": _rate(cm5_ok, mask),
         }
     segs = static_segments(gt.R_m2c, gt.t_m2c, trans_mm=cfg.static_trans_mm, rot_deg=cfg.static_rot_deg,

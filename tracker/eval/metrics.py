@@ -1,4 +1,4 @@
-"""Pose accuracy metrics: ADD, ADD-S, 2D projection and keypoint errors.
+"""Pose accuracy metrics: ADD, ADD-S, MSSD, MSPD, 2D projection and keypoint errors.
 
 Every error function shares bop_toolkit's signature ``(R_est, t_est, R_gt, t_gt, pts, ...)`` and
 is the one home of its formula: ``kptrack eval``, ``kptrack bench`` and ``kptrack demo`` all call
@@ -9,7 +9,14 @@ these (rotation and translation errors live in :mod:`tracker.geometry`).
   model points moved by the estimated and by the ground-truth pose. A pose is correct when
   ADD < 0.1 x the object diameter.
 * ADD-S (same paper; the name from Xiang et al., PoseCNN, RSS 2018): for symmetric objects, the
-  mean distance from each estimated point to the *closest* ground-truth point. ADD-S <= ADD.
+  mean distance from each ground-truth point to the *closest* estimated point (as bop_toolkit's
+  ``adi``). ADD-S <= ADD.
+* MSSD and MSPD (Hodaň et al., "BOP Challenge 2020 on 6D Object Localization", ECCVW 2020; BOP
+  2019 onwards): the *maximum* 3D (mm) or projected (px) distance of the model points, minimised
+  over the object's symmetry transforms ``S`` applied to the ground truth (``R_gt S_R``,
+  ``R_gt S_t + t_gt``), as bop_toolkit's ``mssd`` / ``mspd``. ``syms``: (M, 4, 4) from
+  :func:`tracker.objects.symmetry.symmetry_transforms` (identity included; continuous symmetries
+  discretised).
   ``ADD(-S)`` uses ADD-S for symmetric objects and ADD otherwise.
 * 2D projection error (Brachmann et al., "Uncertainty-Driven 6D Pose Estimation of Objects and
   Scenes from a Single RGB Image", CVPR 2016): mean pixel distance between the model points
@@ -26,7 +33,7 @@ from __future__ import annotations
 import math
 import numpy as np
 
-from tracker.geometry import project, transform
+from tracker.geometry import project, project_cam, transform
 
 ADD_THRESHOLD = 0.1  # x diameter
 PROJ_THRESHOLD_PX = 5.0
@@ -44,7 +51,7 @@ def add_error(R_est: np.ndarray, t_est: np.ndarray, R_gt: np.ndarray, t_gt: np.n
 
 
 def adds_error(R_est: np.ndarray, t_est: np.ndarray, R_gt: np.ndarray, t_gt: np.ndarray, pts: np.ndarray, chunk: int = 1024) -> float:
-    """ADD-S, mm: mean over estimated points of the distance to the closest ground-truth point.
+    """ADD-S, mm: mean over ground-truth points of the distance to the closest estimated point.
 
     Hinterstoisser et al., ACCV 2012 (for symmetric objects); named ADD-S by Xiang et al., "PoseCNN:
     A Convolutional Neural Network for 6D Object Pose Estimation in Cluttered Scenes", RSS 2018.
@@ -59,13 +66,47 @@ def adds_error(R_est: np.ndarray, t_est: np.ndarray, R_gt: np.ndarray, t_gt: np.
     c = g.mean(0)
     g = g - c
     e = transform(R_est, t_est, pts) - c
-    g2 = (g * g).sum(1)
-    mins = np.empty(len(e))
-    for i in range(0, len(e), chunk):
-        ec = e[i:i + chunk]
-        d2 = (ec * ec).sum(1)[:, None] - 2.0 * ec @ g.T + g2[None, :]
+    e2 = (e * e).sum(1)
+    mins = np.empty(len(g))
+    for i in range(0, len(g), chunk):
+        gc = g[i:i + chunk]
+        d2 = (gc * gc).sum(1)[:, None] - 2.0 * gc @ e.T + e2[None, :]
         mins[i:i + chunk] = np.sqrt(np.maximum(d2.min(1), 0.0))
     return float(mins.mean())
+
+
+def _gt_under_symmetries(R_gt: np.ndarray, t_gt: np.ndarray, pts: np.ndarray, syms) -> np.ndarray:
+    """(M, N, 3) mm: pts (N, 3) under the ground truth composed with each symmetry (M, 4, 4)."""
+    S = np.asarray(syms, np.float64).reshape(-1, 4, 4)
+    local = np.einsum("mij,nj->mni", S[:, :3, :3], pts) + S[:, None, :3, 3]  # S applied in the model frame
+    return local @ np.asarray(R_gt, np.float64).T + np.asarray(t_gt, np.float64)
+
+
+def mssd_error(R_est: np.ndarray, t_est: np.ndarray, R_gt: np.ndarray, t_gt: np.ndarray, pts: np.ndarray, syms) -> float:
+    """MSSD, mm: min over symmetries S of max_p ||(R_est p + t_est) - (R_gt (S p) + t_gt)||.
+
+    Hodaň et al., BOP Challenge 2019/2020 (bop_toolkit ``pose_error.mssd``). syms: (M, 4, 4)
+    model-frame symmetry transforms, identity included (else only the listed ones count)."""
+    pts = np.asarray(pts, np.float64)
+    e = transform(R_est, t_est, pts)
+    return float(np.linalg.norm(_gt_under_symmetries(R_gt, t_gt, pts, syms) - e[None], axis=2).max(1).min())
+
+
+def mspd_error(R_est: np.ndarray, t_est: np.ndarray, R_gt: np.ndarray, t_gt: np.ndarray, K: np.ndarray, pts: np.ndarray,
+               syms) -> float:
+    """MSPD, px: min over symmetries S of max_p ||pi(R_est p + t_est) - pi(R_gt (S p) + t_gt)||.
+
+    Hodaň et al., BOP Challenge 2019/2020 (bop_toolkit ``pose_error.mspd``, same argument order:
+    K (3, 3) before pts). A point behind the camera makes that symmetry's error infinite."""
+    pts = np.asarray(pts, np.float64)
+    uv_e = project(pts, R_est, t_est, K)
+    g = _gt_under_symmetries(R_gt, t_gt, pts, syms)
+    m, n = g.shape[:2]
+    uv_g = project_cam(g.reshape(-1, 3), K).reshape(m, n, 2)
+    with np.errstate(invalid="ignore"):
+        d = np.linalg.norm(uv_g - uv_e[None], axis=2).max(1)
+    d[~np.isfinite(d)] = np.inf
+    return float(d.min())
 
 
 def proj2d_error(
@@ -84,7 +125,7 @@ def proj2d_error(
     pts = np.asarray(pts, np.float64)
     uv_e = project(pts, R_est, t_est, K)
     best = np.inf
-    for S in [np.eye(4)] + list(symmetries or []):
+    for S in [np.eye(4)] + list(symmetries if symmetries is not None else []):
         S = np.asarray(S, np.float64)
         Rg = np.asarray(R_gt, np.float64) @ S[:3, :3]
         tg = np.asarray(R_gt, np.float64) @ S[:3, 3] + np.asarray(t_gt, np.float64)

@@ -4,7 +4,7 @@
 * ``metrics.json``: config, overall and per-scene aggregates, per-frame errors (:func:`write_metrics_json`);
 * ``errors_per_frame.csv``: one row per scene and frame (:func:`write_per_frame_csv`);
 * ``bop_errors/<type>/errors_<scene_id:06d>.json``: per-frame errors in bop_toolkit's error-file
-  layout for ``ad`` (ADD or ADD-S by symmetry), ``proj``, ``re`` and ``te`` (:func:`write_bop_errors`);
+  layout for ``ad`` (ADD or ADD-S by symmetry), ``mssd``, ``mspd``, ``proj``, ``re`` and ``te`` (:func:`write_bop_errors`);
 * the summary lines the command prints (:func:`format_summary`).
 """
 
@@ -16,10 +16,11 @@ import math
 from pathlib import Path
 from typing import Any
 
-PER_FRAME_COLUMNS = ("im_id", "visib_fract", "estimated", "score", "ad_mm", "add_mm", "adds_mm", "proj2d_px", "rot_deg",
-                     "trans_mm", "kp_px", "ad_correct", "proj2d_correct")
+PER_FRAME_COLUMNS = ("im_id", "visib_fract", "estimated", "score", "ad_mm", "add_mm", "adds_mm", "mssd_mm", "mspd_px",
+                     "proj2d_px", "rot_deg", "trans_mm", "kp_px", "ad_correct", "proj2d_correct")
 # bop_toolkit error type -> per-frame key
-BOP_ERROR_TYPES = (("ad", "ad_mm"), ("proj", "proj2d_px"), ("re", "rot_deg"), ("te", "trans_mm"))
+BOP_ERROR_TYPES = (("ad", "ad_mm"), ("mssd", "mssd_mm"), ("mspd", "mspd_px"), ("proj", "proj2d_px"), ("re", "rot_deg"),
+                   ("te", "trans_mm"))
 
 
 def write_per_frame_csv(scenes: list[dict[str, Any]], path: Path) -> None:
@@ -83,6 +84,7 @@ def format_summary(res: dict[str, Any]) -> str:
         lines.append(
             f"scene {s['scene_id']}: {a['frames']} frames ({r['frames']} >= 50% visible): "
             f"{a['ad_metric']}<0.1d {_pct(r['ad_lt_0.1d'])}, 2D<5px {_pct(r['proj2d_lt_5px'])}, "
+            f"MSSD<0.1d {_pct(r.get('mssd_lt_0.1d'))}, MSPD<5px {_pct(r.get('mspd_lt_5px'))}, "
             f"5cm5deg {_pct(r['5cm5deg'])}, estimated {_pct(r['estimated'])}"
         )
         e = a["errors_visible"]

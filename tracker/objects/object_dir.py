@@ -2,7 +2,7 @@
 
 An *object directory* is what ``kptrack object init`` writes and what every ``--object``
 argument reads (besides ``default``, the built-in procedural drill in
-:mod:`tracker.objects.drill`):
+:mod:`tracker.objects.drill`, and ``bottle``, the built-in bottle in :mod:`tracker.objects.bottle`):
 
 ``model.ply``
     The mesh in millimetres, binary little-endian PLY (see :mod:`tracker.objects.mesh_io`):
@@ -35,16 +35,19 @@ import cv2
 import numpy as np
 
 from tracker.errors import KptrackError
+from tracker.objects.bottle import bottle_object
 from tracker.objects.drill import default_object
 from tracker.objects.keypoints import MIN_KEYPOINTS, auto_keypoints, check_keypoints_on_object, read_keypoints_json
 from tracker.objects.mesh_io import MESH_SUFFIXES, MeshData, read_mesh, write_ply
 from tracker.objects.model import ObjectModel, mesh_diameter
+from tracker.objects.symmetry import axis_keypoints, check_symmetries, parse_symmetry, read_models_info_symmetries
 
 log = logging.getLogger(__name__)
 
 
 def load_object(spec: str | Path) -> ObjectModel:
-    """Load an object: ``'default'`` (the built-in procedural drill) or an object directory.
+    """Load an object: ``'default'`` (the built-in procedural drill), ``'bottle'`` (the built-in
+    bottle) or an object directory.
 
     The directory holds a mesh in mm (``model.ply``, or ``obj_000001.ply`` in a BOP
     ``models`` folder), ``keypoints.json`` and ``models_info.json``; see the module docstring.
@@ -52,9 +55,11 @@ def load_object(spec: str | Path) -> ObjectModel:
     """
     if str(spec) == "default":
         return default_object()
+    if str(spec) == "bottle":
+        return bottle_object()
     d = Path(spec)
     if not d.exists():
-        raise KptrackError(f"{d}: no such object directory. Use --object default, or create one with `kptrack object init MESH --out {d}`.")
+        raise KptrackError(f"{d}: no such object directory. Use --object default (or bottle), or create one with `kptrack object init MESH --out {d}`.")
     if d.is_file():
         if d.suffix.lower() in MESH_SUFFIXES:
             raise KptrackError(f"{d}: is a mesh file, not an object directory. Run `kptrack object init {d} --out DIR` and pass DIR.")
@@ -72,8 +77,8 @@ def load_object(spec: str | Path) -> ObjectModel:
     names, pts, obj_name = read_keypoints_json(kp_path)
     diameter = float(info.get("diameter", 0.0)) or mesh_diameter(mesh.vertices)
     check_keypoints_on_object(kp_path, mesh.vertices, mesh.faces, names, pts, diameter)
-    sym_d = [np.asarray(T, dtype=np.float64).reshape(4, 4) for T in info.get("symmetries_discrete", [])]
-    sym_c = list(info.get("symmetries_continuous", []))
+    sym_d, sym_c = read_models_info_symmetries(d / "models_info.json") if info.get("symmetries_discrete") or \
+        info.get("symmetries_continuous") else ([], [])
     lo, hi = mesh.vertices.min(axis=0), mesh.vertices.max(axis=0)
     return ObjectModel(
         name=obj_name or d.resolve().name, vertices=mesh.vertices, faces=mesh.faces, vertex_colors=mesh.vertex_colors,
@@ -166,6 +171,7 @@ def init_object(
     name: str | None = None,
     symmetries_discrete=(),
     symmetries_continuous=(),
+    symmetry: str | None = None,
 ) -> Path:
     """Make an object directory from a mesh file or a built mesh; returns the directory.
 
@@ -175,7 +181,12 @@ def init_object(
     keypoints: 'auto' (farthest-point sampling + centroid, see :func:`auto_keypoints`), a
     keypoints.json ({"names", "points_mm"}, always mm, in the mesh's frame), or a tuple
     (names, points (K, 3) float64 in ``units``), e.g. a primitive's corners. Symmetries
-    (BOP form, translation mm) are stored in models_info.json only when given.
+    (BOP form, translation mm, in the scaled mesh's frame) are checked against the mesh
+    (:func:`~tracker.objects.symmetry.check_symmetries`) and stored in models_info.json only when
+    given; ``symmetry`` is a ``--symmetry`` preset or models_info.json
+    (:func:`~tracker.objects.symmetry.parse_symmetry`, preset axes through the scaled mesh's box
+    centre) and replaces them when given. With a continuous symmetry, 'auto' keypoints lie on its
+    axis and rims (:func:`~tracker.objects.symmetry.axis_keypoints`).
     """
     if units not in ("mm", "m"):
         raise KptrackError(f"--units {units!r}: unknown unit. Use mm or m.")
@@ -195,7 +206,15 @@ def init_object(
         log.warning("%s: the mesh is only %.3g mm across; if it is in metres pass --units m", mesh_path, diameter)
     if units == "m" and diameter > 20_000:
         log.warning("%s: the mesh is %.3g m across; if it is in millimetres pass --units mm", mesh_path, diameter / 1000)
-    if isinstance(keypoints, tuple):
+    if symmetry is not None:
+        symmetries_discrete, symmetries_continuous = parse_symmetry(symmetry, v)
+    if len(symmetries_discrete) or len(symmetries_continuous):
+        check_symmetries(v, m.faces, list(symmetries_discrete), list(symmetries_continuous), diameter)
+    if str(keypoints) == "auto" and len(symmetries_continuous):
+        c = symmetries_continuous[0]
+        names, pts = axis_keypoints(v, np.asarray(c["axis"]) / np.linalg.norm(c["axis"]), np.asarray(c["offset"]),
+                                    per_rim=max(2, min(8, (int(num_keypoints) - 2) // 2)))
+    elif isinstance(keypoints, tuple):
         names, pts = tuple(keypoints[0]), np.asarray(keypoints[1], dtype=np.float64) * scale
         check_keypoints_on_object(Path(name or mesh_path.stem), v, m.faces, names, pts, diameter)
     elif str(keypoints) == "auto":

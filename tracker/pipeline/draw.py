@@ -22,14 +22,21 @@ HUD_STAGES = ("crop", "infer", "decode", "solve", "render")
 
 
 def hud_lines(result: FrameResult, fps: float, provider: str, preset: str, k: int, render_ms: float = 0.0) -> list[str]:
-    """The HUD's three lines for one frame (``render_ms``: the previous frame's drawing time)."""
+    """The HUD's lines for one frame (``render_ms``: the previous frame's drawing time); with a
+    pose, a fourth gives its standard deviations (rotation deg, translation mm; 'axis free' when
+    the angle about a continuous symmetry axis is not observable)."""
     t = dict(result.timings, render=render_ms)
     rms = f"{result.rms:.1f}px" if math.isfinite(result.rms) else "-"
-    return [
+    lines = [
         f"{fps:5.1f} fps  {provider.replace('ExecutionProvider', '')}  preset {preset}",
         f"{result.status} ({result.mode})  score {result.score:.2f}  inliers {result.n_inliers}/{k}  rms {rms}",
         "ms: " + " ".join(f"{s} {t.get(s, 0.0):.1f}" for s in HUD_STAGES) + f"  total {t.get('total', 0.0):.1f}",
     ]
+    sd = getattr(result, "pose_std", None)
+    if sd:
+        lines.append(f"std: rot {sd['rot_deg_total']:.2f} deg  trans {sd['trans_mm_total']:.1f} mm"
+                     + ("  (axis angle free)" if sd.get("free_angle") else ""))
+    return lines
 
 
 class FrameDrawer:

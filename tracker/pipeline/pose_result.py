@@ -93,3 +93,34 @@ def _check_inputs(xyz_model, uv, weights, K, R0, t0, loss, scale_px):
     if not scale_px > 0:
         raise KptrackError(f"scale_px: must be > 0 pixels, got {scale_px}.")
     return X, uv, w, Kc, R0, t0, code
+
+
+def pose_std(cov: np.ndarray, point_cam: np.ndarray, free_axis_cam: np.ndarray | None = None) -> dict | None:
+    """Standard deviations of a solved pose from its covariance, for the JSONL log and the HUD.
+
+    cov: (6, 6) covariance of the left increment (omega rad, upsilon mm), as in PoseResult.
+    point_cam: (3,) mm, the object point whose position is reported (the model origin, or a point
+    on a continuous symmetry axis), camera frame; its displacement is ``omega x p + upsilon``.
+    free_axis_cam: (3,) unit camera-frame axis of a continuous symmetry, or None: the rotation
+    about it is not observable, so it is projected out of the rotation and marked free.
+    Returns ``{'rot_deg': [3], 'trans_mm': [3], 'rot_deg_total', 'trans_mm_total', 'free_angle'}``
+    (per camera axis; totals are the root of the trace), or None where the pose is undetermined.
+    """
+    C = np.asarray(cov, np.float64)
+    if C.shape != (6, 6) or not np.all(np.isfinite(C)):
+        return None
+    p = np.asarray(point_cam, np.float64)
+    A = np.zeros((3, 6))
+    A[:, :3] = -np.array([[0.0, -p[2], p[1]], [p[2], 0.0, -p[0]], [-p[1], p[0], 0.0]])  # -[p]x
+    A[:, 3:] = np.eye(3)
+    Ct = A @ C @ A.T
+    Cw = C[:3, :3]
+    if free_axis_cam is not None:
+        a = np.asarray(free_axis_cam, np.float64)
+        P = np.eye(3) - np.outer(a, a)
+        Cw = P @ Cw @ P
+    rot = np.degrees(np.sqrt(np.maximum(np.diag(Cw), 0.0)))
+    tr = np.sqrt(np.maximum(np.diag(Ct), 0.0))
+    return {"rot_deg": [float(x) for x in rot], "trans_mm": [float(x) for x in tr],
+            "rot_deg_total": float(np.sqrt(np.sum(rot**2))), "trans_mm_total": float(np.sqrt(np.sum(tr**2))),
+            "free_angle": None if free_axis_cam is None else "rotation about the symmetry axis"}

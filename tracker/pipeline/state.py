@@ -33,6 +33,8 @@ class FrameResult:
     affine: (2, 3) float64 frame px -> crop px of the crop the keypoints came from.
     timings: ms per stage (predict, crop, infer, decode, solve, smooth) and 'total'.
     error: the exception text if the frame failed with one, else None.
+    pose_std: the solve's standard deviations (:func:`tracker.pipeline.pose_result.pose_std`:
+    rotation deg and translation mm per camera axis, a free symmetry angle marked), or None.
     """
 
     index: int
@@ -49,6 +51,7 @@ class FrameResult:
     affine: np.ndarray | None
     timings: Mapping[str, float]
     error: str | None = None
+    pose_std: Mapping[str, Any] | None = None
 
     @property
     def has_pose(self) -> bool:
@@ -74,6 +77,9 @@ class FrameResult:
             "conf": [float(c) for c in self.conf],
             "timings_ms": {k: round(float(v), 4) for k, v in self.timings.items()},
             "error": self.error,
+            "pose_std": None if self.pose_std is None else {
+                k: (None if v is None else [fl(x) for x in v] if isinstance(v, list) else v if isinstance(v, str) else fl(v))
+                for k, v in self.pose_std.items()},
         }
 
 

@@ -27,6 +27,15 @@ States (``status`` of each result = the state after that frame):
 * ``lost``: this frame failed while tracking. For ``lost_patience`` more frames the predicted
   crop is tried again (cheap, rides over motion blur or a brief occlusion); then ``searching``.
 
+Symmetric objects (:mod:`tracker.objects.symmetry`): the network is trained on the symmetric
+equivalent that is canonical for the view, so the warm start handed to the keypoint pass is the
+prediction's canonical equivalent; the solved pose is then replaced by its equivalent nearest
+the last solved pose (discrete: the same equivalent from frame to frame, no flips; continuous:
+the angle about the axis is held, so the pose does not spin). History, prediction and smoothing
+all see these aligned poses, so the smoothing works modulo the symmetry. Each result carries the
+solve's standard deviations (:func:`tracker.pipeline.pose_result.pose_std`), with the angle about
+a continuous axis marked free.
+
 NaN or empty heatmaps give confidence 0 (the decoder's contract), so they end in
 ``lost``/``searching``, never in a pose. The reported pose is smoothed
 (:mod:`tracker.pipeline.smoothing`); prediction always uses the unsmoothed poses.
@@ -50,10 +59,12 @@ import numpy as np
 from tracker.camera import Camera
 from tracker.errors import KptrackError
 from tracker.geometry import project, so3_exp, so3_log
+from tracker.objects.symmetry import canonical_pose, nearest_equivalent, symmetry_group
 from tracker.pipeline.config import TrackerConfig
 from tracker.pipeline.keypoint_pass import KeypointPass, PassResult, StageClock
 from tracker.pipeline.infer import HeatmapBackend, check_model_matches_object
 from tracker.pipeline.search import box_crop, keypoint_crop, search_views
+from tracker.pipeline.pose_result import pose_std
 from tracker.pipeline.smoothing import NoSmoothing, OneEuroPose
 from tracker.pipeline.state import LOST, SEARCHING, STAGES, TRACKING, FrameResult, TrackState
 
@@ -84,6 +95,8 @@ class Tracker:
         self._smoother = OneEuroPose(cfg.min_cutoff_hz, cfg.beta_t, cfg.beta_r, cfg.d_cutoff_hz) if cfg.smoothing else NoSmoothing()
         self.search_views = search_views(camera.width, camera.height, self.input_size, cfg.search_windows)
         self.state = TrackState()
+        self.symmetry = symmetry_group(obj)
+        self._sym_ref: np.ndarray | None = None  # the last solved rotation, which equivalents are aligned to
         self.errors = 0
         self._consecutive_errors = 0
         self._next_index = 0
@@ -113,6 +126,7 @@ class Tracker:
         """Forget the object: back to full-frame search (the window's 'r' key)."""
         self.state = TrackState()
         self._smoother.reset()
+        self._sym_ref = None
 
     def step(self, image: np.ndarray, index: int | None = None, timestamp: float | None = None) -> FrameResult:
         """Process one frame. image: (H, W, 3) uint8 BGR of the camera's size.
@@ -161,7 +175,7 @@ class Tracker:
         if not p.accepted:
             self._fail()
             return mode, p, None
-        R, t = np.asarray(p.pose.R_m2c, np.float64), np.asarray(p.pose.t_m2c, np.float64)
+        R, t = self._aligned(np.asarray(p.pose.R_m2c, np.float64), np.asarray(p.pose.t_m2c, np.float64))
         if st.status != TRACKING:
             st.history.clear()
             self._smoother.reset()
@@ -185,6 +199,15 @@ class Tracker:
         w = so3_log(R1 @ R0.T)
         return so3_exp(s * w) @ R1, t1 + s * (t1 - t0)
 
+    def _aligned(self, R: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The symmetric equivalent of a solved pose nearest the last solved one (see the module docstring)."""
+        if self.symmetry.is_trivial:
+            return R, t
+        if self._sym_ref is not None:
+            R, t = nearest_equivalent(R, t, self.symmetry, self._sym_ref)
+        self._sym_ref = R
+        return R, t
+
     def _track(self, image, index, R, t, passes: int, clock: StageClock) -> PassResult | None:
         """Crop around (R, t) and refine, ``passes`` times (each re-crops at the last pose).
 
@@ -196,7 +219,8 @@ class Tracker:
             clock.lap("crop")
             if A is None:
                 break
-            p = self.keypass(image, A, index, (R, t), clock)
+            # the network labels the equivalent canonical for the view: warm-start from that one
+            p = self.keypass(image, A, index, canonical_pose(R, t, self.symmetry), clock)
             if not p.accepted:
                 best = best or p
                 break
@@ -269,7 +293,15 @@ class Tracker:
             rms=float(res.rms) if res is not None else float("nan"),
             n_inliers=int(res.n_inliers) if res is not None else 0,
             affine=None if p is None else p.affine, timings=timings, error=error,
+            pose_std=None if pose is None or res is None else self._pose_std(res.cov, pose[0], pose[1]),
         )
+
+    def _pose_std(self, cov: np.ndarray, R: np.ndarray, t: np.ndarray) -> dict | None:
+        """The result's standard deviations; for a continuous symmetry, of its axis point, the angle about it free."""
+        g = self.symmetry
+        if g.axis is None:
+            return pose_std(cov, t)
+        return pose_std(cov, R @ g.offset + t, R @ g.axis)
 
 
 def _rejected(p: PassResult) -> PassResult:
