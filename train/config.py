@@ -20,7 +20,8 @@ from train.models import get_preset, model_kwargs
 class TrainConfig:
     """Everything that defines a training run; saved (as a dict) in every checkpoint.
 
-    data: BOP dataset root/split/scene folder or COCO keypoints JSON. out: run directory.
+    data: BOP dataset root/split/scene folder or COCO keypoints JSON, or several as a tuple, each
+    ``PATH[:WEIGHT]`` (mixed by weight, :mod:`train.sources`). out: run directory.
     object: 'default' or an object directory. preset: network preset (train.models.PRESETS).
     iters: total iterations (a resumed run continues to this count). batch: per process.
     lr: peak learning rate; optimizer 'rmsprop' (seed) | 'adam'; schedule 'cosine' | 'step' | 'constant';
@@ -40,7 +41,7 @@ class TrainConfig:
     intra-op threads (None = all cores of this process's share). device: auto | cpu | cuda.
     """
 
-    data: str
+    data: str | tuple[str, ...]
     out: str
     object: str = "default"
     preset: str = "lite"

@@ -46,7 +46,7 @@ from tracker.objects import ObjectModel, load_object
 from train.checkpoint import check_checkpoint_fits, load_checkpoint, make_checkpoint, save_checkpoint
 from train.backbone import HEADS, default_backbone_path, fits, is_backbone, load_backbone, load_into
 from train.config import TrainConfig, check_config
-from train.dataset import CropDataset, InfiniteBatchSampler, collate, load_records, normalise_batch, split_holdout
+from train.dataset import CropDataset, collate, load_records, normalise_batch
 from train.distributed import (
     Dist,
     barrier,
@@ -59,6 +59,7 @@ from train.distributed import (
 from train.heatmaps import batch_targets, half_resolution_keypoints, sigma_at
 from train.models import build_model
 from train.runlog import RunLog
+from train.sources import batch_sampler, data_sources, source_datasets, validation_groups
 from train.schedule import build_optimizer, check_resumable_optimizer, restore_optimizer
 from train.validation import DEFAULT_META, evaluate, heatmap_loss, is_better
 
@@ -234,21 +235,16 @@ def _is_backbone_file(path: str) -> bool:
 
 # ---------------------------------------------------------------------------- 2. data
 def _datasets(cfg: TrainConfig, obj: ObjectModel) -> tuple[CropDataset, CropDataset]:
-    """(training crops with augmentation, validation crops without): a held-out part of
-    --data, or the --val-split."""
-    records = load_records(cfg.data, obj, split=cfg.split)
-    if cfg.val_split:
-        train_idx = np.arange(len(records))
-        val_ds = CropDataset(_val_records(cfg, obj), augment=None, sigma=cfg.sigma)
-    else:
-        train_idx, val_idx = split_holdout(len(records), cfg.val_fraction, cfg.val_max)
-        val_ds = CropDataset(records, val_idx, augment=None, sigma=cfg.sigma)
-    return CropDataset(records, train_idx, augment=cfg.augment(), sigma=cfg.sigma), val_ds
+    """(training crops with augmentation, validation crops without) over every --data source
+    (:mod:`train.sources`): a held-out part of each, or the --val-split."""
+    val = _val_records(cfg, obj) if cfg.val_split else None
+    return source_datasets(cfg.data, obj, cfg.augment(), cfg.sigma, split=cfg.split, val_fraction=cfg.val_fraction,
+                           val_max=cfg.val_max, val_records=val)
 
 
 def _val_records(cfg: TrainConfig, obj: ObjectModel):
-    """The --val-split's records beside --data, at most val_max of them (evenly spaced)."""
-    data = Path(cfg.data)
+    """The --val-split's records beside the first --data, at most val_max of them (evenly spaced)."""
+    data = Path(data_sources(cfg.data)[0].path)
     base = data if (data / cfg.val_split).is_dir() or data.is_file() else data.parent
     if not (base / cfg.val_split).is_dir():
         raise KptrackError(f"--val-split {cfg.val_split}: no such split folder next to --data ({data / cfg.val_split}). Pass an existing split name.")
@@ -287,7 +283,7 @@ def _worker_init(_):
 def _loaders(cfg: TrainConfig, dist: Dist, device: torch.device, train_ds: CropDataset, val_ds: CropDataset,
              start: int, workers: int) -> tuple[DataLoader, DataLoader]:
     """(training batches from iteration ``start`` to cfg.iters, this process's shard; validation batches)."""
-    sampler = InfiniteBatchSampler(len(train_ds), cfg.batch, cfg.seed, start=start, stop=cfg.iters, rank=dist.rank, world=dist.world)
+    sampler = batch_sampler(train_ds, cfg.batch, cfg.seed, start=start, stop=cfg.iters, rank=dist.rank, world=dist.world)
     loader = DataLoader(
         train_ds, batch_sampler=sampler, num_workers=workers, collate_fn=collate, pin_memory=device.type == "cuda",
         worker_init_fn=_worker_init if workers > 0 else None, persistent_workers=False,
@@ -370,7 +366,7 @@ def _validate_and_save(r: _Run) -> None:
     """Rank 0: validate, log, save last.pt (and best.pt when better). Every process waits for it."""
     gather_bad_images(r.bad, r.dist)
     if r.dist.main:
-        r.scores = evaluate(r.model, r.val_loader, r.device, r.meta, r.memory_format)
+        r.scores = evaluate(r.model, r.val_loader, r.device, r.meta, r.memory_format, validation_groups(r.val_loader.dataset))
         r.scores["iteration"] = r.it
         r.log.validation(r.it, r.scores, r.opt.param_groups[0]["lr"], len(r.bad))
         improved = is_better(r.scores, r.best)

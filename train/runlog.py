@@ -3,7 +3,8 @@ events (when ``torch.utils.tensorboard`` is importable) and a progress bar on st
 
 ``log.csv`` has one row every ``log_every`` iterations (iter, loss, lr, images/s) and one per
 validation (val_loss, pck2, pck5, mean_px, pck5_labelled); both carry the count of unreadable
-images met so far and the seconds since the start. A resumed run rewrites it without the rows
+images met so far and the seconds since the start. With several ``--data`` sources
+(:mod:`train.sources`), ``val_sources.jsonl`` gets one row per source and validation. A resumed run rewrites it without the rows
 past its checkpoint, so the log continues with no repeats.
 """
 
@@ -44,6 +45,14 @@ def _open_csv(path: Path, start: int) -> tuple[Any, Any]:
     return f, w
 
 
+def _trim_jsonl(path: Path, start: int) -> None:
+    """Drop rows past ``start`` from a per-iteration JSON-lines log (all of them for a new run)."""
+    if not path.is_file():
+        return
+    rows = [r for r in path.read_text(encoding="utf-8").splitlines() if r.strip() and start > 0 and json.loads(r).get("iter", 0) <= start]
+    path.write_text("".join(r + "\n" for r in rows), encoding="utf-8")
+
+
 def _fmt(x) -> str:
     if x is None:
         return ""
@@ -75,12 +84,13 @@ class RunLog:
             run.mkdir(parents=True, exist_ok=True)
             (run / "config.json").write_text(json.dumps(dataclasses.asdict(cfg), indent=2, sort_keys=True) + "\n")
             self._csv_file, self._csv = _open_csv(run / "log.csv", start)
+            _trim_jsonl(run / "val_sources.jsonl", start)
         except OSError as e:
             raise KptrackError(f"--out {run}: cannot write the run folder ({e.strerror or e}). Choose a writable folder.") from None
         self._tb = _tensorboard(run, start)
         self._bar = tqdm(total=cfg.iters, initial=start, desc=f"train {cfg.preset}", unit="it", dynamic_ncols=True,
                          mininterval=1.0, file=sys.stderr)
-        self._world = world
+        self._world, self._run = world, run
         self._t0 = time.perf_counter()
         self._win_t, self._win_n, self._win_loss = time.perf_counter(), 0, 0.0
 
@@ -114,6 +124,21 @@ class RunLog:
         if self._tb is not None:
             for k in VAL_KEYS:
                 self._tb.add_scalar(f"val/{k}", scores[k], it)
+        self._sources(it, scores.get("sources") or {})
+
+    def _sources(self, it: int, per_source: dict) -> None:
+        """Validation per data source (several --data): a line above the bar, val_sources.jsonl, TensorBoard."""
+        if not per_source:
+            return
+        self.message(f"iter {it} per source: " + "  ".join(
+            f"{name} PCK@5px {s['pck5']:.3f} mean {s['mean_px']:.2f} px ({s['n_images']} images)" for name, s in per_source.items()))
+        with open(self._run / "val_sources.jsonl", "a", encoding="utf-8") as f:
+            for name, s in per_source.items():
+                f.write(json.dumps({"iter": it, "source": name, **s}) + "\n")
+        if self._tb is not None:
+            for name, s in per_source.items():
+                for k in ("pck2", "pck5", "mean_px"):
+                    self._tb.add_scalar(f"val_{name}/{k}", s[k], it)
 
     def message(self, msg: str) -> None:
         """A line above the progress bar."""

@@ -14,6 +14,7 @@ loss. :func:`is_better` ranks two score sets (PCK@5px, then lower mean error).
 from __future__ import annotations
 
 import math
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -47,12 +48,14 @@ def heatmap_loss(outputs, target: torch.Tensor, weight: torch.Tensor, peak_weigh
 
 @torch.no_grad()
 def evaluate(model: nn.Module, loader, device: torch.device, meta: ModelMeta = DEFAULT_META,
-             memory_format=torch.contiguous_format) -> dict:
+             memory_format=torch.contiguous_format, groups: Sequence[tuple[str, int, int]] = ()) -> dict:
     """Validation metrics of ``model`` (its last output) over ``loader``'s batches.
 
     Returns {'val_loss', 'pck2', 'pck5', 'mean_px', 'pck5_labelled', 'n_visible', 'n_images'};
     errors are in 256x256 crop pixels after DARK decoding; a keypoint with no positive peak
-    counts as a miss (its error as the crop diagonal in the mean).
+    counts as a miss (its error as the crop diagonal in the mean). groups: (name, start, stop)
+    item ranges of an unshuffled loader (the data sources, :mod:`train.sources`); each gets the
+    same metrics but the loss under ``scores['sources'][name]``.
     """
     was = model.training
     model.eval()
@@ -76,16 +79,23 @@ def evaluate(model: nn.Module, loader, device: torch.device, meta: ModelMeta = D
     if n_img == 0:
         return {}
     e, v, lb = np.concatenate(errs), np.concatenate(vis), np.concatenate(lab)
+    scores = {"val_loss": loss_sum / n_img, **_crop_scores(e, v, lb)}
+    if groups:
+        scores["sources"] = {name: _crop_scores(e[a:b], v[a:b], lb[a:b]) for name, a, b in groups}
+    return scores
+
+
+def _crop_scores(e: np.ndarray, v: np.ndarray, lb: np.ndarray) -> dict:
+    """PCK@2/5px, mean px (visible keypoints) and PCK@5px (all labelled) of errors e (N, K) crop px."""
     ev = np.minimum(e[v], INPUT_SIZE * math.sqrt(2.0))
     el = e[lb]
     return {
-        "val_loss": loss_sum / n_img,
         "pck2": float(np.mean(ev <= 2.0)) if ev.size else float("nan"),
         "pck5": float(np.mean(ev <= 5.0)) if ev.size else float("nan"),
         "mean_px": float(np.mean(ev)) if ev.size else float("nan"),
         "pck5_labelled": float(np.mean(el <= 5.0)) if el.size else float("nan"),
         "n_visible": int(ev.size),
-        "n_images": int(n_img),
+        "n_images": int(len(e)),
     }
 
 

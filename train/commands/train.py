@@ -20,7 +20,9 @@ HELP = "train a heatmap keypoint network (PyTorch)"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data", required=True, help="BOP dataset root, or a COCO keypoints JSON")
+    p.add_argument("--data", required=True, action="append",
+                   help="BOP dataset root, or a COCO keypoints JSON; repeat to mix sources, each PATH[:WEIGHT] "
+                        "(its share of every batch relative to the others, default 1), e.g. --data synth --data pseudo:2")
     p.add_argument("--object", default="default", help="'default' or an object directory")
     p.add_argument("--preset", default=None, help="network preset: lite | hourglass (default lite; when resuming, the checkpoint's)")
     p.add_argument("--out", required=True, help="run directory (checkpoints, logs)")
@@ -59,7 +61,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         base = dict(load_checkpoint(args.resume).get("config", {}))
     names = {f.name for f in dataclasses.fields(TrainConfig)}
     given = {
-        "data": args.data, "out": args.out, "object": args.object, "preset": args.preset, "iters": args.iters,
+        "data": args.data[0] if len(args.data) == 1 else tuple(args.data), "out": args.out, "object": args.object, "preset": args.preset, "iters": args.iters,
         "batch": args.batch, "lr": args.lr, "workers": args.workers, "seed": args.seed, "resume": args.resume,
         "val_split": args.val_split, "device": args.device, "val_every": args.val_every, "sigma": args.sigma,
         "rotation_deg": args.rotation_deg, "width": args.width, "log_every": args.log_every, "threads": args.threads,
