@@ -1,4 +1,5 @@
-"""``kptrack object``: make an object directory (mesh + keypoints.json + models_info.json)."""
+"""``kptrack object``: make an object directory (mesh + keypoints.json + models_info.json)
+(``init``), or texture one from labelled photos (``texture``)."""
 
 from __future__ import annotations
 
@@ -12,9 +13,11 @@ from tracker.objects.mesh_io import MeshData, read_mesh
 from tracker.objects.symmetry import PRESETS_HELP
 from tracker.objects.symmetry_detect import detect_symmetries, proposal_models_info
 from tracker.objects.primitives import box_keypoints, box_mesh, cylinder_keypoints, cylinder_mesh, parse_dims
+from tracker.labels.frames import parse_frame_list
 from tracker.objects.texture import read_image_bgr
+from tracker.objects.texture_from_photos import TextureConfig, texture_object
 
-HELP = "make an object directory (mesh + keypoints.json + models_info.json)"
+HELP = "make an object directory (mesh + keypoints.json + models_info.json), or texture one from photos"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -36,6 +39,26 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                     help="test candidate symmetries against the mesh (and its colours), print them with their residuals and "
                          "write the accepted ones to OUT/symmetries_proposed.json (accept with --symmetry that file); "
                          "writes no object directory")
+    _add_texture_arguments(osub)
+
+
+def _add_texture_arguments(osub) -> None:
+    pt = osub.add_parser("texture", help="texture an object from labelled photos or video frames (writes a new object directory)")
+    pt.add_argument("object", help="the object directory to texture (left as it is)")
+    pt.add_argument("--labels", required=True, help="keypoint labels: kptrack annotate's keypoints_coco.json (or its folder), "
+                    "or a points file (CSV frame,name,x,y) with --frames-from")
+    pt.add_argument("--camera", required=True, help="OpenCV YAML calibration of the camera that took the photos")
+    pt.add_argument("--out", required=True, help="new object directory to write (must not exist)")
+    pt.add_argument("--frames-from", default=None, help="with a points file: the video or image folder its frame numbers index")
+    pt.add_argument("--frames", default=None, help="use only these labelled frames, e.g. 0,120,300 (default: all with >= 4 labels)")
+    pt.add_argument("--masks", default=None, help="folder of masks named like the photos (e.g. 000120.png); non-zero pixels "
+                    "(hands, other objects) are not used")
+    pt.add_argument("--size", type=int, default=None, help="texture size, texels (longer side; default: the mesh's texture "
+                    "size, or 1024 for a new atlas)")
+    pt.add_argument("--max-rms", type=float, default=4.0, help="refuse a photo whose labels fit the object with a larger "
+                    "reprojection RMS, px")
+    pt.add_argument("--unseen", choices=["mesh", "median"], default="mesh", help="colour of texels no photo saw: the mesh's "
+                    "own colour (median of the seen texels when it has none), or the median of the seen texels")
 
 
 def _mesh(args: argparse.Namespace):
@@ -80,7 +103,21 @@ def _detect(mesh, args: argparse.Namespace) -> int:
     return 0
 
 
+def _texture(args: argparse.Namespace) -> int:
+    cfg = TextureConfig(object=args.object, labels=args.labels, camera=args.camera, out=args.out, frames_from=args.frames_from,
+                        frames=None if args.frames is None else tuple(parse_frame_list(args.frames)), masks=args.masks,
+                        size=args.size, max_rms_px=args.max_rms, unseen=args.unseen)
+    res = texture_object(cfg)
+    for name, rms, worst, seen in res.photos:
+        print(f"  {name}: RMS {rms:.2f} px (worst keypoint {worst}), sees {100 * seen:.1f} % of the surface")
+    print(f"wrote textured object directory {res.out}: {100 * res.coverage:.1f} % of the surface seen"
+          f"{' (uv atlas by xatlas)' if res.unwrapped else ''}; check picture {res.picture}")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.object_cmd == "texture":
+        return _texture(args)
     mesh, keypoints = _mesh(args)
     if args.detect_symmetry:
         return _detect(mesh, args)
