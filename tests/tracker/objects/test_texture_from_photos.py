@@ -127,6 +127,24 @@ def test_mesh_without_uv_gets_an_xatlas_atlas_and_reproduces_the_photos(scene, c
     assert np.abs(a.color[inner].astype(int) - b.color[inner]).mean() < 3
 
 
+def test_masks_keep_pixels_out_and_frames_choose_photos(scene, tmp_path, capsys):
+    d = scene.dir
+    base = ["object", "texture", str(d / "truth"), "--labels", str(d / "labels"), "--camera", str(d / "camera.yaml")]
+    (tmp_path / "masks").mkdir()
+    for i in (1, 2):  # photos 1 and 2 wholly masked (a hand over everything): only photo 0 counts
+        cv2.imwrite(str(tmp_path / "masks" / f"{i:06d}.png"), np.full((480, 640), 255, np.uint8))
+    assert main(base + ["--masks", str(tmp_path / "masks"), "--out", str(tmp_path / "masked")]) == 0
+    assert main(base + ["--frames", "0", "--out", str(tmp_path / "one")]) == 0
+    masked = json.loads((tmp_path / "masked" / "texture_report.json").read_text())
+    one = json.loads((tmp_path / "one" / "texture_report.json").read_text())
+    assert [p["surface_seen_percent"] for p in masked["photos"][1:]] == [0.0, 0.0]
+    assert len(one["photos"]) == 1 and one["photos"][0]["photo"].endswith("000000.png")
+    assert abs(masked["coverage_percent"] - one["coverage_percent"]) < 1e-9 and 20.0 < one["coverage_percent"] < 50.0
+    cv2.imwrite(str(tmp_path / "masks" / "000000.png"), np.zeros((10, 10), np.uint8))
+    assert main(base + ["--masks", str(tmp_path / "masks"), "--out", str(tmp_path / "bad")]) == 2
+    assert "000000.png" in capsys.readouterr().err
+
+
 def test_bad_photos_and_labels(scene, tmp_path, capsys):
     d = scene.dir
     base = ["object", "texture", str(d / "truth"), "--camera", str(d / "camera.yaml")]
