@@ -98,8 +98,9 @@ def _pose_errors(obj, gt: SceneGt, est: Estimates) -> dict[str, np.ndarray]:
         # metrics.add_s_error's choice, without computing ADD-S a second time
         out["ad_mm"][i] = out["adds_mm"][i] if sym else out["add_mm"][i]
         out["mssd_mm"][i] = metrics.mssd_error(Re, te, Rg, tg, pts, syms)
-        out["mspd_px"][i] = metrics.mspd_error(Re, te, Rg, tg, K, pts, syms)
-        out["proj2d_px"][i] = metrics.proj2d_error(Re, te, Rg, tg, pts, K, syms[1:])
+        d = metrics.projected_distances(Re, te, Rg, tg, K, pts, syms)  # MSPD and 2D error from one projection
+        out["mspd_px"][i] = metrics.mspd_from_distances(d)
+        out["proj2d_px"][i] = metrics.proj2d_from_distances(d)
         out["rot_deg"][i] = rotation_error_deg(Re, Rg)
         out["trans_mm"][i] = translation_error(te, tg)
         if len(kps):

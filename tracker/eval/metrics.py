@@ -78,8 +78,10 @@ def adds_error(R_est: np.ndarray, t_est: np.ndarray, R_gt: np.ndarray, t_gt: np.
 def _gt_under_symmetries(R_gt: np.ndarray, t_gt: np.ndarray, pts: np.ndarray, syms) -> np.ndarray:
     """(M, N, 3) mm: pts (N, 3) under the ground truth composed with each symmetry (M, 4, 4)."""
     S = np.asarray(syms, np.float64).reshape(-1, 4, 4)
-    local = np.einsum("mij,nj->mni", S[:, :3, :3], pts) + S[:, None, :3, 3]  # S applied in the model frame
-    return local @ np.asarray(R_gt, np.float64).T + np.asarray(t_gt, np.float64)
+    R_gt, t_gt = np.asarray(R_gt, np.float64), np.asarray(t_gt, np.float64)
+    Rs = R_gt @ S[:, :3, :3]  # (M, 3, 3): the GT composed with each symmetry
+    ts = S[:, :3, 3] @ R_gt.T + t_gt  # (M, 3)
+    return np.matmul(Rs, pts.T).transpose(0, 2, 1) + ts[:, None, :]
 
 
 def mssd_error(R_est: np.ndarray, t_est: np.ndarray, R_gt: np.ndarray, t_gt: np.ndarray, pts: np.ndarray, syms) -> float:
@@ -98,15 +100,7 @@ def mspd_error(R_est: np.ndarray, t_est: np.ndarray, R_gt: np.ndarray, t_gt: np.
 
     Hodaň et al., BOP Challenge 2019/2020 (bop_toolkit ``pose_error.mspd``, same argument order:
     K (3, 3) before pts). A point behind the camera makes that symmetry's error infinite."""
-    pts = np.asarray(pts, np.float64)
-    uv_e = project(pts, R_est, t_est, K)
-    g = _gt_under_symmetries(R_gt, t_gt, pts, syms)
-    m, n = g.shape[:2]
-    uv_g = project_cam(g.reshape(-1, 3), K).reshape(m, n, 2)
-    with np.errstate(invalid="ignore"):
-        d = np.linalg.norm(uv_g - uv_e[None], axis=2).max(1)
-    d[~np.isfinite(d)] = np.inf
-    return float(d.min())
+    return mspd_from_distances(projected_distances(R_est, t_est, R_gt, t_gt, K, pts, np.asarray(syms, np.float64).reshape(-1, 4, 4)))
 
 
 def proj2d_error(
@@ -122,17 +116,36 @@ def proj2d_error(
     minimum over ``R_gt S`` (the identity is always included). A point behind the camera in
     either pose makes the error infinite.
     """
+    syms = np.concatenate([np.eye(4)[None], np.asarray(symmetries if symmetries is not None else [], np.float64).reshape(-1, 4, 4)])
+    return proj2d_from_distances(projected_distances(R_est, t_est, R_gt, t_gt, K, pts, syms))
+
+
+def proj2d_from_distances(d: np.ndarray) -> float:
+    """The 2D projection error, px, from :func:`projected_distances` (M, N): min over symmetries of the mean."""
+    return float(_finite_or_inf(d.mean(1)).min())
+
+
+def mspd_from_distances(d: np.ndarray) -> float:
+    """MSPD, px, from :func:`projected_distances` (M, N): min over symmetries of the max."""
+    return float(_finite_or_inf(d.max(1)).min())
+
+
+def projected_distances(R_est, t_est, R_gt, t_gt, K, pts, syms) -> np.ndarray:
+    """(M, N) px: distance between each point (N, 3) projected by the estimate and by the GT
+    composed with each symmetry (M, 4, 4); NaN where a point is behind the camera in either pose.
+    MSPD and the 2D projection error both reduce it (:func:`mspd_from_distances`,
+    :func:`proj2d_from_distances`), so a scorer computing both projects once."""
     pts = np.asarray(pts, np.float64)
     uv_e = project(pts, R_est, t_est, K)
-    best = np.inf
-    for S in [np.eye(4)] + list(symmetries if symmetries is not None else []):
-        S = np.asarray(S, np.float64)
-        Rg = np.asarray(R_gt, np.float64) @ S[:3, :3]
-        tg = np.asarray(R_gt, np.float64) @ S[:3, 3] + np.asarray(t_gt, np.float64)
-        d = np.linalg.norm(uv_e - project(pts, Rg, tg, K), axis=1)
-        err = float(d.mean()) if np.all(np.isfinite(d)) else np.inf
-        best = min(best, err)
-    return best
+    g = _gt_under_symmetries(R_gt, t_gt, pts, syms)
+    m, n = g.shape[:2]
+    uv_g = project_cam(g.reshape(-1, 3), K).reshape(m, n, 2)
+    return np.linalg.norm(uv_g - uv_e[None], axis=2)
+
+
+def _finite_or_inf(x: np.ndarray) -> np.ndarray:
+    """x with NaN (a point behind the camera) turned into inf."""
+    return np.where(np.isfinite(x), x, np.inf)
 
 
 def add_s_error(
