@@ -145,6 +145,35 @@ def test_masks_keep_pixels_out_and_frames_choose_photos(scene, tmp_path, capsys)
     assert "000000.png" in capsys.readouterr().err
 
 
+def test_photos_through_a_distorting_lens(scene, tmp_path, capsys):
+    """Photos taken through strong barrel distortion, the box off the image centre where the lens
+    moves it by pixels, labels clicked on the photos: the pose is fitted on undistorted labels and
+    each surface point is sampled where the lens put it."""
+    cam = Camera(scene.cam.K, np.array([-0.4, 0.15, 0.0, 0.0, 0.0]), 640, 480)
+    cam.to_yaml(tmp_path / "lens.yaml")
+    # a distorted photo: each of its pixels shows what the pinhole photo shows at that pixel undistorted
+    grid = np.stack(np.meshgrid(np.arange(640.0), np.arange(480.0)), -1).reshape(-1, 2)
+    ideal = cam.undistort_points(grid).reshape(480, 640, 2).astype(np.float32)
+    rend = Renderer(scene.truth)
+    (tmp_path / "rgb").mkdir()
+    images, anns = [], []
+    for i, (R, t, _) in enumerate(scene.poses):
+        t = t + np.array([55.0, 40.0, 0.0])  # off-centre: the lens moves it by several pixels
+        pinhole = rend.render(scene.cam, R, t, ambient=1.0, specular=0.0, background=np.full((480, 640, 3), 30, np.uint8))
+        cv2.imwrite(str(tmp_path / "rgb" / f"{i:06d}.png"), cv2.remap(pinhole.color, ideal, None, cv2.INTER_LINEAR))
+        v = np.where(keypoint_visibility(scene.truth.keypoints, scene.cam, R, t, pinhole.depth) == 2, 2, 0).astype(np.int8)
+        images.append(CocoImage(i, f"rgb/{i:06d}.png", 640, 480))
+        anns.append(CocoAnnotation(i, cam.project(scene.truth.keypoints, R, t), v, (0.0, 0.0, 640.0, 480.0), 0.0))
+    write_coco(tmp_path / "keypoints_coco.json", images, anns, scene.truth.keypoint_names)
+    assert main(["object", "texture", str(scene.dir / "truth"), "--labels", str(tmp_path), "--camera", str(tmp_path / "lens.yaml"),
+                 "--out", str(tmp_path / "out")]) == 0
+    report = json.loads((tmp_path / "out" / "texture_report.json").read_text())
+    assert all(p["rms_px"] < 0.05 for p in report["photos"]) and abs(report["coverage_percent"] - 50.0) < 3.0
+    out = load_object(tmp_path / "out")
+    for got, want in zip(_seen_cells(out.texture), _seen_cells(scene.tex)):
+        assert _psnr(got, want) >= 25.0
+
+
 def test_bad_photos_and_labels(scene, tmp_path, capsys):
     d = scene.dir
     base = ["object", "texture", str(d / "truth"), "--camera", str(d / "camera.yaml")]
