@@ -40,7 +40,7 @@ def training_commands(object_name: str) -> str:
     d, r, m = f"data/{object_name}", f"runs/{object_name}", builtin_model(object_name)
     return (f"`kptrack synth --object {object_name} --out {d} --num 20000 --seed 0`, "
             f"`kptrack train --data {d} --object {object_name} --preset lite --out {r}`, "
-            f"`kptrack export --checkpoint {r}/best.pt --out {m}`")
+            f"`kptrack export --checkpoint {r}/best.pt --out {m}`; the full recipe is in models/{object_name}/README.md")
 
 
 def resolve_model(model: str | Path | None, flag: str = "--model", object_name: str = "default") -> Path:
