@@ -7,12 +7,15 @@ its figures only show the harness works; ``extra_info["model"]`` says which one 
 Timed through :class:`tracker.pipeline.infer.OnnxHeatmapModel` when it is available (normalisation + session
 run, what the tracker pays), else a bare onnxruntime session. CPU always; CUDA when the CUDA provider
 really loads (else skipped). Baselines in the same run: on CPU, the input normalisation alone
-(``ModelMeta.normalise``, the memory-bound part of the stage); on CUDA, the CPU inference.
+(``ModelMeta.normalise``, the memory-bound part of the stage); on CUDA, the CPU inference; for the
+int8 model (``model.int8.onnx`` beside the model, from ``kptrack export --int8``), the fp32 model
+(target: int8 >= 1.6x faster, ``extra_info["speedup_vs_fp32"]``).
 Quick mode: ``KPTRACK_BENCH_QUICK=1``.
 """
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -106,3 +109,37 @@ def test_bench_infer_cuda(benchmark, model_path):
     out = benchmark.pedantic(m, args=(crop,), rounds=ROUNDS * 10, warmup_rounds=5)
     assert out.shape == (1, meta.num_keypoints, meta.heatmap_size, meta.heatmap_size)
     record(benchmark, baseline, "the same model on the CPU provider", also_ms=True, model=model_path.name, provider=provider)
+
+
+def _interleaved_ms(fns: dict, x: np.ndarray, rounds: int) -> dict[str, dict[str, float]]:
+    """{name: {'median', 'min'} ms}: the models called in turn, round after round, so a change in the
+    machine's load (a shared machine) hits every model alike."""
+    ts: dict[str, list[float]] = {k: [] for k in fns}
+    for _ in range(rounds):
+        for k, f in fns.items():
+            t = time.perf_counter()
+            f(x)
+            ts[k].append(1e3 * (time.perf_counter() - t))
+    return {k: {"median": float(np.median(v)), "min": float(np.min(v))} for k, v in ts.items()}
+
+
+@pytest.mark.benchmark(group="infer")
+@pytest.mark.parametrize("threads", [1, None], ids=["1thread", "allthreads"])
+def test_bench_infer_int8_cpu(benchmark, model_path, threads):
+    q = model_path.with_name(model_path.stem + ".int8.onnx")
+    if not q.is_file():
+        pytest.skip(f"no {q.name} beside {model_path}: write it with `kptrack export --model {model_path} --int8 --calib-data DATA`")
+    from tracker.pipeline.infer import OnnxHeatmapModel
+
+    fp32 = OnnxHeatmapModel(model_path, device="cpu", threads=threads)
+    int8 = OnnxHeatmapModel(q, device="cpu", threads=threads, precision="int8")
+    crop = _crop(fp32.meta)
+    both = _interleaved_ms({"fp32": fp32, "int8": int8}, crop, 3)
+    out = benchmark.pedantic(int8, args=(crop,), rounds=ROUNDS * 2, warmup_rounds=2)
+    both = _interleaved_ms({"fp32": fp32, "int8": int8}, crop, ROUNDS * 4)
+    assert out.shape == fp32(crop).shape
+    record(benchmark, both["fp32"]["median"] / 1e3, "the fp32 model, same process and crop, called in turn with int8",
+           also_ms=True, model=q.name, provider=int8.provider, threads=threads or "default")
+    benchmark.extra_info["interleaved_ms"] = both
+    benchmark.extra_info["speedup_vs_fp32"] = both["fp32"]["median"] / both["int8"]["median"]
+    benchmark.extra_info["speedup_vs_fp32_min"] = both["fp32"]["min"] / both["int8"]["min"]

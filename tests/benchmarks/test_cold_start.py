@@ -19,5 +19,6 @@ def test_cold_start_subprocess(tmp_path):
     b = r["breakdown"]
     assert r["first_frame_s"] > b["in_process_s"] > 0  # wall includes the interpreter start
     assert b["import_s"] > 0 and b["load_s"] > 0 and b["first_frame_s"] > 0 and b["provider"] == "CPUExecutionProvider"
+    assert "compile_s" in b and b["kernels"] >= 0 and isinstance(b["stderr"], str)
     with pytest.raises(KptrackError, match="cold-start run failed"):
         measure_cold_start(tmp_path / "missing.onnx", sd / "rgb" / "000000.jpg", cam, runs=1, warm_cache=False)

@@ -33,3 +33,18 @@ def test_nothing_is_said_when_nothing_compiles(caplog):
     with caplog.at_level(logging.INFO, logger="tracker.pipeline.warmup"), announce_compilation():
         h(5)
     assert not caplog.records
+
+
+def test_report_gives_the_time_and_the_number_of_specialisations():
+    @njit
+    def k(x):
+        return x * 3
+
+    with announce_compilation() as rep:
+        k(1)
+        k(1.5)  # a second specialisation (float64)
+        k(2)  # cached in memory: no compilation
+    assert rep.seconds is not None and rep.seconds > 0 and rep.kernels == 2
+    with announce_compilation() as again:
+        k(3)
+    assert again.seconds is None and again.kernels == 0
