@@ -122,8 +122,8 @@ def demo(cfg: DemoConfig) -> DemoReport:
     model = OnnxHeatmapModel(model_path, device=cfg.device, threads=cfg.threads)
     obj = load_object(cfg.object)
     check_model_matches_object(model.meta, obj, str(model_path))
-    scene = ensure_demo_sequence(Path(cfg.cache) if cfg.cache else default_cache_dir(), cfg.frames, seed=cfg.seed,
-                                 object_name=cfg.object)
+    other = {} if cfg.object == "default" else {"object_name": cfg.object}  # the drill's call is unchanged
+    scene = ensure_demo_sequence(Path(cfg.cache) if cfg.cache else default_cache_dir(), cfg.frames, seed=cfg.seed, **other)
     camera = Camera.from_yaml(scene / "camera.yaml")
     config = TrackerConfig.preset(cfg.preset, **({} if cfg.smoothing else {"smoothing": False}))
     return run_demo(model, obj, camera, scene, video=video, config=config)

@@ -52,7 +52,7 @@ def resolve_model(model: str | Path | None, flag: str = "--model", object_name: 
             raise KptrackError(f"{flag} {path}: model file not found. Pass an exported .onnx (kptrack export), "
                                f"or leave {flag} out for the shipped default model.")
         return path
-    path = default_model_path(object_name)
+    path = default_model_path() if object_name == "default" else default_model_path(object_name)
     if not path.is_file() and object_name != "default":
         raise KptrackError(f"{path}: the {object_name} model has not been trained yet. Train and export it "
                            f"({training_commands(object_name)}), or pass {flag} M.onnx.")
