@@ -14,6 +14,7 @@ import re
 from pathlib import Path
 
 from tracker.errors import KptrackError
+from tracker.labels.store import labels_path
 
 
 def _frame_of_image(im: dict) -> int:
@@ -40,10 +41,10 @@ def _frames_from_json(doc, path: Path) -> set[int]:
 
 def parse_exclude(spec: str) -> set[int]:
     """Held-out frame indices from ``spec``: '3,10,40-60' (ranges inclusive), a .txt of numbers, a
-    JSON list, a split.json ({'heldout' | 'test' | ...: [...]}), or a COCO keypoints file (the
-    image ids: see :func:`_frame_of_image`)."""
+    JSON list, a split.json ({'heldout' | 'test' | ...: [...]}), or a COCO keypoints file or the
+    ``kptrack annotate`` folder holding it (its image ids: see :func:`_frame_of_image`)."""
     s = str(spec).strip()
-    p = Path(s)
+    p = labels_path(s) if Path(s).is_dir() else Path(s)  # an annotate folder: its labels file
     if p.is_file():
         try:
             text = p.read_text(encoding="utf-8")

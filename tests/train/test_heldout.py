@@ -21,6 +21,9 @@ def test_every_form_of_held_out_list(tmp_path):
             "annotations": [], "categories": []}
     (tmp_path / "labels.json").write_text(json.dumps(coco))
     assert parse_exclude(str(tmp_path / "labels.json")) == {30, 77}  # annotate's ids are frame indices
+    (tmp_path / "clip").mkdir()
+    (tmp_path / "clip" / "keypoints_coco.json").write_text(json.dumps(coco))
+    assert parse_exclude(str(tmp_path / "clip")) == {30, 77}  # annotate's --out folder
 
 
 def test_bad_lists_get_one_clear_error(tmp_path):
