@@ -238,20 +238,40 @@ def fit_focal(frames: dict[int, tuple[np.ndarray, np.ndarray]], width: int, heig
         return float(np.sqrt(sum(sq) / sum(len(X) for X, _ in use.values())))
 
     fs = np.geomspace(f_range[0], f_range[1], scan_steps)
-    vals = [total(f) for f in fs]
-    k = int(np.argmin(vals))
-    a, b = fs[max(k - 1, 0)], fs[min(k + 1, len(fs) - 1)]
+    k = int(np.argmin([total(f) for f in fs]))
+    f = _golden(total, fs[max(k - 1, 0)], fs[min(k + 1, len(fs) - 1)], tol)
+    K = camera_matrix(f, width, height)
+    return FocalFit(float(f), total(f), {i: frame_rms(X, x, K)[0] for i, (X, x) in sorted(use.items())})
+
+
+def _golden(fun, a: float, b: float, tol: float) -> float:
+    """Argmin of a unimodal ``fun`` on [a, b] by golden-section search, to ``tol``."""
     c, d = b - GOLDEN * (b - a), a + GOLDEN * (b - a)
-    fc, fd = total(c), total(d)
+    fc, fd = fun(c), fun(d)
     while b - a > tol:
         if fc < fd:
             b, d, fd = d, c, fc
             c = b - GOLDEN * (b - a)
-            fc = total(c)
+            fc = fun(c)
         else:
             a, c, fc = c, d, fd
             d = a + GOLDEN * (b - a)
-            fd = total(d)
-    f = (a + b) / 2.0
-    K = camera_matrix(f, width, height)
-    return FocalFit(float(f), total(f), {i: frame_rms(X, x, K)[0] for i, (X, x) in sorted(use.items())})
+            fd = fun(d)
+    return (a + b) / 2.0
+
+
+def fit_focal_and_z_scale(frames: dict[int, tuple[np.ndarray, np.ndarray]], width: int, height: int,
+                          scale_range: tuple[float, float] = (0.8, 1.25), tol: float = 1e-3) -> tuple[FocalFit, float]:
+    """:func:`fit_focal` with the model's z coordinates scaled by a factor s fitted too: for a box
+    whose third side (z, e.g. the 75 mm of box.ply) is the least sure of its measures.
+
+    frames: as for fit_focal (points_mm (n, 3) model mm, uv (n, 2) px). Golden-section search on s
+    over ``scale_range`` of the RMS at each s's best focal length. Returns (the FocalFit at the best
+    s, s); the fitted side is s times the given one."""
+    zs = np.array([1.0, 1.0, 0.0])
+
+    def scaled(s: float) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+        return {k: (X * (zs + s * np.array([0.0, 0.0, 1.0])), x) for k, (X, x) in frames.items()}
+
+    s = _golden(lambda s: fit_focal(scaled(s), width, height, tol=0.5).rms, *scale_range, tol)
+    return fit_focal(scaled(s), width, height), float(s)

@@ -20,7 +20,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from benchmarks.boxvideo import camera_matrix, fetch_box_video, fit_focal, frame_rms, read_labels
+from benchmarks.boxvideo import camera_matrix, fetch_box_video, fit_focal, fit_focal_and_z_scale, frame_rms, read_labels
 from benchmarks.peers import FeaturePeer, FeaturePeerConfig
 from tracker.camera import Camera
 from tracker.camera.yaml_io import write_camera_yaml
@@ -95,16 +95,21 @@ def _cmd_fetch(a: argparse.Namespace) -> None:
 def _cmd_camera(a: argparse.Namespace) -> None:
     obj = load_object(a.object)
     corr = _labelled(obj, read_labels(Path(a.labels), list(obj.keypoint_names)))
+    n = sum(len(v[0]) for v in corr.values())
     fit = fit_focal(corr, 640, 480)
+    print(f"object's own size: f = {fit.f:.1f} px, RMS over {n} points in {len(corr)} frames {fit.rms:.2f} px")
+    if a.fit_thickness:
+        fit, s = fit_focal_and_z_scale(corr, 640, 480)
+        z = np.ptp(obj.keypoints[:, 2])
+        print(f"z side fitted too: {s * z:.1f} mm (the object's {z:.1f} mm x {s:.3f}): f = {fit.f:.1f} px, RMS {fit.rms:.2f} px")
     for i, r in fit.frame_rms.items():
-        print(f"frame {i:3d}: {len(corr[i][0])} corners, RMS {r:.2f} px")
-    print(f"f = {fit.f:.1f} px, RMS over {sum(len(v[0]) for v in corr.values())} points {fit.rms:.2f} px")
+        print(f"frame {i:3d}: {len(corr[i][0])} corners, RMS {r:.2f} px{'  <- over 3 px' if r > 3 else ''}")
     if a.out:
         out = Path(a.out)
         if out.exists() and not a.force:
             raise KptrackError(f"--out {out}: exists; pass --force to replace it.")
         write_camera_yaml(out, camera_matrix(fit.f, 640, 480), None, 640, 480)
-        print(f"wrote {out}")
+        print(f"wrote {out} (f = {fit.f:.1f} px)")
 
 
 def _cmd_peer(a: argparse.Namespace) -> None:
@@ -141,6 +146,8 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("camera", parents=[lab], help="fit the focal length to the labels; print per-frame RMS")
     c.add_argument("--out", default=None, help="write camera.yaml here (OpenCV FileStorage)")
     c.add_argument("--force", action="store_true", help="replace --out if it exists")
+    c.add_argument("--fit-thickness", action="store_true",
+                   help="fit the box's z side (box.ply's 75 mm) with f; per-frame RMS and --out then use that fit")
     pr = sub.add_parser("peer", parents=[common, lab], help="run peer (a) on box.mp4 and score it on held-out labels")
     pr.add_argument("--camera", default=str(DATA / "camera.yaml"), help="camera.yaml (from the camera command)")
     pr.add_argument("--split", default=str(DATA / "split.json"), help="split.json with 'texture' and 'heldout' frames")

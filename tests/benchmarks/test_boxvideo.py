@@ -119,3 +119,17 @@ def test_fit_focal_needs_two_frames():
     X = _box_corners(bv.BOX_MM)
     with pytest.raises(KptrackError, match="at least 2"):
         bv.fit_focal({0: (X, np.zeros((8, 2)))}, 640, 480)
+
+
+def test_fit_focal_and_z_scale_finds_a_thicker_box():
+    rng = np.random.default_rng(5)
+    true, model = _box_corners((258.0, 189.0, 81.0)), _box_corners(bv.BOX_MM)
+    K = bv.camera_matrix(600.0, 640, 480)
+    frames = {}
+    for i in range(5):
+        rvec, tvec = rng.normal(size=3) * 0.5, np.array([rng.uniform(-50, 50), rng.uniform(-30, 30), rng.uniform(500, 700)])
+        frames[i] = (model, cv2.projectPoints(true, rvec, tvec, K, None)[0].reshape(-1, 2))
+    plain = bv.fit_focal(frames, 640, 480)
+    fit, s = bv.fit_focal_and_z_scale(frames, 640, 480)
+    assert abs(s * 75.0 - 81.0) < 0.3 and abs(fit.f - 600.0) < 3.0
+    assert fit.rms < 0.05 < plain.rms
