@@ -20,10 +20,13 @@ points, and the colour each texel takes from the photos that see it.
    camera (zero below ``min_cos``: grazing views smear) times ``min(1, distance to the image
    border / border_px)``. Photos are sampled bilinearly at the point's projection with the
    camera's distortion.
-4. **Unseen texels** keep the mesh's colour (its old texture, or its vertex colours
-   interpolated) or, for ``unseen='median'`` or a mesh without colours, the median of the seen
-   texels. Texels outside every chart are grown from their neighbours (a gutter, so bilinear
-   lookups at chart edges do not pick up black).
+4. **Unseen texels** next to seen ones (the silhouette margin, small gaps) take the seen
+   colours grown into them, up to ``EDGE_GROW_TEXELS``, but only on faces that share a vertex
+   with a seen face, so no colour crosses a chart edge onto a face no photo saw. The others keep
+   the mesh's colour (its old texture, or its vertex colours interpolated) or, for
+   ``unseen='median'`` or a mesh without colours, the median of the seen texels. Texels outside
+   every chart are grown from their neighbours (a gutter, so bilinear lookups at chart edges do
+   not pick up black). Coverage counts the seen texels only.
 5. **Coverage** is area-weighted: each face's 3D area is shared among its texels, so the figure
    is the fraction of the surface (not of the atlas) that some photo saw.
 
@@ -54,6 +57,7 @@ log = logging.getLogger(__name__)
 
 ATLAS_PADDING = 4  # texels between xatlas charts, room for the gutter
 GUTTER_TEXELS = 8  # how far colours are grown past chart edges
+EDGE_GROW_TEXELS = 16  # how far seen colours are grown into unseen texels of the faces around them
 
 
 @dataclass(frozen=True)
@@ -265,17 +269,29 @@ def bake_texture(obj: Any, atlas: Atlas, camera: Camera, views: Sequence[View], 
     seen = acc_w > 0
     if not np.any(seen):
         raise KptrackError("no photo sees any part of the object's surface at its pose. Check the photos, their labels and the masks.")
-    colour = np.zeros((len(seen), 3))
-    colour[seen] = acc_c[seen] / acc_w[seen, None]
-    colour[~seen] = _unseen_colours(obj, atlas, texels, ~seen, np.median(colour[seen], axis=0), unseen)
+    rows, cols = texels.rows, texels.cols
+    colour = acc_c[seen] / acc_w[seen, None]
+    median = np.median(colour, axis=0)
     w, h = atlas.size
     tex = np.zeros((h, w, 3), np.float32)
-    covered = np.zeros((h, w), bool)
-    tex[texels.rows, texels.cols] = colour
-    covered[texels.rows, texels.cols] = True
+    tex[rows[seen], cols[seen]] = colour
     seen_img = np.zeros((h, w), bool)
-    seen_img[texels.rows[seen], texels.cols[seen]] = True
-    texture = _grow_gutter(tex, covered, np.median(colour[seen], axis=0))
+    seen_img[rows[seen], cols[seen]] = True
+    # the strip a photo's silhouette margin left out (and other small gaps) takes the colours
+    # next to it, but only on faces that touch a seen face: never across a chart edge onto a
+    # face no photo saw
+    near = np.zeros(len(atlas.vertices), bool)
+    near[atlas.faces[np.unique(texels.face[seen])]] = True
+    allowed = np.zeros((h, w), bool)
+    allowed[rows, cols] = near[atlas.faces].any(1)[texels.face]
+    tex, filled = _grow(tex, seen_img, allowed, EDGE_GROW_TEXELS)
+    rest = ~filled[rows, cols]
+    tex[rows[rest], cols[rest]] = _unseen_colours(obj, atlas, texels, rest, median, unseen)
+    covered = np.zeros((h, w), bool)
+    covered[rows, cols] = True
+    tex, have = _grow(tex, covered, np.ones((h, w), bool), GUTTER_TEXELS)
+    tex[~have] = median
+    texture = np.clip(np.rint(tex), 0, 255).astype(np.uint8)
     return Baked(texture, seen_img, float(texels.area[seen].sum()) / total, tuple(per_view))
 
 
@@ -292,16 +308,17 @@ def _unseen_colours(obj: Any, atlas: Atlas, texels: Texels, sel: np.ndarray, med
     return np.broadcast_to(median, (int(sel.sum()), 3))
 
 
-def _grow_gutter(tex: np.ndarray, covered: np.ndarray, fill: np.ndarray) -> np.ndarray:
-    """(Ht, Wt, 3) uint8: ``tex`` (float32) with texels outside every chart grown from covered
-    neighbours for GUTTER_TEXELS steps, the rest set to ``fill``."""
-    tex = tex.copy()
-    have = covered.astype(np.float32)
-    for _ in range(GUTTER_TEXELS):
-        n = cv2.blur(have, (3, 3), borderType=cv2.BORDER_CONSTANT)
-        s = cv2.blur(tex * have[..., None], (3, 3), borderType=cv2.BORDER_CONSTANT)
-        grow = (have == 0) & (n > 0)
+def _grow(tex: np.ndarray, have: np.ndarray, allowed: np.ndarray, steps: int) -> tuple[np.ndarray, np.ndarray]:
+    """Grow the colours of the texels ``have`` into the ``allowed`` texels around them, one ring
+    per step, each new texel the mean of its 3x3 neighbours with a colour. tex: (Ht, Wt, 3)
+    float32; have, allowed: (Ht, Wt) bool. Returns new (tex, have)."""
+    tex, got = tex.copy(), have.astype(np.float32)
+    for _ in range(steps):
+        n = cv2.blur(got, (3, 3), borderType=cv2.BORDER_CONSTANT)
+        s = cv2.blur(tex * got[..., None], (3, 3), borderType=cv2.BORDER_CONSTANT)
+        grow = (got == 0) & (n > 0) & allowed
+        if not np.any(grow):
+            break
         tex[grow] = s[grow] / n[grow, None]
-        have[grow] = 1.0
-    tex[have == 0] = fill
-    return np.clip(np.rint(tex), 0, 255).astype(np.uint8)
+        got[grow] = 1.0
+    return tex, got > 0

@@ -134,14 +134,16 @@ def texture_object(cfg: TextureConfig) -> TextureResult:
 
 
 def six_sides(obj, renderer: Renderer | None = None, tile: int = _TILE) -> np.ndarray:
-    """(tile, 6 * tile, 3) uint8 BGR: the object rendered from +x, -x, +y, -y, +z, -z, each
-    view filling about 80 % of its tile, lit mostly by ambient light so the texture shows."""
+    """(tile, 6 * tile, 3) uint8 BGR: the object rendered from +x, -x, +y, -y, +z, -z, its
+    bounding box filling about 85 % of each tile, lit mostly by ambient light so the texture shows."""
     renderer = renderer or Renderer(obj)
     cam = Camera.from_fov(30.0, tile, tile)
     centre = obj.bbox_min + obj.bbox_size / 2.0
-    dist = 0.5 * obj.diameter / math.tan(math.radians(15.0)) / 0.8
+    size = np.asarray(obj.bbox_size, np.float64)
     tiles = []
     for axis in range(6):
+        across = max(np.delete(size, axis // 2).max(), 1e-6)  # the box's larger side seen from this axis
+        dist = 0.5 * across / math.tan(math.radians(15.0)) / 0.85 + 0.5 * size[axis // 2]
         d = np.zeros(3)
         d[axis // 2] = 1.0 if axis % 2 == 0 else -1.0
         up = np.array([0.0, 0.0, 1.0]) if axis < 4 else np.array([0.0, 1.0, 0.0])
