@@ -1,9 +1,9 @@
 """``kptrack pseudolabel``: the user's own footage, tracked, becomes training labels where the pose can be trusted.
 
 Self-training on confident tracked frames follows Deng et al., "Self-supervised 6D Object Pose
-Estimation for Robot Manipulation" (ICRA 2020) and the pseudo-label loop of Chen et al. (DOPE
-self-training with pose-graph support, arXiv 2203.04424): keep only frames whose pose several
-independent checks agree on, and never let the evaluation frames in.
+Estimation for Robot Manipulation" (ICRA 2020) and Lu et al., "SLAM-Supported Self-Training for
+6D Object Pose Estimation" (arXiv 2203.04424): keep only frames whose pose several independent
+checks agree on, and never let the evaluation frames in.
 
 Per video: the tracker (:func:`tracker.pipeline.session.run_tracking`, unsmoothed poses) runs
 over every frame; then each frame passes or fails these checks, in order, and the first one it
@@ -20,8 +20,10 @@ fails is its ``reason`` (thresholds in :class:`PseudoLabelChecks`, recorded in t
    neighbour does not sink the frames around it). A frame without neighbours on both sides fails;
 4. ``visible_found``: a depth-tested render at the pose (:mod:`tracker.render.visibility`) says
    which keypoints are in view; at least ``min_visible_found`` of them must have been found by
-   the network (confidence >= ``min_conf`` and within ``found_px`` of the projection). A hand over
-   the object hides keypoints the render cannot know about, and this is what rejects it;
+   the network (confidence >= ``min_conf`` and within ``found_px`` of the projection). An
+   occluder the render cannot know about usually makes the network miss the keypoints under it,
+   and this rejects the frame; a keypoint the network still finds under a hand (it can, from the
+   object's shape) keeps v=2, so a kept frame's visibility can be wrong there;
 5. ``edges`` (optional, ``min_edge_score``): the fraction of the rendered silhouette's outline
    within ``edge_tol_px`` of an image edge (Canny).
 
