@@ -91,8 +91,9 @@ def _check_config(cfg: TextureConfig) -> Path:
     out = Path(cfg.out)
     if out.exists():
         raise KptrackError(f"--out {out}: already exists. Choose a new directory; kptrack object texture never overwrites one.")
-    if cfg.size is not None and not 16 <= int(cfg.size) <= 8192:
-        raise KptrackError(f"--size {cfg.size}: give 16 to 8192 texels.")
+    if cfg.size is not None and not 16 <= int(cfg.size) <= 4096:
+        # a texel carries ~100 bytes of surface point, normal and weights while baking: 4096^2 is ~2 GB
+        raise KptrackError(f"--size {cfg.size}: give 16 to 4096 texels.")
     if not cfg.max_rms_px > 0:
         raise KptrackError(f"--max-rms {cfg.max_rms_px}: must be > 0 px.")
     if cfg.unseen not in ("mesh", "median"):
