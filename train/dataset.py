@@ -41,7 +41,7 @@ from tracker.formats.coco import read_coco
 from tracker.geometry import project
 from tracker.geometry.crop import HEATMAP_SIZE, INPUT_SIZE, apply_affine, heatmap_to_crop
 from tracker.errors import KptrackError
-from tracker.objects.symmetry import canonical_keypoint_labels, symmetry_group
+from tracker.objects.symmetry import SymmetricLabels, symmetry_group
 from train.augment import AugmentConfig, box_affine, photometric, sample_affine, warp
 from train.heatmaps import DEFAULT_SIGMA, gaussian_targets
 
@@ -58,6 +58,8 @@ class Record:
     keypoints_uv: (K, 2) float64 frame pixels (NaN where unknown). visibility: (K,) int8 COCO
     flags, or None to derive at load time from the image bounds and the mask.
     box: (x, y, w, h) float frame pixels, the object's tight box. key: a stable identity string.
+    symmetric: for a symmetric object with a known pose, relabels each crop with the equivalent
+    canonical for the crop as rotated (keypoints_uv / visibility are the unrotated view's).
     """
 
     image_path: Path
@@ -66,6 +68,7 @@ class Record:
     box: tuple[float, float, float, float]
     key: str
     mask_path: Path | None = None
+    symmetric: SymmetricLabels | None = None
 
 
 # ---------------------------------------------------------------------------- sources
@@ -151,8 +154,9 @@ def bop_records(root: str | Path, obj, split: str | None = None, obj_id: int = 1
             vis_cache[scene_dir] = _scene_visibility(scene_dir, k)
         v = vis_cache[scene_dir].get(s.im_id) if s.gt_index == 0 else None
         uv = np.asarray(s.keypoints_uv, dtype=np.float64)
-        if not group.is_trivial:  # a symmetric object: label the equivalent pose canonical for this view
-            uv, v = canonical_keypoint_labels(s.R_m2c, s.t_m2c, s.K, obj.keypoints, group, v)
+        sym = None if group.is_trivial else SymmetricLabels(s.R_m2c, s.t_m2c, s.K, obj.keypoints, group, v)
+        if sym is not None:  # a symmetric object: label the equivalent pose canonical for this view
+            uv, v = sym()
         # The box of the projected 3D bounding box, unclipped: exactly what the tracker crops
         # around when it predicts a pose (tracker.Tracker._roi_affine), so training crops and
         # run-time crops share one scale. Fall back to BOP's bbox_obj, then the keypoints' box.
@@ -163,7 +167,7 @@ def bop_records(root: str | Path, obj, split: str | None = None, obj_id: int = 1
             box = _keypoint_box(uv, v)
         if box is None:
             continue
-        out.append(Record(s.image_path, uv, v, box, f"{s.scene_id}/{s.im_id}/{s.gt_index}", s.mask_path))
+        out.append(Record(s.image_path, uv, v, box, f"{s.scene_id}/{s.im_id}/{s.gt_index}", s.mask_path, sym))
     return out
 
 
@@ -227,10 +231,10 @@ def split_holdout(n: int, fraction: float = 0.05, max_val: int = 500) -> tuple[n
 
 
 # ---------------------------------------------------------------------------- crops
-def _derive_visibility(rec: Record, image_hw: tuple[int, int]) -> np.ndarray:
-    """COCO flags from image bounds (and the visible mask, when there is one)."""
+def _derive_visibility(rec: Record, image_hw: tuple[int, int], uv: np.ndarray | None = None) -> np.ndarray:
+    """COCO flags of keypoints uv (default: the record's) from image bounds (and the visible mask, when there is one)."""
     h, w = image_hw
-    uv = rec.keypoints_uv
+    uv = rec.keypoints_uv if uv is None else uv
     fin = np.all(np.isfinite(uv), axis=1)
     inside = fin.copy()
     inside[fin] = (uv[fin, 0] >= -0.5) & (uv[fin, 0] <= w - 0.5) & (uv[fin, 1] >= -0.5) & (uv[fin, 1] <= h - 0.5)
@@ -312,7 +316,6 @@ class CropDataset:
     def make_crop(self, ridx: int, img: np.ndarray, rng: np.random.Generator | None) -> dict:
         rec = self.records[ridx]
         h, w = img.shape[:2]
-        v = rec.visibility if rec.visibility is not None else _derive_visibility(rec, (h, w))
         search = False
         if rng is None or self.augment is None:
             A = box_affine(np.asarray(rec.box), (self.augment or AugmentConfig()).box_padding, self.input_size)
@@ -321,7 +324,11 @@ class CropDataset:
             A, search = sample_affine(rng, np.asarray(rec.box), (w, h), self.augment, self.input_size)
             border = (0, 0, 0) if search or rng.random() < 0.7 else tuple(int(x) for x in rng.integers(0, 256, 3))
             crop = photometric(rng, warp(img, A, self.input_size, border), self.augment)
-        q = apply_affine(A, rec.keypoints_uv)
+        uv, v = rec.keypoints_uv, rec.visibility
+        if rec.symmetric is not None:  # the equivalent canonical for the crop as rotated (tracker.objects.symmetry)
+            uv, v = rec.symmetric(math.atan2(A[1, 0], A[0, 0]))
+        v = v if v is not None else _derive_visibility(rec, (h, w), uv)
+        q = apply_affine(A, uv)
         target, weight = gaussian_targets(q, v, self.sigma, self.input_size, self.heatmap_size)
         return {
             "image": np.ascontiguousarray(crop),

@@ -307,9 +307,16 @@ def ray_frame(t_m2c: np.ndarray) -> np.ndarray:
     return rotation_about(axis / s, math.atan2(s, c))[:3, :3]
 
 
-def canonical_transform(R_m2c: np.ndarray, t_m2c: np.ndarray, group: SymmetryGroup) -> np.ndarray:
-    """(4, 4): the symmetry that makes the pose canonical for its view (see :func:`canonical_pose`)."""
-    return nearest_transform(R_m2c, group, ray_frame(t_m2c))
+def canonical_transform(R_m2c: np.ndarray, t_m2c: np.ndarray, group: SymmetryGroup, roll: float = 0.0) -> np.ndarray:
+    """(4, 4): the symmetry that makes the pose canonical for its view (see :func:`canonical_pose`).
+
+    roll: rad, an in-plane rotation of the image about the object's ray (a training crop's
+    rotation, ``atan2(A[1, 0], A[0, 0])`` of its affine): the view is then that of a camera rolled
+    by it about the ray, so the reference turns with it (``R_ray Rz(-roll)``)."""
+    ref = ray_frame(t_m2c)
+    if roll:
+        ref = ref @ rotation_about(np.array([0.0, 0.0, 1.0]), -roll)[:3, :3]
+    return nearest_transform(R_m2c, group, ref)
 
 
 def canonical_pose(R_m2c: np.ndarray, t_m2c: np.ndarray, group: SymmetryGroup) -> tuple[np.ndarray, np.ndarray]:
@@ -323,14 +330,16 @@ def canonical_pose(R_m2c: np.ndarray, t_m2c: np.ndarray, group: SymmetryGroup) -
 
 
 def canonical_keypoint_labels(R_m2c: np.ndarray, t_m2c: np.ndarray, K: np.ndarray, keypoints_mm: np.ndarray,
-                              group: SymmetryGroup, visibility: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+                              group: SymmetryGroup, visibility: np.ndarray | None = None,
+                              roll: float = 0.0) -> tuple[np.ndarray, np.ndarray | None]:
     """Training labels under the canonical pose: (uv (K, 2) pixels, visibility (K,) int8 or None).
 
     keypoints_mm: (K, 3) model frame; K: (3, 3) pixels; visibility: the COCO flags under the
     given pose. When the chosen symmetry maps the keypoints onto each other the flags follow
-    them; otherwise None is returned (derive them again from the image bounds and mask)."""
+    them; otherwise None is returned (derive them again from the image bounds and mask).
+    roll: rad, the in-plane rotation the image will be shown at (:func:`canonical_transform`)."""
     kp = np.asarray(keypoints_mm, np.float64)
-    S = np.eye(4) if group.is_trivial else canonical_transform(R_m2c, t_m2c, group)
+    S = np.eye(4) if group.is_trivial else canonical_transform(R_m2c, t_m2c, group, roll)
     R, t = _apply(np.asarray(R_m2c, np.float64), np.asarray(t_m2c, np.float64), S)
     uv = project(kp, R, t, K)
     if visibility is None or np.allclose(S, np.eye(4)):
@@ -342,6 +351,24 @@ def canonical_keypoint_labels(R_m2c: np.ndarray, t_m2c: np.ndarray, K: np.ndarra
     if np.all(d[np.arange(len(kp)), j] < 1e-3 * scale):
         return uv, np.asarray(visibility)[j]
     return uv, None
+
+
+@dataclass(frozen=True, eq=False)
+class SymmetricLabels:
+    """What a training record of a symmetric object needs to label any crop of it: the ground-truth
+    pose (R_m2c (3, 3), t_m2c (3,) mm), K (3, 3), the model keypoints (K, 3) mm, the group and the
+    GT pose's COCO visibility (K,) or None. Call with the crop's roll (rad): (uv (K, 2) frame px,
+    visibility or None), see :func:`canonical_keypoint_labels`."""
+
+    R_m2c: np.ndarray
+    t_m2c: np.ndarray
+    K: np.ndarray
+    keypoints_mm: np.ndarray
+    group: SymmetryGroup
+    visibility: np.ndarray | None = None
+
+    def __call__(self, roll: float = 0.0) -> tuple[np.ndarray, np.ndarray | None]:
+        return canonical_keypoint_labels(self.R_m2c, self.t_m2c, self.K, self.keypoints_mm, self.group, self.visibility, roll)
 
 
 # ----------------------------------------------------------------------------- keypoints

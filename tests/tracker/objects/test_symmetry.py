@@ -159,3 +159,23 @@ def test_nearest_equivalent_discrete_and_continuous():
         C = rotation_about(np.array([0.0, 0.0, 1.0]), ang)
         Rn, _ = nearest_equivalent(R @ C[:3, :3], t, c, R)
         assert rotation_error_deg(Rn, R) < 1e-6  # held exactly: the closed form
+
+
+def test_canonical_labels_follow_a_rotated_crop():
+    """A crop rotated by psi about the principal point shows the view of the pose Rz(psi) R (t on the
+    optical axis): labels made for the roll, then rotated, equal that pose's own canonical labels."""
+    obj = box_obj()
+    g = symmetry_group(obj)
+    c = K[:2, 2]
+    R, t = so3_exp(np.array([0.4, -0.3, 1.2])), np.array([0.0, 0.0, 500.0])
+    changed = 0
+    for psi in np.radians([-170.0, -100.0, -45.0, 30.0, 90.0, 135.0]):
+        rot = np.array([[math.cos(psi), -math.sin(psi)], [math.sin(psi), math.cos(psi)]])
+        A = np.hstack([rot, (c - rot @ c)[:, None]])
+        uv_roll, _ = canonical_keypoint_labels(R, t, K, obj.keypoints, g, roll=math.atan2(A[1, 0], A[0, 0]))
+        Rz = rotation_about(np.array([0.0, 0.0, 1.0]), psi)[:3, :3]
+        uv_view, _ = canonical_keypoint_labels(Rz @ R, t, K, obj.keypoints, g)
+        assert np.abs(uv_roll @ rot.T + A[:, 2] - uv_view).max() < 1e-6
+        uv0, _ = canonical_keypoint_labels(R, t, K, obj.keypoints, g)
+        changed += np.abs(uv0 - uv_roll).max() > 1.0
+    assert changed >= 1  # the roll does change the choice for some angles
