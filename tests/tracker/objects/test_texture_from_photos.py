@@ -193,6 +193,12 @@ def test_bad_photos_and_labels(scene, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "000001.png" in err and "RMS" in err and "Swapped" in err
     assert any(f"'{scene.truth.keypoint_names[k]}'" in err for k in (i, j))
+    # labels of another object, and a points file without the frames it indexes
+    write_coco(d / "labels" / "other.json", scene.images, scene.anns, [f"kp{k}" for k in range(8)])
+    assert main(base + ["--labels", str(d / "labels" / "other.json"), "--out", str(tmp_path / "o4")]) == 2
+    assert "kp0" in capsys.readouterr().err
+    assert main(base + ["--labels", str(d / "points.csv"), "--out", str(tmp_path / "o5")]) == 2
+    assert "--frames-from" in capsys.readouterr().err
     # an existing --out is never overwritten
     (tmp_path / "o3").mkdir()
     assert main(base + ["--labels", str(d / "labels"), "--out", str(tmp_path / "o3")]) == 2
