@@ -45,7 +45,7 @@ from benchmarks.sequence import BenchSequence, default_sequence_dir, load_sequen
 from benchmarks.summary import summarise, write_poses_csvs
 from tracker.errors import KptrackError
 from tracker.objects import load_object
-from tracker.paths import default_model_path
+from tracker.paths import BUILTIN_OBJECTS, default_model_path
 from tracker.pipeline.config import TrackerConfig
 from tracker.pipeline.draw import FrameDrawer
 from tracker.pipeline.infer import CUDA, HeatmapBackend, OnnxHeatmapModel, nvidia_driver_present
@@ -197,12 +197,13 @@ def run_bench(cfg: BenchConfig, *, backend_factory: BackendFactory | None = None
     # 1. the sequence, the object, the model
     if cfg.frames < 1:
         raise KptrackError(f"--frames {cfg.frames}: must be >= 1.")
-    seq = load_sequence(Path(cfg.sequence) if cfg.sequence else default_sequence_dir(cfg.frames, cfg.cache), cfg.frames)
+    builtin = cfg.object if cfg.object in BUILTIN_OBJECTS else "default"  # its sequence and shipped model
+    seq = load_sequence(Path(cfg.sequence) if cfg.sequence else default_sequence_dir(cfg.frames, cfg.cache, builtin), cfg.frames)
     n = len(seq)
     if n < cfg.frames:
         log.warning("%s has %d frames; running on those (asked for %d)", seq.scene_dir, n, cfg.frames)
     obj = load_object(cfg.object)
-    model_path = Path(cfg.model) if cfg.model else default_model_path()
+    model_path = Path(cfg.model) if cfg.model else default_model_path() if builtin == "default" else default_model_path(builtin)
     if backend_factory is None and not model_path.is_file():
         raise KptrackError(f"{model_path}: model not found. Pass --model M.onnx (train and export one with "
                            "`kptrack train` and `kptrack export`).")

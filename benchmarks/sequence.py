@@ -88,7 +88,8 @@ def load_sequence(scene_dir: str | Path, max_frames: int | None = None, obj_id: 
     return BenchSequence(sd, paths, cam, gt)
 
 
-def default_sequence_dir(frames: int, cache: str | None = None) -> Path:
-    """The demo's synthetic test sequence of ``frames`` frames (rendered once, then cached in
-    ``cache``, default :func:`tracker.paths.default_cache_dir`)."""
-    return Path(ensure_demo_sequence(Path(cache) if cache else default_cache_dir(), frames))
+def default_sequence_dir(frames: int, cache: str | None = None, object_name: str = "default") -> Path:
+    """The demo's synthetic test sequence of ``frames`` frames of a built-in object (rendered once,
+    then cached in ``cache``, default :func:`tracker.paths.default_cache_dir`)."""
+    other = {} if object_name == "default" else {"object_name": object_name}
+    return Path(ensure_demo_sequence(Path(cache) if cache else default_cache_dir(), frames, **other))

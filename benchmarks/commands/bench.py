@@ -24,7 +24,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=None, help="ONNX Runtime intra-op threads")
     p.add_argument("--preset", default="fast", help="tracker preset: fast | accurate")
     p.add_argument("--no-cold-start", action="store_true", help="skip the time-to-first-frame subprocess runs")
-    p.add_argument("--object", default="default", help="'default' or an object directory (with --sequence)")
+    p.add_argument("--object", default="default", help="'default', 'bottle' (built-in: their own sequence and shipped model) or an object directory (with --sequence)")
 
 
 def command_line() -> str:
