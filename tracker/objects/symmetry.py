@@ -84,7 +84,7 @@ def parse_symmetry(spec: str, vertices: np.ndarray, flag: str = "--symmetry") ->
 
     spec: ``none``; ``box`` (the three 180-degree turns about x, y, z); ``cylinder:AXIS``
     (continuous); ``discrete:AXIS:N`` (the N-1 turns by multiples of 360/N degrees); or the path
-    of a BOP models_info.json (object "1", else the first). Preset axes pass through the centre of
+    of a BOP models_info.json (object "1", else the first) or of a folder holding one. Preset axes pass through the centre of
     the bounding box of ``vertices`` (N, 3) mm. Raises KptrackError naming the bad part.
     """
     s = str(spec).strip()
@@ -109,6 +109,8 @@ def parse_symmetry(spec: str, vertices: np.ndarray, flag: str = "--symmetry") ->
         a = _parse_axis(ax, flag)
         return [rotation_about(a, 2 * math.pi * k / n, centre) for k in range(1, n)], []
     p = Path(s)
+    if p.is_dir() and (p / "models_info.json").is_file():  # an object directory or BOP models/ folder
+        p = p / "models_info.json"
     if p.suffix.lower() == ".json":
         return read_models_info_symmetries(p)
     raise KptrackError(f"{flag} {spec}: unknown symmetry. Use {PRESETS_HELP}.")

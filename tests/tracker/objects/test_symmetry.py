@@ -179,3 +179,9 @@ def test_canonical_labels_follow_a_rotated_crop():
         uv0, _ = canonical_keypoint_labels(R, t, K, obj.keypoints, g)
         changed += np.abs(uv0 - uv_roll).max() > 1.0
     assert changed >= 1  # the roll does change the choice for some angles
+
+
+def test_preset_from_an_object_directory(tmp_path):
+    init_object(box_mesh((80.0, 60.0, 40.0)), out_dir=tmp_path / "b", name="box", symmetry="box")
+    disc, cont = parse_symmetry(str(tmp_path / "b"), np.zeros((1, 3)))
+    assert len(disc) == 3 and cont == []
