@@ -43,6 +43,7 @@ class PeerRun:
     corner_errors: np.ndarray
     heldout_frames: int
     heldout_posed: int
+    registered: int
 
 
 def _labelled(obj, labels: dict[int, dict[str, np.ndarray]]) -> dict[int, tuple[np.ndarray, np.ndarray]]:
@@ -66,7 +67,7 @@ def run_peer(video: Path, obj, camera: Camera, labels: dict[int, dict[str, np.nd
     ok, reg = cap.read()
     if not ok:
         raise KptrackError(f"{video}: cannot read frame {register_frame}.")
-    peer.register(cv2.Rodrigues(rvec)[0], tvec, image=reg)
+    n_reg = peer.register(cv2.Rodrigues(rvec)[0], tvec, image=reg)
     cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
     held = set(heldout)
     while True:
@@ -84,7 +85,7 @@ def run_peer(video: Path, obj, camera: Camera, labels: dict[int, dict[str, np.nd
                 errs.append(np.linalg.norm(camera.project(X, pose.R_m2c, pose.t_m2c) - uv, axis=1))
         n += 1
     cap.release()
-    return PeerRun(n, posed, secs, np.concatenate(errs) if errs else np.zeros(0), len(held & set(corr)), h_posed)
+    return PeerRun(n, posed, secs, np.concatenate(errs) if errs else np.zeros(0), len(held & set(corr)), h_posed, n_reg)
 
 
 def _cmd_fetch(a: argparse.Namespace) -> None:
@@ -116,13 +117,13 @@ def _cmd_peer(a: argparse.Namespace) -> None:
     obj = load_object(a.object)
     labels = read_labels(Path(a.labels), list(obj.keypoint_names))
     split = json.loads(Path(a.split).read_text())
-    video = fetch_box_video(Path(a.cache), Path(a.video) if a.video else None)
     reg = a.register if a.register is not None else split["texture"][0]
     if reg in split["heldout"]:
         raise KptrackError(f"--register {reg}: a held-out frame; register on a frame of the 'texture' split.")
+    video = fetch_box_video(Path(a.cache), Path(a.video) if a.video else None)
     r = run_peer(video, obj, Camera.from_yaml(a.camera), labels, reg, split["heldout"])
     e = r.corner_errors
-    print(f"peer (a) ORB+FLANN+PnP-RANSAC on box.mp4, registered on frame {reg}")
+    print(f"peer (a) ORB+FLANN+PnP-RANSAC on box.mp4, registered on frame {reg} ({r.registered} model points)")
     print(f"  frames with a pose: {r.posed}/{r.frames}; fps {r.frames / max(r.seconds, 1e-9):.1f} "
           f"({1000 * r.seconds / max(r.frames, 1):.1f} ms/frame)")
     if len(e):
@@ -151,7 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
     pr = sub.add_parser("peer", parents=[common, lab], help="run peer (a) on box.mp4 and score it on held-out labels")
     pr.add_argument("--camera", default=str(DATA / "camera.yaml"), help="camera.yaml (from the camera command)")
     pr.add_argument("--split", default=str(DATA / "split.json"), help="split.json with 'texture' and 'heldout' frames")
-    pr.add_argument("--register", type=int, default=None, help="registration frame (default: the first 'texture' frame)")
+    pr.add_argument("--register", type=int, default=None, help="registration frame, from the 'texture' split (default: its first frame)")
     return p
 
 
