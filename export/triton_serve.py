@@ -59,7 +59,7 @@ def free_port() -> int:
 @contextlib.contextmanager
 def local_triton_server(repo: str | Path, model: str, python: str, grpc_port: int | None = None) -> Iterator[str]:
     """Start the server on 127.0.0.1 in a child process; once every model of ``repo`` is ready, yield
-    ``triton://127.0.0.1:PORT/model``; stop it (SIGINT, then SIGKILL after 20 s) on leaving.
+    ``triton://127.0.0.1:PORT/model``; stop it (SIGTERM, then SIGKILL after 20 s) on leaving.
 
     Raises RuntimeError (with the server's log tail) if it does not become ready in READY_TIMEOUT_S.
     """
@@ -89,13 +89,17 @@ def local_triton_server(repo: str | Path, model: str, python: str, grpc_port: in
     finally:
         client.close()
         if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGINT)
+            os.killpg(proc.pid, signal.SIGTERM)
             try:
                 proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
         log.close()
+
+
+def _stop(signum, frame) -> None:
+    raise KeyboardInterrupt
 
 
 def _max_batch(config: Path) -> int:
@@ -111,6 +115,8 @@ def _infer_fn(session, input_name: str, output_name: str):
 
 def serve(repo: Path, grpc_port: int, http_port: int, metrics_port: int, threads: int | None) -> None:
     """Serve every ``repo/<name>/1/model.onnx`` until SIGINT/SIGTERM (see the module docstring)."""
+    for sig in (signal.SIGINT, signal.SIGTERM):  # both stop it, also where SIGINT came in ignored (a background job)
+        signal.signal(sig, _stop)
     libdir = sysconfig.get_config_var("LIBDIR") or str(Path(sys.base_prefix) / "lib")
     os.environ["LD_LIBRARY_PATH"] = libdir + (os.pathsep + os.environ["LD_LIBRARY_PATH"] if os.environ.get("LD_LIBRARY_PATH") else "")
     # lazily: these live in the server's own environment, never in kptrack's dependencies
