@@ -109,10 +109,12 @@ def main(argv: list[str] | None = None) -> int:
     if "fresh" in r:
         f = r["fresh"]
         print(f"fresh numba cache: first frame after {f['first_frame_s']:.2f} s (compiling {f['breakdown']['compile_s'] or 0:.2f} s, "
-              f"{f['breakdown']['kernels']} kernel specialisations; compile message shown: {f['announced']})")
+              f"{f['breakdown']['kernels']} kernel specialisations; process CPU time {f['breakdown']['cpu_s']:.2f} s; "
+              f"compile message shown: {f['announced']})")
     b = r["breakdown"]
     print(f"warm cache: first frame after {r['first_frame_s']:.2f} s (median of {[round(x, 2) for x in r['runs_s']]}; import "
-          f"{b['import_s']:.2f}, load {b['load_s']:.2f}, first frame {b['first_frame_s']:.2f} s; compiled: {b['compile_s'] or 0:.2f} s)")
+          f"{b['import_s']:.2f}, load {b['load_s']:.2f}, first frame {b['first_frame_s']:.2f} s; process CPU time {b['cpu_s']:.2f} s; "
+          f"compiled: {b['compile_s'] or 0:.2f} s)")
     return 0
 
 

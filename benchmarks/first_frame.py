@@ -10,7 +10,8 @@ one frame, track it and draw it. It prints one line, ``KPTRACK_COLD {json}``, wi
 in seconds: import_s, load_s (= model_load_warmup_s + object_load_s + tracker_warmup_s +
 renderer_s), first_frame_s, in_process_s, the frame's status, mode and the provider, and what numba
 compiled on the way (compile_s: seconds, None when every kernel loaded from the cache; kernels:
-how many specialisations). As in ``kptrack track``, the compilation is announced on stderr
+how many specialisations), and cpu_s, the process's CPU time to that point (on a shared machine
+the wall times swell with the load; the CPU time much less). As in ``kptrack track``, the compilation is announced on stderr
 (:func:`tracker.pipeline.warmup.announce_compilation`).
 
 The argument is a JSON object: model (path), image (path), device, threads (or null), object
@@ -64,7 +65,7 @@ def first_frame(a: dict[str, Any]) -> dict[str, Any]:
         r = tracker.step(img, 0, 0.0)
         drawer(img, r, float("nan"))
         t3 = time.perf_counter()
-    return {"compile_s": compiled.seconds, "kernels": compiled.kernels, "import_s": T_IMPORTED - T_START, "load_s": t2 - t1, "first_frame_s": t3 - t2,
+    return {"compile_s": compiled.seconds, "kernels": compiled.kernels, "cpu_s": time.process_time(), "import_s": T_IMPORTED - T_START, "load_s": t2 - t1, "first_frame_s": t3 - t2,
             "model_load_warmup_s": tm - t1, "object_load_s": to - tm, "tracker_warmup_s": tt - to, "renderer_s": t2 - tt,
             "in_process_s": t3 - T_START, "status": r.status, "mode": r.mode, "provider": str(model.provider)}
 
