@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -64,15 +65,20 @@ def kptrack_command() -> list[str]:
     return [str(script)] if script.exists() else ([shutil.which("kptrack")] if shutil.which("kptrack") else [sys.executable, "-m", "tracker"])
 
 
-def _run_track(args: list[str], model: str | None) -> tuple[float, str]:
-    """(wall seconds, stdout) of one ``kptrack track`` process."""
+def _child_cpu_s() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def _run_track(args: list[str], model: str | None) -> tuple[float, str, float]:
+    """(wall seconds, stdout, CPU seconds of all its threads) of one ``kptrack track`` process."""
     cmd = kptrack_command() + ["track", *args] + (["--model", model] if model else [])
-    t0 = time.perf_counter()
+    c0, t0 = _child_cpu_s(), time.perf_counter()
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
-    wall = time.perf_counter() - t0
+    wall, cpu = time.perf_counter() - t0, _child_cpu_s() - c0
     if p.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed ({p.returncode}): {p.stderr[-2000:]}")
-    return wall, p.stdout
+    return wall, p.stdout, cpu
 
 
 def _loop_fps(stdout: str) -> float:
@@ -84,13 +90,18 @@ def whole_process(video: Path, rounds: int, model: str | None, tmp: Path) -> dic
     """Sequential vs pipelined ``kptrack track --poses``, alternating, start-up included."""
     runs: dict[str, list[dict]] = {loop: [] for loop in LOOPS}
     _run_track(["--source", str(video), "--poses", str(tmp / "warm.csv"), "--overwrite", "--max-frames", "5"], model)
+    startup = statistics.median(_run_track(["--source", str(video), "--poses", str(tmp / "warm.csv"), "--overwrite", "--max-frames", "1"],
+                                           model)[2] for _ in range(2))
     for _ in range(rounds):
         for loop in LOOPS:
-            wall, out = _run_track(["--source", str(video), "--poses", str(tmp / f"{loop}.csv"), "--overwrite", "--loop", loop], model)
-            runs[loop].append({"wall_s": round(wall, 3), "fps_whole": round(FRAMES / wall, 1), "fps_loop": _loop_fps(out)})
+            wall, out, cpu = _run_track(["--source", str(video), "--poses", str(tmp / f"{loop}.csv"), "--overwrite", "--loop", loop], model)
+            runs[loop].append({"wall_s": round(wall, 3), "fps_whole": round(FRAMES / wall, 1), "fps_loop": _loop_fps(out),
+                               "cpu_s": round(cpu, 2), "cpu_ms_per_frame": round((cpu - startup) / FRAMES * 1e3, 2)})
     same = _poses_equal(tmp / "sequential.csv", tmp / "pipelined.csv")
     doc = {loop: {"runs": r, "fps_whole_median": round(statistics.median(x["fps_whole"] for x in r), 1),
-                  "fps_loop_median": round(statistics.median(x["fps_loop"] for x in r), 1)} for loop, r in runs.items()}
+                  "fps_loop_median": round(statistics.median(x["fps_loop"] for x in r), 1),
+                  "cpu_ms_per_frame_median": round(statistics.median(x["cpu_ms_per_frame"] for x in r), 2)} for loop, r in runs.items()}
+    doc["startup_cpu_s"] = round(startup, 2)
     doc["pipelined_over_sequential"] = round(doc["pipelined"]["fps_whole_median"] / doc["sequential"]["fps_whole_median"], 2)
     doc["same_poses"] = same
     return doc
@@ -109,10 +120,10 @@ def streams_throughput(video: Path, counts: tuple[int, ...], model: str | None, 
     for n in counts:
         args = [a for _ in range(n) for a in ("--source", str(video))]
         pattern = "s{i}.csv" if n > 1 else "s0.csv"
-        wall, out = _run_track([*args, "--poses", str(tmp / f"n{n}_{pattern}"), "--overwrite"], model)
+        wall, out, cpu = _run_track([*args, "--poses", str(tmp / f"n{n}_{pattern}"), "--overwrite"], model)
         per = [float(x) for x in re.findall(r"^stream \d+ .*?, ([\d.]+) fps", out, re.M)]
         doc[str(n)] = {"wall_s": round(wall, 2), "fps_whole_total": round(n * FRAMES / wall, 1), "fps_loop_total": _loop_fps(out),
-                       "fps_per_stream": per or [_loop_fps(out)],
+                       "fps_per_stream": per or [_loop_fps(out)], "cpu_s": round(cpu, 2), "cores_used": round(cpu / wall, 2),
                        "mean_batch": float(m.group(1)) if (m := re.search(r"mean batch ([\d.]+)", out)) else 1.0}
     if "1" in doc:
         for n, d in doc.items():
@@ -163,17 +174,18 @@ def format_markdown(doc: dict) -> str:
              f" (rounds {doc['config']['rounds']}, live runs {doc['config']['seconds']:.0f} s each).", "",
              f"**Whole process**, `kptrack track --source video.mp4 --poses P.csv` on the 600-frame demo video (640x480, "
              f"MPEG-4), start-up included, warm cache, median of {doc['config']['rounds']} alternating runs:", "",
-             "| loop | whole process fps | in-loop fps | runs (wall s) |", "|---|---|---|---|"]
+             "| loop | whole process fps | in-loop fps | CPU ms per frame (start-up excluded) | runs (wall s) |", "|---|---|---|---|---|"]
     for loop in LOOPS:
         d = wp[loop]
-        lines.append(f"| {loop} | {d['fps_whole_median']} | {d['fps_loop_median']} | {', '.join(str(r['wall_s']) for r in d['runs'])} |")
+        lines.append(f"| {loop} | {d['fps_whole_median']} | {d['fps_loop_median']} | {d.get('cpu_ms_per_frame_median', '-')} | "
+                     f"{', '.join(str(r['wall_s']) for r in d['runs'])} |")
     lines += ["", f"Pipelined / sequential (whole process): {wp['pipelined_over_sequential']}x; identical poses: {wp['same_poses']}.", "",
               "**Streams** (`--source V` repeated, files, every frame; one batched ONNX Runtime session):", "",
-              "| streams | total fps (in loop) | total fps (whole process) | per-stream fps | mean batch | total / one stream |",
-              "|---|---|---|---|---|---|"]
+              "| streams | total fps (in loop) | total fps (whole process) | per-stream fps | mean batch | total / one stream | cores used |",
+              "|---|---|---|---|---|---|---|"]
     for n, d in doc["streams"].items():
         lines.append(f"| {n} | {d['fps_loop_total']} | {d['fps_whole_total']} | {', '.join(f'{x:.0f}' for x in d['fps_per_stream'])} | "
-                     f"{d['mean_batch']:.2f} | {d.get('over_one_stream', '-')} |")
+                     f"{d['mean_batch']:.2f} | {d.get('over_one_stream', '-')} | {d.get('cores_used', '-')} |")
     if "live" in doc:
         lines += ["", "**Live latency**, MJPEG over HTTP on 127.0.0.1 (`benchmarks/mjpeg_server.py`), read by `kptrack track` "
                   "through cv2.VideoCapture; ms p50 / p99, first second left out:", "",

@@ -22,8 +22,8 @@ def _doc():
 
 def test_markdown_has_every_figure():
     md = format_markdown(_doc())
-    assert "| pipelined | 160.0 | 220.0 | 4.0 |" in md and "1.07x; identical poses: True" in md
-    assert "| 2 | 300.0 | 250.0 | 150, 150 | 1.90 | 1.5 |" in md
+    assert "| pipelined | 160.0 | 220.0 | - | 4.0 |" in md and "1.07x; identical poses: True" in md
+    assert "| 2 | 300.0 | 250.0 | 150, 150 | 1.90 | 1.5 | - |" in md
     assert "| 30fps 2 streams, stream 1 | 400 | 30.0 | 4.1 / 9.0 | 5.5 / 11.0 |" in md
 
 

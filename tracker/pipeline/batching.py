@@ -8,11 +8,16 @@ itself one, so every stream's :class:`~tracker.pipeline.tracker.Tracker` uses it
 stream runs on its own thread and marks the span of a frame with :meth:`BatchingBackend.stepping`.
 
 The batching rule (dynamic batching, as inference servers do it, with no timer): a request waits
-until every stream that is inside a step has a request waiting, or is done with its step; then
-one waiting thread takes all waiting requests, runs them as one (sum N, S, S, 3) call, and hands
-each its slice of the heatmaps. So when N streams are in step with each other (one frame each per
-tick) each tick is one call of batch N; a stream still cropping or solving is waited for, a stream
-reading its next frame or writing its outputs is not. One call runs at a time. The heatmaps of a
+until every stream that is inside a step, and not already in a running call, has a request
+waiting, or is done with its step; then one waiting thread takes all waiting requests, runs them
+as one (sum N, S, S, 3) call, and hands each its slice of the heatmaps. So when N streams are in
+step with each other (one frame each per tick) each tick is one call of batch N; a stream still
+cropping or solving is waited for, a stream reading its next frame or writing its outputs is not.
+At most ``max_concurrent`` calls run at once: with 1 the streams move in lockstep (a batch infers,
+then every stream crops, decodes and solves while the network idles); with 2 they settle into
+two groups whose inference and Python work alternate, so the two cores stay busier (on a 2-core
+machine batching alone saved no CPU per crop: ONNX Runtime's CPU time per crop is flat from batch
+1 to 8, so the streams gain only from that overlap). The heatmaps of a
 crop do not depend on the other crops in its batch (ONNX Runtime's CPU kernels compute each batch
 item alone; a test holds each stream's poses equal to running it alone).
 """
@@ -41,12 +46,15 @@ class _Request:
 class BatchingBackend:
     """A HeatmapBackend that batches concurrent calls from stream threads into one call of ``model``.
 
-    model: the shared backend (its ``meta`` and ``provider`` are this one's). Counters: ``calls``
+    model: the shared backend (its ``meta`` and ``provider`` are this one's; it must allow calls from
+    several threads at once when max_concurrent > 1, as an ONNX Runtime session does).
+    max_concurrent: calls that may run at the same time (module docstring). Counters: ``calls``
     (batched calls made) and ``crops`` (crops sent); ``crops / calls`` is the mean batch size.
     """
 
-    def __init__(self, model: HeatmapBackend):
+    def __init__(self, model: HeatmapBackend, max_concurrent: int = 1):
         self.model = model
+        self.max_concurrent = max(1, int(max_concurrent))
         self.meta = model.meta
         self.provider = str(getattr(model, "provider", "?"))
         self.path = getattr(model, "path", "model")
@@ -55,7 +63,8 @@ class BatchingBackend:
         self._cond = threading.Condition()
         self._pending: list[_Request] = []
         self._stepping = 0
-        self._running = False
+        self._running = 0  # batches in flight
+        self._in_flight = 0  # requests in those batches
 
     @property
     def mean_batch(self) -> float:
@@ -82,8 +91,10 @@ class BatchingBackend:
             self._pending.append(req)
             self._cond.notify_all()
             while not req.done:
-                if not self._running and len(self._pending) >= max(1, self._stepping):
-                    batch, self._pending, self._running = self._pending, [], True
+                if self._running < self.max_concurrent and len(self._pending) >= max(1, self._stepping - self._in_flight):
+                    batch, self._pending = self._pending, []
+                    self._running += 1
+                    self._in_flight += len(batch)
                     break
                 self._cond.wait()
             else:
@@ -91,8 +102,11 @@ class BatchingBackend:
         try:
             self._run(batch)
         finally:
-            with self._cond:
-                self._running = False
+            with self._cond:  # counters under the lock: two calls may end at once
+                self._running -= 1
+                self._in_flight -= len(batch)
+                self.calls += 1
+                self.crops += sum(len(r.crops) for r in batch)
                 self._cond.notify_all()
         return self._result(req)
 
@@ -105,8 +119,6 @@ class BatchingBackend:
                 affines = batch[0].affines if len(batch) == 1 else np.concatenate([r.affines for r in batch])
             index = batch[0].index if all(r.index == batch[0].index for r in batch) else None
             heat = np.asarray(self.model(crops, affines, index))
-            self.calls += 1
-            self.crops += len(crops)
             start = 0
             for r in batch:
                 n = len(r.crops)

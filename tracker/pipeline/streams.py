@@ -40,6 +40,7 @@ from tracker.pipeline.warmup import announce_compilation
 log = logging.getLogger(__name__)
 
 _POLL_S = 0.05
+STREAM_CALLS = 2  # inference calls in flight at once (two groups of streams alternate; see tracker.pipeline.batching)
 
 
 @dataclass(frozen=True)
@@ -223,7 +224,7 @@ def track_streams(cfg: StreamsConfig) -> TrackReport:
     model, model_path = open_model(base)
     obj = load_object(base.object)
     check_model_matches_object(model.meta, obj, str(model_path))
-    batcher = BatchingBackend(model)
+    batcher = BatchingBackend(model, max_concurrent=STREAM_CALLS)
     streams: list[Stream] = []
     with interrupts() as stop:
         try:

@@ -58,3 +58,19 @@ def test_a_call_outside_any_step_runs_alone_and_a_failure_reaches_every_waiting_
     assert BatchingBackend(rec)(np.zeros((2, 8, 8, 3), np.uint8)).shape == (2, 2, 4, 4) and rec.sizes == [2]
     got = _run_streams(BatchingBackend(Recorder(fail=True)), 3)
     assert all(isinstance(e, RuntimeError) for e in got.values()) and len(got) == 3
+
+
+def test_two_calls_may_run_at_once_and_every_stream_still_gets_its_own_slice():
+    import time
+
+    class Slow(Recorder):
+        def __call__(self, crops, affines=None, frame_index=None):
+            time.sleep(0.02)
+            return super().__call__(crops, affines, frame_index)
+
+    rec = Slow()
+    batcher = BatchingBackend(rec, max_concurrent=2)
+    got = _run_streams(batcher, 6)
+    assert sum(rec.sizes) == 6 and batcher.crops == 6 and batcher.calls == len(rec.sizes)
+    for i in range(6):
+        assert np.all(got[i] == i)
