@@ -89,13 +89,13 @@ class AdaptConfig:
     min_gain: float = 0.005
     iters: int = 2000
     batch: int = 8
-    lr: float = 2.5e-4
+    lr: float = 1e-4
     optimizer: str = "adam"
     workers: int | None = None
     threads: int | None = None
     train_device: str = "auto"
     checks: PseudoLabelChecks = field(default_factory=PseudoLabelChecks)
-    seq_frames: int = 150
+    seq_frames: int = 300
     preset: str = "fast"
     device: str = "auto"
 
@@ -127,10 +127,11 @@ def sequence_score(model: OnnxHeatmapModel, obj: ObjectModel, scene: Path, prese
 
 
 def _sequence(cfg: AdaptConfig, out: Path) -> Path:
-    """The synthetic sequence of the object, rendered once into out/sequence."""
-    scene = out / "sequence" / "test_seq" / "000000"
+    """The synthetic sequence of the object (seed 1, the demo's), rendered once into out/sequence_<N>f."""
+    root = out / f"sequence_{cfg.seq_frames}f"
+    scene = root / "test_seq" / "000000"
     if not (scene / "sequence_info.json").is_file():
-        run_synth(SynthConfig(object=cfg.object, out=out / "sequence", sequence=True, frames=cfg.seq_frames, seed=1,
+        run_synth(SynthConfig(object=cfg.object, out=root, sequence=True, frames=cfg.seq_frames, seed=1,
                               overwrite=True, progress=False))
     return scene
 

@@ -26,14 +26,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--min-gain", type=float, default=0.005, help="stop when a round raises held-out PCK@5px by no more than this (default 0.005)")
     p.add_argument("--iters", type=int, default=2000, help="fine-tuning iterations per round (default 2000)")
     p.add_argument("--batch", type=int, default=8, help="fine-tuning batch size (default 8)")
-    p.add_argument("--lr", type=float, default=2.5e-4, help="fine-tuning learning rate (default 2.5e-4)")
+    p.add_argument("--lr", type=float, default=1e-4, help="fine-tuning learning rate (default 1e-4: small steps from a trained model)")
     p.add_argument("--optimizer", choices=["rmsprop", "adam"], default="adam", help="fine-tuning optimizer (default adam)")
     p.add_argument("--workers", type=int, default=None, help="DataLoader workers")
     p.add_argument("--threads", type=int, default=None, help="torch and ONNX Runtime threads")
     p.add_argument("--train-device", default="auto", help="where fine-tuning runs: auto | cpu | cuda")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="where the tracker's network runs")
     p.add_argument("--max-rms", type=float, default=PseudoLabelChecks().max_rms_px, help="pseudo-labels: largest reprojection RMS, px")
-    p.add_argument("--seq-frames", type=int, default=150, help="length of the synthetic sequence scored each round (forgetting)")
+    p.add_argument("--seq-frames", type=int, default=300, help="length of the synthetic sequence (seed 1, as the demo's) scored each round, so forgetting shows (default 300)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -54,7 +54,8 @@ def _print_round(r: dict) -> None:
     line = f"round {r['round']}: synthetic 2D<5px {_pct(syn['frac_proj'])}, ADD<0.1d {_pct(syn['frac_add'])}"
     if "heldout" in r:
         h = r["heldout"]
-        line += f"; held-out PCK@5px {_pct(h['pck5'])}, frames with a pose {_pct(h['with_pose'])}, median {h['median_px']} px"
+        med = "n/a" if h["median_px"] is None else f"{h['median_px']:.2f}"
+        line += f"; held-out PCK@5px {_pct(h['pck5'])}, frames with a pose {_pct(h['with_pose'])}, median {med} px"
     if "labels" in r:
         line += f"; {r['labels']} pseudo-labels"
     print(line, flush=True)
