@@ -11,6 +11,7 @@ from kp_tinydata import write_tiny_bop  # noqa: E402
 from export.onnx_export import ExportConfig, export_onnx  # noqa: E402
 from tracker.cli import main  # noqa: E402
 from tracker.errors import KptrackError  # noqa: E402
+from tracker.pipeline.backend import open_heatmap_backend  # noqa: E402
 from tracker.pipeline.infer import OnnxHeatmapModel  # noqa: E402
 from tracker.formats.modelmeta import META_KEYS, ModelMeta  # noqa: E402
 from tracker.objects import load_object  # noqa: E402
@@ -91,6 +92,9 @@ def test_fp16_model_beside_it(runs, tmp_path):
     assert y16.dtype == np.float32
     assert np.max(np.abs(y16 - y32)) <= 2e-2 * np.abs(y32).max()
     assert rep.parity["fp16_rel"] <= 2e-2
+    # the metadata says which is which, and --precision fp16 finds the file beside the fp32 one
+    assert m16.meta.precision == "fp16" and OnnxHeatmapModel(out, device="cpu").meta.precision == "fp32"
+    assert open_heatmap_backend(out, precision="fp16", device="cpu").meta.precision == "fp16"
 
 
 def test_bad_input(runs, tmp_path, capsys):
