@@ -106,3 +106,28 @@ def test_a_requested_stop_ends_the_run(clip):
         stats = run_pipelined(src, tracker, stop=stop)
     assert stats.interrupted and stats.frames > 0
     assert not any(t.name.startswith("kptrack-track") for t in threading.enumerate())
+
+
+def test_window_keys_reach_the_track_thread_and_drawing_runs_on_its_own_thread(clip, monkeypatch):
+    from tracker.pipeline.sinks import WindowSink
+
+    obj = clip["obj"]
+    tracker = Tracker(OracleHeatmaps(obj.keypoint_names, lambda i: None), obj, clip["cam"])
+    resets = []
+    monkeypatch.setattr(tracker, "reset", lambda: resets.append(1))
+    shown = []
+
+    def waitkey(ms):  # 'r' on the second frame shown, 'q' once the track thread has reset
+        return ord("r") if len(shown) == 2 else (ord("q") if resets else -1)
+
+    window = WindowSink("t", imshow=lambda title, img: shown.append(img.shape), waitkey=waitkey)
+    drawn_on = set()
+
+    def drawer(image, r, fps, render_ms):
+        drawn_on.add(threading.current_thread().name)
+        return image
+
+    with _live_source(1000, 0.002) as src:
+        stats = run_pipelined(src, tracker, sinks=[window], drawer=drawer)
+    assert stats.stopped_by_user and stats.frames >= 3 and shown == [(H, W, 3)] * stats.frames
+    assert resets == [1] and drawn_on == {"kptrack-draw"}
