@@ -65,7 +65,16 @@ from tracker.camera import Camera
 from tracker.camera.resolve import is_live, resolve_camera
 from tracker.errors import KptrackError
 from tracker.eval.metrics import keypoint_error
-from tracker.formats.bop_scene import BopGt, gt_info_from_masks, read_scene_gt, write_scene_camera, write_scene_gt, write_scene_gt_info
+from tracker.formats.bop_scene import (
+    BopGt,
+    gt_info_from_masks,
+    load_scene_gt,
+    read_scene_camera,
+    read_scene_gt,
+    write_scene_camera,
+    write_scene_gt,
+    write_scene_gt_info,
+)
 from tracker.formats.coco import CocoAnnotation, CocoImage, write_coco
 from tracker.geometry import project, rotation_slerp
 from tracker.objects import ObjectModel, load_object
@@ -136,6 +145,7 @@ class PseudoLabelConfig:
     threads: int | None = None
     max_frames: int | None = None
     jpeg_quality: int = 95
+    truth: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -347,6 +357,24 @@ def _num(x):
     return round(x, 6) if math.isfinite(x) else None
 
 
+def label_precision(out: str | Path, scene: int, truth: str | Path, obj: ObjectModel, px: float = 5.0) -> dict:
+    """How close video ``scene``'s labels in ``out`` are to the true poses of the BOP scene ``truth``
+    (synthetic footage): {'kept', 'within' (fraction of kept frames whose mean keypoint error < px),
+    'median_px', 'max_px', 'min_visib_fract' (of the kept frames, from the truth's scene_gt_info)}."""
+    sd = Path(out) / SPLIT / f"{scene:06d}"
+    gt, cams, labels = load_scene_gt(truth), read_scene_camera(sd / "scene_camera.json"), read_scene_gt(sd / "scene_gt.json")
+    pos = {int(i): j for j, i in enumerate(gt.im_ids)}
+    missing = sorted(set(labels) - set(pos))
+    if missing:
+        raise KptrackError(f"--truth {truth}: has no pose for labelled frame(s) {missing[:5]}. Pass the scene the video was rendered from.")
+    e = np.array([keypoint_error(g[0].R_m2c, g[0].t_m2c, gt.R_m2c[pos[i]], gt.t_m2c[pos[i]], obj.keypoints, cams[i].K)
+                  for i, g in sorted(labels.items())])
+    vis = np.array([gt.visib_fract[pos[i]] for i in labels], np.float64)
+    return {"kept": int(len(e)), "within": float(np.mean(e < px)) if len(e) else None, "px": px,
+            "median_px": float(np.median(e)) if len(e) else None, "max_px": float(e.max()) if len(e) else None,
+            "min_visib_fract": float(np.nanmin(vis)) if np.isfinite(vis).any() else None}
+
+
 def _counts(verdicts: dict[int, FrameVerdict]) -> dict[str, int]:
     reasons = [v.reason for v in verdicts.values()]
     return {r: reasons.count(r) for r in REASONS if r in reasons}
@@ -414,6 +442,8 @@ def pseudolabel(cfg: PseudoLabelConfig) -> PseudoLabelReport:
     if cfg.previous and not (Path(cfg.previous) / "pseudolabel.json").is_file():
         raise KptrackError(f"--previous {cfg.previous}: not a pseudolabel output (no pseudolabel.json). Pass the last round's --out.")
     excludes = _excludes(cfg)
+    if cfg.truth and len(cfg.truth) != len(cfg.videos):
+        raise KptrackError(f"--truth given {len(cfg.truth)} times for {len(cfg.videos)} videos: give one BOP scene per --video.")
     model_path = resolve_model(cfg.model)
     model = OnnxHeatmapModel(model_path, device=cfg.device, threads=cfg.threads)
     obj = load_object(cfg.object)
@@ -425,6 +455,8 @@ def pseudolabel(cfg: PseudoLabelConfig) -> PseudoLabelReport:
         videos = [label_video(s, str(v), ex, spec, model, obj, renderer, cfg, tmp) for s, (v, (ex, spec)) in enumerate(zip(cfg.videos, excludes))]
         (tmp / "models").mkdir()
         (tmp / "models" / "keypoints.json").write_text(json.dumps(keypoints_dict(obj), indent=1) + "\n", encoding="utf-8")
+        for s, truth in enumerate(cfg.truth):
+            videos[s]["precision"] = label_precision(tmp, s, truth, obj)
         doc = {"config": asdict(cfg), "model": str(model_path), "object": obj.name, "split": SPLIT, "videos": videos,
                "kept": sum(v["kept"] for v in videos)}
         (tmp / "pseudolabel.json").write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")

@@ -15,7 +15,16 @@ from tracker.geometry import so3_exp
 from tracker.objects import load_object
 from tracker.pipeline.state import FrameResult
 from train.dataset import load_records
-from train.pseudolabel import SPLIT, FrameVerdict, PseudoLabelChecks, PseudoLabelConfig, apply_previous, judge_poses, pseudolabel
+from train.pseudolabel import (
+    SPLIT,
+    FrameVerdict,
+    PseudoLabelChecks,
+    PseudoLabelConfig,
+    apply_previous,
+    judge_poses,
+    label_precision,
+    pseudolabel,
+)
 from train.synth import SynthConfig, run_synth
 
 # seed 2, 150 frames: a clean start, a fast segment (30-59) and a hand sweeping over the object (74-118)
@@ -51,6 +60,9 @@ def test_kept_frames_are_precise_and_none_is_hidden(scene, labelled):
     # no frame where the object is mostly hidden (the scorer's "at least half visible") is kept
     info = read_scene_gt_info(scene / "scene_gt_info.json")
     assert all(info[i][0].visib_fract >= 0.5 for i in err)
+    # the library's own measure (kptrack pseudolabel --truth) agrees with this independent one
+    q = label_precision(out, 0, scene, load_object("default"))
+    assert q["kept"] == len(err) and q["within"] == np.mean(np.array(list(err.values())) < 5.0) and q["min_visib_fract"] >= 0.5
 
 
 def test_held_out_frames_and_their_neighbours_never_become_labels(labelled):

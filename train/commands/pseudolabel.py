@@ -38,6 +38,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=None, help="ONNX Runtime intra-op threads")
     p.add_argument("--preset", default="fast", help="tracker preset: fast | accurate")
     p.add_argument("--max-frames", type=int, default=None, help="track at most this many frames of each video")
+    p.add_argument("--truth", action="append", default=[],
+                   help="synthetic footage only: the BOP scene with the video's true poses (once per --video); prints the labels' precision")
 
 
 def config_from_args(args: argparse.Namespace) -> PseudoLabelConfig:
@@ -49,7 +51,7 @@ def config_from_args(args: argparse.Namespace) -> PseudoLabelConfig:
     return PseudoLabelConfig(
         videos=tuple(args.video), out=args.out, model=args.model, object=args.object, camera=args.camera,
         exclude=tuple(args.exclude), checks=checks, previous=args.previous, preset=args.preset, device=args.device,
-        threads=args.threads, max_frames=args.max_frames,
+        threads=args.threads, max_frames=args.max_frames, truth=tuple(args.truth),
     )
 
 
@@ -58,5 +60,9 @@ def run(args: argparse.Namespace) -> int:
     for v in report.videos:
         rejected = ", ".join(f"{k} {n}" for k, n in v["rejected"].items()) or "none"
         print(f"{v['video']}: kept {v['kept']} of {v['frames']} frames (rejected: {rejected})")
+        if "precision" in v:
+            q = v["precision"]
+            print(f"  against the truth: {100 * q['within']:.1f} % of kept frames within {q['px']:g} px (median {q['median_px']:.2f}, "
+                  f"max {q['max_px']:.2f} px); least visible kept frame {q['min_visib_fract']:.2f} of the object in view")
     print(f"{report.kept} labelled frames in {report.out} (train with --data {report.out})")
     return 0
