@@ -86,24 +86,35 @@ def _loop_fps(stdout: str) -> float:
     return float(m.group(1)) if m else float("nan")
 
 
+def _summarise_runs(r: list[dict]) -> dict:
+    return {"runs": r, "fps_whole_median": round(statistics.median(x["fps_whole"] for x in r), 1),
+            "fps_loop_median": round(statistics.median(x["fps_loop"] for x in r), 1),
+            "cpu_ms_per_frame_median": round(statistics.median(x["cpu_ms_per_frame"] for x in r), 2)}
+
+
 def whole_process(video: Path, rounds: int, model: str | None, tmp: Path) -> dict:
-    """Sequential vs pipelined ``kptrack track --poses``, alternating, start-up included."""
-    runs: dict[str, list[dict]] = {loop: [] for loop in LOOPS}
+    """Sequential vs pipelined ``kptrack track --poses`` (and with ``--out`` as well: drawing and
+    video writing), alternating, start-up included. CPU ms per frame leave out the CPU of a
+    one-frame run (start-up)."""
+    variants = {(loop, out): [] for out in (False, True) for loop in LOOPS}
     _run_track(["--source", str(video), "--poses", str(tmp / "warm.csv"), "--overwrite", "--max-frames", "5"], model)
     startup = statistics.median(_run_track(["--source", str(video), "--poses", str(tmp / "warm.csv"), "--overwrite", "--max-frames", "1"],
                                            model)[2] for _ in range(2))
     for _ in range(rounds):
-        for loop in LOOPS:
-            wall, out, cpu = _run_track(["--source", str(video), "--poses", str(tmp / f"{loop}.csv"), "--overwrite", "--loop", loop], model)
-            runs[loop].append({"wall_s": round(wall, 3), "fps_whole": round(FRAMES / wall, 1), "fps_loop": _loop_fps(out),
-                               "cpu_s": round(cpu, 2), "cpu_ms_per_frame": round((cpu - startup) / FRAMES * 1e3, 2)})
-    same = _poses_equal(tmp / "sequential.csv", tmp / "pipelined.csv")
-    doc = {loop: {"runs": r, "fps_whole_median": round(statistics.median(x["fps_whole"] for x in r), 1),
-                  "fps_loop_median": round(statistics.median(x["fps_loop"] for x in r), 1),
-                  "cpu_ms_per_frame_median": round(statistics.median(x["cpu_ms_per_frame"] for x in r), 2)} for loop, r in runs.items()}
+        for (loop, out), runs in variants.items():
+            extra = ["--out", str(tmp / f"{loop}.avi")] if out else []
+            wall, text, cpu = _run_track(["--source", str(video), "--poses", str(tmp / f"{loop}{'_out' if out else ''}.csv"),
+                                          "--overwrite", "--loop", loop, *extra], model)
+            runs.append({"wall_s": round(wall, 3), "fps_whole": round(FRAMES / wall, 1), "fps_loop": _loop_fps(text),
+                         "cpu_s": round(cpu, 2), "cpu_ms_per_frame": round((cpu - startup) / FRAMES * 1e3, 2)})
+    doc = {loop: _summarise_runs(variants[(loop, False)]) for loop in LOOPS}
+    doc["with_out"] = {loop: _summarise_runs(variants[(loop, True)]) for loop in LOOPS}
     doc["startup_cpu_s"] = round(startup, 2)
     doc["pipelined_over_sequential"] = round(doc["pipelined"]["fps_whole_median"] / doc["sequential"]["fps_whole_median"], 2)
-    doc["same_poses"] = same
+    w = doc["with_out"]
+    doc["with_out"]["pipelined_over_sequential"] = round(w["pipelined"]["fps_whole_median"] / w["sequential"]["fps_whole_median"], 2)
+    doc["same_poses"] = _poses_equal(tmp / "sequential.csv", tmp / "pipelined.csv") and _poses_equal(tmp / "sequential_out.csv",
+                                                                                                     tmp / "pipelined_out.csv")
     return doc
 
 
@@ -175,11 +186,14 @@ def format_markdown(doc: dict) -> str:
              f"**Whole process**, `kptrack track --source video.mp4 --poses P.csv` on the 600-frame demo video (640x480, "
              f"MPEG-4), start-up included, warm cache, median of {doc['config']['rounds']} alternating runs:", "",
              "| loop | whole process fps | in-loop fps | CPU ms per frame (start-up excluded) | runs (wall s) |", "|---|---|---|---|---|"]
-    for loop in LOOPS:
-        d = wp[loop]
-        lines.append(f"| {loop} | {d['fps_whole_median']} | {d['fps_loop_median']} | {d.get('cpu_ms_per_frame_median', '-')} | "
-                     f"{', '.join(str(r['wall_s']) for r in d['runs'])} |")
-    lines += ["", f"Pipelined / sequential (whole process): {wp['pipelined_over_sequential']}x; identical poses: {wp['same_poses']}.", "",
+    for label, group in (("", wp), (" + `--out` (drawing, MJPEG writing)", wp.get("with_out") or {})):
+        for loop in LOOPS:
+            if loop in group:
+                d = group[loop]
+                lines.append(f"| {loop}{label} | {d['fps_whole_median']} | {d['fps_loop_median']} | {d.get('cpu_ms_per_frame_median', '-')} | "
+                             f"{', '.join(str(r['wall_s']) for r in d['runs'])} |")
+    with_out = f", with `--out` {wp['with_out']['pipelined_over_sequential']}x" if "with_out" in wp else ""
+    lines += ["", f"Pipelined / sequential (whole process): {wp['pipelined_over_sequential']}x{with_out}; identical poses: {wp['same_poses']}.", "",
               "**Streams** (`--source V` repeated, files, every frame; one batched ONNX Runtime session):", "",
               "| streams | total fps (in loop) | total fps (whole process) | per-stream fps | mean batch | total / one stream | cores used |",
               "|---|---|---|---|---|---|---|"]
