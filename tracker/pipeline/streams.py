@@ -29,7 +29,7 @@ from tracker.objects import load_object
 from tracker.pipeline.batching import BatchingBackend
 from tracker.pipeline.config import TrackerConfig
 from tracker.pipeline.draw import FrameDrawer
-from tracker.pipeline.infer import check_model_matches_object
+from tracker.pipeline.infer import OnnxHeatmapModel, check_model_matches_object
 from tracker.pipeline.loop import Interrupts, LoopStats, deliver, format_summary, interrupts
 from tracker.pipeline.session import TrackConfig, TrackReport, check_outputs, open_model, pose_paths
 from tracker.pipeline.sinks import JsonlSink, PoseCsvSink, Sink, VideoSink
@@ -224,7 +224,9 @@ def track_streams(cfg: StreamsConfig) -> TrackReport:
     model, model_path = open_model(base)
     obj = load_object(base.object)
     check_model_matches_object(model.meta, obj, str(model_path))
-    batcher = BatchingBackend(model, max_concurrent=STREAM_CALLS)
+    # Two calls at once only on a local ONNX Runtime session (documented as safe to run from several
+    # threads); another backend (e.g. a Triton client) gets one call at a time.
+    batcher = BatchingBackend(model, max_concurrent=STREAM_CALLS if isinstance(model, OnnxHeatmapModel) else 1)
     streams: list[Stream] = []
     with interrupts() as stop:
         try:
