@@ -5,8 +5,12 @@ import json
 import pytest
 
 from tracker.errors import KptrackError
+from tracker.objects import load_object
+from tracker.paths import resolve_model
+from tracker.pipeline.infer import OnnxHeatmapModel
 from train import adapt as adapt_mod
 from train.adapt import AdaptConfig, adapt, headline
+from train.synth import SynthConfig, run_synth
 
 
 @pytest.fixture
@@ -71,3 +75,17 @@ def test_headline_and_bad_input(tmp_path):
     (tmp_path / "taken").mkdir()
     with pytest.raises(KptrackError, match="not an adapt folder"):
         adapt(AdaptConfig(videos=("a.mp4",), out=str(tmp_path / "taken"), checkpoint=str(tmp_path / "c.pt")))
+
+
+def test_round_scores_come_from_the_real_scorers(tmp_path):
+    """heldout_score (tracker/eval/labelled) and sequence_score (the demo's headline) on a short rendered sequence."""
+    scene = run_synth(SynthConfig(object="default", out=tmp_path / "s", sequence=True, frames=40, seed=1, progress=False))
+    labels = json.loads((scene / "keypoints_coco.json").read_text())  # the truth, as if clicked: frames 10, 20, 30
+    labels["images"] = [im for im in labels["images"] if im["id"] in (10, 20, 30)]
+    labels["annotations"] = [a for a in labels["annotations"] if a["image_id"] in (10, 20, 30)]
+    (tmp_path / "held.json").write_text(json.dumps(labels))
+    obj, model = load_object("default"), OnnxHeatmapModel(resolve_model(None), device="cpu", threads=2)
+    h = adapt_mod.heldout_score(model, obj, str(scene / "video.mp4"), None, str(tmp_path / "held.json"))
+    assert h["frames"] == 3 and h["with_pose"] == 1.0 and h["pck5"] >= 0.8 and h["median_px"] < 5
+    s = adapt_mod.sequence_score(model, obj, scene)
+    assert s["n_scored"] > 20 and s["frac_proj"] >= 0.8
