@@ -80,9 +80,9 @@ class _Pipe:
                 continue
         return False
 
-    def get(self) -> Any:
-        """The next item; ``_END`` when stopping."""
-        while not self.stop.is_set():
+    def get(self, give_up: Callable[[], bool] = lambda: False) -> Any:
+        """The next item; ``_END`` when stopping (or once ``give_up()`` is true)."""
+        while not self.stop.is_set() and not give_up():
             try:
                 return self.q.get(timeout=_POLL_S)
             except queue.Empty:
@@ -172,12 +172,13 @@ def run_pipelined(source: FrameSource, tracker: Tracker, *, sinks: Sequence[Sink
     if drawer is not None:
         threads.append(threading.Thread(target=_draw_stage, args=(drawer, tracked, results), name="kptrack-draw", daemon=True))
     meter = _FpsMeter()
+    stopping = (lambda: stop.requested) if stop is not None else (lambda: False)
     t_start = time.perf_counter()
     for t in threads:
         t.start()
     try:
-        while not (stop is not None and stop.requested):
-            item = results.get()
+        while not stopping():
+            item = results.get(stopping)
             if item is _END:
                 break
             if isinstance(item, _Failed):
@@ -193,7 +194,7 @@ def run_pipelined(source: FrameSource, tracker: Tracker, *, sinks: Sequence[Sink
                 break
             if command == "reset":
                 reset.set()
-        if stop is not None and stop.requested:
+        if stopping():
             raise KeyboardInterrupt
     except KeyboardInterrupt:
         stats.interrupted = True

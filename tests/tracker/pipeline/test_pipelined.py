@@ -131,3 +131,15 @@ def test_window_keys_reach_the_track_thread_and_drawing_runs_on_its_own_thread(c
         stats = run_pipelined(src, tracker, sinks=[window], drawer=drawer)
     assert stats.stopped_by_user and stats.frames >= 3 and shown == [(H, W, 3)] * stats.frames
     assert resets == [1] and drawn_on == {"kptrack-draw"}
+
+
+def test_a_stop_requested_while_no_frame_comes_still_ends_the_run(clip):
+    obj = clip["obj"]
+    tracker = Tracker(OracleHeatmaps(obj.keypoint_names, lambda i: None), obj, clip["cam"])
+    stop = Interrupts()
+    threading.Timer(0.3, lambda: setattr(stop, "requested", True)).start()
+    with _live_source(100, 1.0) as src:  # one frame now, the next in a second
+        t0 = time.monotonic()
+        stats = run_pipelined(src, tracker, stop=stop)
+        assert time.monotonic() - t0 < 0.8
+    assert stats.interrupted and stats.frames == 1
