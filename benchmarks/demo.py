@@ -16,9 +16,7 @@ from pathlib import Path
 
 from tracker.camera import Camera
 from tracker.errors import KptrackError
-from tracker.eval.estimates import estimates_from_poses
-from tracker.eval.evaluate import EvalConfig, evaluate_scene
-from tracker.formats.bop_scene import load_scene_gt
+from tracker.eval.evaluate import score_tracked
 from tracker.objects import load_object
 from tracker.paths import BUILTIN_OBJECTS, default_cache_dir, resolve_model
 from tracker.pipeline.config import TrackerConfig
@@ -90,15 +88,6 @@ def ensure_demo_sequence(cache: Path, frames: int, seed: int = DEMO_SEED, size: 
                                       width=size[0], height=size[1], overwrite=True)))
 
 
-def score_results(results: list[FrameResult], scene: Path, obj) -> dict:
-    """The scorer's headline for tracker results against a BOP scene's ground truth."""
-    gt = load_scene_gt(scene)
-    by_index = {r.index: r for r in results}
-    poses = [None if (r := by_index.get(int(i))) is None or not r.has_pose else (r.R_m2c, r.t_m2c, r.score) for i in gt.im_ids]
-    scene_doc = evaluate_scene(obj, gt, estimates_from_poses(gt, poses), EvalConfig(poses="", dataset=str(scene)))
-    return scene_doc["aggregate"]["headline"]
-
-
 def run_demo(model, obj, camera: Camera, scene: Path, *, video: VideoSink | None = None,
              config: TrackerConfig | None = None) -> DemoReport:
     """Track a BOP sequence folder (``rgb/``), drawing every frame, and score it."""
@@ -106,7 +95,7 @@ def run_demo(model, obj, camera: Camera, scene: Path, *, video: VideoSink | None
     results: list[FrameResult] = []
     stats = run_tracking(open_image_folder(scene / "rgb", fps=30.0), model, obj, camera, config,
                          sinks=[video] if video is not None else [], draw=True, on_result=results.append)
-    return DemoReport(score_results(results, scene, obj), stats, scene, config, str(getattr(obj, "name", "default")))
+    return DemoReport(score_tracked(results, scene, obj), stats, scene, config, str(getattr(obj, "name", "default")))
 
 
 def demo(cfg: DemoConfig) -> DemoReport:

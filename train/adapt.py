@@ -10,7 +10,7 @@ pseudo-labels and any hand labels (:mod:`train.sources`, ``--init``), export the
   5 px of the tracked pose's projection (a frame without a pose misses all of its labels), with
   the frames given a pose and the median error beside it;
 * on a synthetic sequence of the same object (rendered once with :mod:`train.synth`), with
-  the demo's headline (:func:`benchmarks.demo.score_results`), so that forgetting shows.
+  the demo's headline (:func:`tracker.eval.evaluate.score_tracked`), so that forgetting shows.
 
 The model before the first round is scored the same way (round 0). The loop stops after
 ``rounds`` rounds, or as soon as a round does not raise the held-out score by more than
@@ -37,10 +37,10 @@ from typing import Callable
 
 import numpy as np
 
-from benchmarks.demo import score_results
 from export.onnx_export import ExportConfig, export_onnx
 from tracker.camera import Camera
 from tracker.errors import KptrackError
+from tracker.eval.evaluate import score_tracked
 from tracker.eval.labelled import score_labelled
 from tracker.formats.coco import read_coco
 from tracker.labels.store import labels_path as labels_file
@@ -122,7 +122,7 @@ def sequence_score(model: OnnxHeatmapModel, obj: ObjectModel, scene: Path, prese
     results = []
     run_tracking(open_image_folder(scene / "rgb"), model, obj, Camera.from_yaml(scene / "camera.yaml"),
                  TrackerConfig.preset(preset), on_result=results.append)
-    h = score_results(results, scene, obj)
+    h = score_tracked(results, scene, obj)
     return {"frac_add": h.get("frac_add"), "frac_proj": h.get("frac_proj"), "n_scored": h.get("n_scored")}
 
 

@@ -45,7 +45,7 @@ import numpy as np
 
 from tracker.errors import KptrackError
 from tracker.eval import metrics
-from tracker.eval.estimates import Estimates, align_estimates, unmatched_rows
+from tracker.eval.estimates import Estimates, align_estimates, estimates_from_poses, unmatched_rows
 from tracker.eval.plots import plot_errors
 from tracker.eval.reports import write_bop_errors, write_metrics_json, write_per_frame_csv
 from tracker.eval.temporal import acceleration_jitter, jitter, occlusion_episodes, recovery_frames, static_segments
@@ -220,6 +220,17 @@ def evaluate_scene(obj, gt: SceneGt, est: Estimates, cfg: EvalConfig) -> dict[st
         "proj2d_correct": proj_ok.tolist(),
     }
     return {"scene_id": gt.scene_id, "scene_dir": str(gt.scene_dir), "aggregate": aggregate, "per_frame": per_frame}
+
+
+def score_tracked(results: Sequence, scene: str | Path, obj) -> dict[str, Any]:
+    """The scorer's headline for a tracker's per-frame results against a BOP scene's ground truth
+    (``kptrack demo``, ``kptrack adapt``). results: objects with ``index``, ``has_pose``,
+    ``R_m2c``, ``t_m2c`` and ``score`` (the pipeline's ``FrameResult``); a frame without one has no pose."""
+    gt = load_scene_gt(scene)
+    by_index = {r.index: r for r in results}
+    poses = [None if (r := by_index.get(int(i))) is None or not r.has_pose else (r.R_m2c, r.t_m2c, r.score) for i in gt.im_ids]
+    scene_doc = evaluate_scene(obj, gt, estimates_from_poses(gt, poses), EvalConfig(poses="", dataset=str(scene)))
+    return scene_doc["aggregate"]["headline"]
 
 
 def _combine(scenes: list[dict[str, Any]]) -> dict[str, Any]:
