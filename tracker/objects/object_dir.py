@@ -40,10 +40,13 @@ from tracker.objects.drill import default_object
 from tracker.objects.keypoints import MIN_KEYPOINTS, auto_keypoints, check_keypoints_on_object, read_keypoints_json
 from tracker.objects.mesh_io import MESH_SUFFIXES, MeshData, read_mesh, write_ply
 from tracker.objects.model import ObjectModel, mesh_diameter
+from tracker.formats.models_info import read_models_info
 from tracker.objects.symmetry import axis_keypoints, check_symmetries, parse_symmetry, read_models_info_symmetries
 
 log = logging.getLogger(__name__)
 
+
+_RECREATE = "Recreate the object directory with `kptrack object init MESH --out DIR`."
 
 def load_object(spec: str | Path) -> ObjectModel:
     """Load an object: ``'default'`` (the built-in procedural drill), ``'bottle'`` (the built-in
@@ -72,7 +75,7 @@ def load_object(spec: str | Path) -> ObjectModel:
             f"{kp_path}: keypoints.json not found in the object directory. Create it with "
             f"`kptrack object init MESH --keypoints auto --out {d}`."
         )
-    info = _read_models_info(d / "models_info.json")
+    info = read_models_info(d / "models_info.json", _RECREATE)
     mesh = read_mesh(_find_mesh_file(d))
     names, pts, obj_name = read_keypoints_json(kp_path)
     diameter = float(info.get("diameter", 0.0)) or mesh_diameter(mesh.vertices)
@@ -85,24 +88,6 @@ def load_object(spec: str | Path) -> ObjectModel:
         uv=mesh.uv, texture=mesh.texture, keypoint_names=names, keypoints=pts, diameter=diameter,
         bbox_min=lo, bbox_size=hi - lo, symmetries_discrete=sym_d, symmetries_continuous=sym_c, path=d,
     )
-
-
-def _read_models_info(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise KptrackError(
-            f"{path}: models_info.json not found. Recreate the object directory with "
-            "`kptrack object init MESH --out DIR`."
-        ) from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise KptrackError(f"{path}: not a readable JSON file ({e}). Recreate it with `kptrack object init`.") from None
-    if not isinstance(data, dict) or not data:
-        raise KptrackError(f"{path}: expected BOP model info {{\"1\": {{\"diameter\": ...}}}}. Recreate it with `kptrack object init`.")
-    info = data.get("1", data[sorted(data)[0]])
-    if not isinstance(info, dict):
-        raise KptrackError(f"{path}: expected BOP model info {{\"1\": {{\"diameter\": ...}}}}. Recreate it with `kptrack object init`.")
-    return info
 
 
 def _find_mesh_file(d: Path) -> Path:

@@ -31,7 +31,6 @@ Frames and units: model frame, mm; ``R_m2c`` (3, 3), ``t_m2c`` (3,) mm, ``x_cam 
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from tracker.errors import KptrackError
+from tracker.formats.models_info import read_models_info
 from tracker.geometry import hat, project
 from tracker.objects.keypoints import sample_surface
 
@@ -121,17 +121,7 @@ def read_models_info_symmetries(path: str | Path) -> tuple[list[np.ndarray], lis
     each discrete entry 16 numbers forming a rotation (det +1) with a translation, each continuous
     entry a non-zero axis. Raises KptrackError naming the file and the entry."""
     p = Path(path)
-    try:
-        data = json.loads(p.read_text())
-    except FileNotFoundError:
-        raise KptrackError(f"{p}: models_info.json not found. Pass an existing BOP models_info.json or a preset ({PRESETS_HELP}).") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise KptrackError(f"{p}: not a readable JSON file ({e}).") from None
-    if not isinstance(data, dict) or not data:
-        raise KptrackError(f"{p}: expected BOP model info {{\"1\": {{...}}}}.")
-    info = data.get("1", data[sorted(data)[0]])
-    if not isinstance(info, dict):
-        raise KptrackError(f"{p}: expected BOP model info {{\"1\": {{...}}}}.")
+    info = read_models_info(p, f"Pass an existing BOP models_info.json or a preset ({PRESETS_HELP}).")
     disc = []
     for i, T in enumerate(info.get("symmetries_discrete", [])):
         try:
