@@ -48,7 +48,7 @@ from tracker.eval import metrics
 from tracker.eval.estimates import Estimates, align_estimates, estimates_from_poses, unmatched_rows
 from tracker.eval.plots import plot_errors
 from tracker.eval.reports import write_bop_errors, write_metrics_json, write_per_frame_csv
-from tracker.eval.temporal import acceleration_jitter, jitter, occlusion_episodes, recovery_frames, static_segments
+from tracker.eval.temporal import acceleration_jitter, jitter, occlusion_episodes, pose_jumps, recovery_frames, static_segments
 from tracker.formats.bop_results import BopResult, read_results_csv
 from tracker.formats.bop_scene import SceneGt, find_scene_dirs, load_scene_gt
 from tracker.geometry import rotation_error_deg, translation_error
@@ -155,7 +155,7 @@ def evaluate_scene(obj, gt: SceneGt, est: Estimates, cfg: EvalConfig) -> dict[st
 
     obj: an ObjectModel (vertices, keypoints, diameter mm, is_symmetric, symmetries_discrete).
     'aggregate' holds 'rates' (visible / all frames), 'errors_visible', 'jitter',
-    'jitter_acceleration', 'occlusion' and 'headline' (:func:`headline`)."""
+    'jitter_acceleration', 'jumps' (rotations > 30 deg beyond the GT's between frames), 'occlusion' and 'headline' (:func:`headline`)."""
     err = _pose_errors(obj, gt, est)
     d = float(obj.diameter)
     with np.errstate(invalid="ignore"):
@@ -199,6 +199,7 @@ def evaluate_scene(obj, gt: SceneGt, est: Estimates, cfg: EvalConfig) -> dict[st
         "errors_visible": {k: _summary(v[vis_mask]) for k, v in err.items()},
         "jitter": jitter(gt, est, segs),
         "jitter_acceleration": acceleration_jitter(gt, est),
+        "jumps": pose_jumps(gt, est),
         "occlusion": {
             "episodes": [list(e) for e in episodes],
             "recovery_frames": rec,

@@ -7,6 +7,9 @@
 * acceleration jitter: the same idea on every frame, static or not: the second difference of the
   estimate beyond the GT's (:func:`acceleration_jitter`), so sequences that never hold still still
   get a noise figure.
+* pose jumps: consecutive estimated frames whose relative rotation differs from the GT's by more
+  than ``thr_deg`` (:func:`pose_jumps`). On a symmetric object two equivalent poses score the same
+  ADD-S, so this is what shows a track flipping between equivalents (#12: > 30 deg on <= 1 %).
 * recovery after occlusion: for every full-occlusion episode (``visib_fract < thr`` for
   >= ``min_frames`` consecutive frames, :func:`occlusion_episodes`) that ends before the sequence
   does, the number of frames from the first visible frame after it to the first correct frame
@@ -105,6 +108,24 @@ def acceleration_jitter(gt: SceneGt, est: Estimates) -> dict[str, Any]:
     a_r = np.asarray(rotation_error_deg(ddRg[ok], ddRe[ok])).reshape(-1)
     return {"triples": int(ok.sum()), "trans_mm_rms": float(np.sqrt(np.mean(np.sum(a_t[ok] ** 2, axis=1)))),
             "rot_deg_rms": float(np.sqrt(np.mean(a_r**2)))}
+
+
+def pose_jumps(gt: SceneGt, est: Estimates, thr_deg: float = 30.0) -> dict[str, Any]:
+    """Pairs of consecutive estimated frames where the estimate turned more than ``thr_deg`` beyond
+    the GT's own turn: angle of ``dR_est dR_gt^T`` > thr, ``dR_i = R_i R_{i-1}^T``.
+
+    Returns {'pairs': pairs with both estimates, 'jumps': how many jumped, 'frac': jumps / pairs
+    (None without pairs), 'thr_deg', 'frames': the second frame index of each jump}."""
+    if len(gt.im_ids) < 2:
+        return {"pairs": 0, "jumps": 0, "frac": None, "thr_deg": thr_deg, "frames": []}
+    ok = est.valid[1:] & est.valid[:-1]
+    dRg, _ = _relative_motion(gt.R_m2c, gt.t_m2c)
+    dRe, _ = _relative_motion(*_filled(est))
+    ang = np.asarray(rotation_error_deg(dRg, dRe)).reshape(-1)
+    jump = ok & (ang > thr_deg)
+    n = int(ok.sum())
+    return {"pairs": n, "jumps": int(jump.sum()), "frac": float(jump.sum() / n) if n else None, "thr_deg": thr_deg,
+            "frames": (np.flatnonzero(jump) + 1).tolist()}
 
 
 def occlusion_episodes(visib_fract: np.ndarray, *, thr: float = 0.1, min_frames: int = 10) -> list[tuple[int, int]]:

@@ -9,7 +9,7 @@ import pytest
 
 from eval_scene import K
 from tracker.eval.estimates import Estimates
-from tracker.eval.temporal import acceleration_jitter, occlusion_episodes, recovery_frames, runs, static_segments
+from tracker.eval.temporal import acceleration_jitter, occlusion_episodes, pose_jumps, recovery_frames, runs, static_segments
 from tracker.formats.bop_scene import SceneGt
 from tracker.geometry import so3_exp
 
@@ -54,3 +54,19 @@ def test_acceleration_jitter_zero_for_exact_motion_and_sized_by_noise():
     assert acceleration_jitter(gt, noisy)["trans_mm_rms"] == pytest.approx(np.sqrt(18) * 0.5, rel=0.15)
     holes = Estimates(R.copy(), t.copy(), np.ones(n), np.arange(n) % 2 == 0)
     assert acceleration_jitter(gt, holes)["triples"] == 0
+
+
+def test_pose_jumps_count_a_flip_between_box_equivalents_but_not_smooth_motion():
+    n = 30
+    R = np.array([so3_exp(np.array([0.0, 0.0, 0.05 * i])) for i in range(n)])  # 2.9 deg per frame
+    t = np.tile([0.0, 0.0, 500.0], (n, 1))
+    gt = SceneGt(1, Path("s"), np.arange(n), np.repeat(K[None], n, 0), R, t, np.ones(n))
+    flip = so3_exp(np.array([np.pi, 0.0, 0.0]))  # a box's half turn: same ADD-S, another pose
+    est_R = R.copy()
+    est_R[10:20] = est_R[10:20] @ flip  # flipped on frames 10..19: jumps into and out of it
+    valid = np.ones(n, bool)
+    valid[25] = False  # pairs touching a missing frame are not counted
+    j = pose_jumps(gt, Estimates(est_R, t.copy(), np.ones(n), valid))
+    assert j["frames"] == [10, 20] and j["jumps"] == 2 and j["pairs"] == n - 3
+    assert j["frac"] == pytest.approx(2 / (n - 3))
+    assert pose_jumps(gt, Estimates(R.copy(), t.copy(), np.ones(n), np.ones(n, bool)))["jumps"] == 0
