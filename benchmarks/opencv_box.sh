@@ -56,7 +56,7 @@ fi
 
 stamp "6. track the video"
 kptrack track --source "$VIDEO" --model "$W/model.onnx" --object "$W/object_textured" --camera "$REF/camera.yaml" \
-  --out "$W/box_annotated.avi" --poses "$W/box_poses.csv"
+  --out "$W/box_annotated.avi" --poses "$W/box_poses.csv" --overwrite
 stamp "7. score on the held-out frames, and peer (a) in the same run"
 rm -rf "$W/labels_heldout"
 kptrack annotate --source "$VIDEO" --points "$(split_labels heldout)" \
