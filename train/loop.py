@@ -340,9 +340,9 @@ def _targets(r: _Run, batch: dict, low_res: bool) -> torch.Tensor:
     large; sigma stays in cells (twice as wide in the crop, which suits the coarse early phase).
     """
     cfg = r.cfg
-    if cfg.sigma_start is None and not low_res:
-        return batch["target"]
     sigma = sigma_at(r.it, cfg.iters, cfg.sigma, cfg.sigma_start, cfg.sigma_decay)
+    if sigma == cfg.sigma and not low_res:  # no schedule, or past its decay: the workers' targets are these
+        return batch["target"]
     q, v = batch["keypoints"].numpy(), batch["visibility"].numpy()
     if low_res:
         return torch.from_numpy(batch_targets(half_resolution_keypoints(q), v, sigma, INPUT_SIZE // 2, HEATMAP_SIZE // 2))
