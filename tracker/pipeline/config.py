@@ -19,7 +19,10 @@ class TrackerConfig:
 
     Keypoint/accept thresholds: min_conf (heatmap peak, 0..1 for a network trained on peak-1
     Gaussians), min_keypoints (above min_conf, to attempt a fit), min_inliers (of the robust
-    fit, to accept it), max_rms_cells (inlier reprojection RMS in heatmap cells of the crop).
+    fit, to accept it), max_rms_cells (inlier reprojection RMS in heatmap cells of the crop),
+    min_extent / max_extent (the plausible size of the fitted object in the crop: the longer
+    side of its projected keypoints' box over the crop's side; tracked crops frame it at about
+    1 / roi_margin).
     Crop: roi_margin (crop side / projected box side), min_roi_px (smallest crop side, frame px),
     search_windows (use the tiled windows after the letterbox view when searching),
     recrop_min_inliers (inliers of a search view's rough pose that are enough to aim a closer
@@ -41,6 +44,8 @@ class TrackerConfig:
     min_keypoints: int = 4
     min_inliers: int = 5
     max_rms_cells: float = 1.5
+    min_extent: float = 0.1
+    max_extent: float = 4.0
     roi_margin: float = 1.25
     min_roi_px: float = 32.0
     search_windows: bool = True
@@ -90,5 +95,8 @@ class TrackerConfig:
             raise KptrackError(f"tracker config: loss {self.loss!r} unknown; use huber, cauchy or l2.")
         if self.min_keypoints < 3 or self.min_inliers < 3 or self.recrop_min_inliers < 3:
             raise KptrackError("tracker config: min_keypoints, min_inliers and recrop_min_inliers must be >= 3 (a pose has 6 degrees of freedom).")
+        if not 0.0 <= self.min_extent < self.max_extent:
+            raise KptrackError(f"tracker config: min_extent {self.min_extent} and max_extent {self.max_extent} must "
+                               "satisfy 0 <= min_extent < max_extent (fractions of the crop's side).")
         if not self.roi_margin >= 1.0:
             raise KptrackError(f"tracker config: roi_margin {self.roi_margin} must be >= 1.")

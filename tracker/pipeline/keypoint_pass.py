@@ -14,8 +14,12 @@ does: preprocess, inference, postprocess):
    :mod:`tracker.pipeline.solve_lm`; without one, or (``cold_retry``) when the warm fit is not
    accepted, SQPnP in RANSAC (:mod:`tracker.pipeline.solve_ransac`) on the same keypoints;
 6. **accept**: a fit is accepted when it is finite and in front of the camera, keeps
-   >= ``min_inliers`` inliers, and their reprojection RMS is <= ``max_rms_cells`` heatmap cells
-   of this crop (so the threshold does not depend on the object's size in the image).
+   >= ``min_inliers`` inliers, their reprojection RMS is <= ``max_rms_cells`` heatmap cells
+   of this crop (so the threshold does not depend on the object's size in the image), and the
+   object it puts in the crop has a plausible size: the longer side of its projected keypoints'
+   box lies between ``min_extent`` and ``max_extent`` of the crop's side. A weak network's
+   low-score keypoints can huddle on a few cells; a pose tens of metres away fits them with a
+   tiny RMS, and only its size gives it away.
 
 The tracker, ``kptrack viz`` and the benchmarks' peers all run this one pass. Stage times go to
 a :class:`StageClock` the caller owns.
@@ -189,4 +193,15 @@ class KeypointPass:
             np.all(np.isfinite(R)) and np.all(np.isfinite(t)) and t[2] > 1e-3
             and res.n_inliers >= cfg.min_inliers
             and np.isfinite(res.rms) and res.rms <= cfg.max_rms_cells * px_per_cell
+            and cfg.min_extent <= self.extent(R, t, px_per_cell) <= cfg.max_extent
         )
+
+    def extent(self, R: np.ndarray, t: np.ndarray, px_per_cell: float) -> float:
+        """The longer side of the box of the object's keypoints projected with (R, t), as a
+        fraction of the crop's side (0 when a keypoint falls behind the camera)."""
+        p = self.keypoints @ np.asarray(R, np.float64).T + np.asarray(t, np.float64).reshape(1, 3)
+        if not np.all(p[:, 2] > 1e-6):
+            return 0.0
+        uv = (p[:, :2] / p[:, 2:3]) @ self.K[:2, :2].T
+        side = float(np.max(uv.max(0) - uv.min(0)))
+        return side / (px_per_cell * self.heatmap_size)

@@ -1,0 +1,76 @@
+"""The keypoint pass's accept test: a fit must also put an object of plausible size in the crop."""
+
+import numpy as np
+import pytest
+from kptrack_testing import OracleHeatmaps
+
+from tracker.camera import Camera
+from tracker.errors import KptrackError
+from tracker.geometry import so3_exp
+from tracker.objects import load_object
+from tracker.pipeline.config import TrackerConfig
+from tracker.pipeline.keypoint_pass import KeypointPass
+from tracker.pipeline.pose_result import PoseResult
+from tracker.pipeline.state import TRACKING
+from tracker.pipeline.tracker import Tracker
+
+W, H = 640, 480
+R0 = so3_exp(np.array([0.4, 0.6, 0.1]))
+
+
+@pytest.fixture(scope="module")
+def obj():
+    return load_object("default")
+
+
+@pytest.fixture(scope="module")
+def cam():
+    return Camera.from_fov(60.0, W, H)
+
+
+def _fit(t, rms=0.5, n=10):
+    return PoseResult(R0, np.asarray(t, float), rms, n, np.ones(n, bool), np.eye(6), 3, True)
+
+
+def _pass(obj, cam, **cfg):
+    oracle = OracleHeatmaps(obj.keypoint_names, lambda i: None)
+    return KeypointPass(oracle, obj.keypoints, cam, TrackerConfig.preset("fast", **cfg))
+
+
+def test_a_fit_far_beyond_the_crops_scale_is_refused(obj, cam):
+    kp = _pass(obj, cam)
+    near = np.array([0.0, 0.0, 500.0])
+    side_px = np.ptp(cam.project(obj.keypoints, R0, near), axis=0).max()
+    px_per_cell = 1.25 * side_px / 64  # a tracked crop: roi_margin 1.25 around the object
+    assert 0.7 < kp.extent(R0, near, px_per_cell) < 0.9
+    assert kp.acceptable(_fit(near), px_per_cell)
+    far = near * 100  # 50 m: the same keypoints fitted with a tiny RMS would huddle on one cell
+    assert kp.extent(R0, far, px_per_cell) < 0.01
+    assert not kp.acceptable(_fit(far), px_per_cell)
+    assert not kp.acceptable(_fit(near * 0.1), px_per_cell)  # 5 cm away: 8 crops wide
+    assert _pass(obj, cam, min_extent=0.0, max_extent=1e9).acceptable(_fit(far), px_per_cell)
+
+
+def test_a_keypoint_behind_the_camera_gives_no_extent(obj, cam):
+    assert _pass(obj, cam).extent(R0, np.array([0.0, 0.0, 10.0]), 1.0) == 0.0
+
+
+def test_the_tracker_accepts_only_fits_within_the_extent_range(obj, cam):
+    t = np.array([0.0, 0.0, 500.0])
+
+    def run(**cfg):
+        oracle = OracleHeatmaps(obj.keypoint_names, lambda i: cam.project(obj.keypoints, R0, t))
+        tr = Tracker(oracle, obj, cam, TrackerConfig.preset("fast", smoothing=False, **cfg))
+        frame = np.zeros((H, W, 3), np.uint8)
+        return [tr.step(frame, i, i / 30.0).status for i in range(10)]
+
+    assert run().count(TRACKING) >= 8
+    # Tracked crops frame the object at ~1 / roi_margin of their side: a floor above that refuses them all.
+    assert TRACKING not in run(min_extent=0.95)
+    assert TRACKING not in run(max_extent=0.3)
+
+
+@pytest.mark.parametrize("lo,hi", [(-0.1, 4.0), (0.5, 0.5), (2.0, 1.0)])
+def test_extent_range_must_be_ordered(lo, hi):
+    with pytest.raises(KptrackError, match="min_extent"):
+        TrackerConfig.preset("fast", min_extent=lo, max_extent=hi)
