@@ -18,13 +18,13 @@ W, H = 640, 480
 R0 = so3_exp(np.array([0.4, 0.6, 0.1]))
 
 
-@pytest.fixture(scope="module")
-def obj():
+@pytest.fixture(scope="module", name="obj")
+def drill():
     return load_object("default")
 
 
-@pytest.fixture(scope="module")
-def cam():
+@pytest.fixture(scope="module", name="cam")
+def camera_640x480():
     return Camera.from_fov(60.0, W, H)
 
 
