@@ -37,6 +37,7 @@ import cv2
 import numpy as np
 
 from tracker.camera import Camera
+from tracker.geometry import project
 from tracker.geometry.crop import heatmap_to_frame
 from tracker.pipeline.config import TrackerConfig
 from tracker.pipeline.decode import decode_dark
@@ -199,9 +200,8 @@ class KeypointPass:
     def extent(self, R: np.ndarray, t: np.ndarray, px_per_cell: float) -> float:
         """The longer side of the box of the object's keypoints projected with (R, t), as a
         fraction of the crop's side (0 when a keypoint falls behind the camera)."""
-        p = self.keypoints @ np.asarray(R, np.float64).T + np.asarray(t, np.float64).reshape(1, 3)
-        if not np.all(p[:, 2] > 1e-6):
+        uv = project(self.keypoints, R, t, self.K)
+        if not np.all(np.isfinite(uv)):
             return 0.0
-        uv = (p[:, :2] / p[:, 2:3]) @ self.K[:2, :2].T
         side = float(np.max(uv.max(0) - uv.min(0)))
         return side / (px_per_cell * self.heatmap_size)
