@@ -8,11 +8,11 @@ directories hold one object, id 1. Reading it is shared by the object loader and
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from tracker.errors import KptrackError
+from tracker.formats.jsonfile import read_json
 
 
 def read_models_info(path: str | Path, fix: str) -> dict[str, Any]:
@@ -21,12 +21,7 @@ def read_models_info(path: str | Path, fix: str) -> dict[str, Any]:
     fix: the sentence that tells the user what to do, appended to every error (a missing file,
     unreadable JSON, no object entry)."""
     p = Path(path)
-    try:
-        data = json.loads(p.read_text())
-    except FileNotFoundError:
-        raise KptrackError(f"{p}: models_info.json not found. {fix}") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise KptrackError(f"{p}: not a readable JSON file ({e}). {fix}") from None
+    data = read_json(p, f"models_info.json not found. {fix}", fix)
     info = data.get("1", data[sorted(data)[0]]) if isinstance(data, dict) and data else None
     if not isinstance(info, dict):
         raise KptrackError(f"{p}: expected BOP model info {{\"1\": {{\"diameter\": ...}}}}. {fix}")

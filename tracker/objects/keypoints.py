@@ -18,12 +18,12 @@ points in mm in the mesh's frame.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
 from tracker.errors import KptrackError
+from tracker.formats.jsonfile import read_json
 from tracker.objects.model import mesh_diameter
 
 KEYPOINT_SURFACE_TOL = 0.10  # fraction of the diameter a keypoint may lie outside the surface
@@ -196,12 +196,7 @@ def read_keypoints_json(path: Path) -> tuple[tuple[str, ...], np.ndarray, str | 
     """Read a ``keypoints.json``: names (K strings), points (K, 3) float64 mm and the object
     name (or None). Raises KptrackError naming the file and the fix for any malformed file."""
     fix = f"It must be {{\"names\": [K names], \"points_mm\": [[x, y, z], ...K rows]}} with K >= {MIN_KEYPOINTS}."
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise KptrackError(f"{path}: keypoints file not found. Give an existing keypoints.json, or --keypoints auto.") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise KptrackError(f"{path}: not a readable JSON file ({e}). {fix}") from None
+    data = read_json(path, "keypoints file not found. Give an existing keypoints.json, or --keypoints auto.", fix)
     if not isinstance(data, dict) or "points_mm" not in data or "names" not in data:
         raise KptrackError(f"{path}: missing 'names' or 'points_mm'. {fix}")
     try:

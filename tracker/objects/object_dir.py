@@ -35,18 +35,19 @@ import cv2
 import numpy as np
 
 from tracker.errors import KptrackError
+from tracker.formats.models_info import read_models_info
 from tracker.objects.bottle import bottle_object
 from tracker.objects.drill import default_object
 from tracker.objects.keypoints import MIN_KEYPOINTS, auto_keypoints, check_keypoints_on_object, read_keypoints_json
 from tracker.objects.mesh_io import MESH_SUFFIXES, MeshData, read_mesh, write_ply
 from tracker.objects.model import ObjectModel, mesh_diameter
-from tracker.formats.models_info import read_models_info
 from tracker.objects.symmetry import axis_keypoints, check_symmetries, parse_symmetry, read_models_info_symmetries
 
 log = logging.getLogger(__name__)
 
 
 _RECREATE = "Recreate the object directory with `kptrack object init MESH --out DIR`."
+
 
 def load_object(spec: str | Path) -> ObjectModel:
     """Load an object: ``'default'`` (the built-in procedural drill), ``'bottle'`` (the built-in
