@@ -37,19 +37,14 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from tracker.errors import KptrackError
+from tracker.formats.jsonfile import read_json
 
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 
 
 # ----------------------------------------------------------------------------- json helpers
 def _load_json(path: Path) -> object:
-    try:
-        with open(path, "r", encoding="utf-8") as f:
-            return json.load(f)
-    except FileNotFoundError:
-        raise KptrackError(f"{path}: file not found. Check the dataset path.") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise KptrackError(f"{path}: not valid JSON ({e}). Re-create or repair the file.") from None
+    return read_json(path, "file not found. Check the dataset path.", "Re-create or repair the file.")
 
 
 def _dump_json(path: Path, obj: Mapping[str, object]) -> None:

@@ -26,6 +26,7 @@ from typing import Sequence
 import numpy as np
 
 from tracker.errors import KptrackError
+from tracker.formats.jsonfile import read_json
 
 
 @dataclass(frozen=True)
@@ -180,13 +181,8 @@ def read_coco(path: str | Path, category_id: int | None = None) -> CocoKeypoints
     only one). Raises KptrackError naming the file on any structural problem.
     """
     path = Path(path)
-    try:
-        with open(path, "r", encoding="utf-8") as f:
-            doc = json.load(f)
-    except FileNotFoundError:
-        raise KptrackError(f"{path}: COCO keypoints file not found. Check the path.") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise _err(path, f"not valid JSON ({e})") from None
+    doc = read_json(path, "COCO keypoints file not found. Check the path.",
+                    "Fix the file or re-create it (kptrack synth writes valid ones).")
     if not isinstance(doc, dict) or not all(isinstance(doc.get(k), list) for k in ("images", "annotations", "categories")):
         raise _err(path, "needs lists 'images', 'annotations' and 'categories'")
     cats = [c for c in doc["categories"] if isinstance(c, dict) and c.get("keypoints")]

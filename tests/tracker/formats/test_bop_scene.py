@@ -64,6 +64,10 @@ def test_bad_scene_json_names_file(tmp_path):
     p2.write_text(json.dumps({"0": {"depth_scale": 1.0}}))
     with pytest.raises(KptrackError, match="cam_K"):
         bop_scene.read_scene_camera(p2)
+    d = tmp_path / "sub" / "scene_camera.json"
+    d.mkdir(parents=True)  # a folder where the file should be: one clear error, no IsADirectoryError
+    with pytest.raises(KptrackError, match="scene_camera.json: not a readable JSON file"):
+        bop_scene.read_scene_camera(d)
 
 
 def test_read_scene_and_load_scene_gt(tmp_path):

@@ -81,8 +81,12 @@ def test_missing_and_non_json(tmp_path):
         read_coco(tmp_path / "nope.json")
     p = tmp_path / "x.json"
     p.write_text("[1,")
-    with pytest.raises(KptrackError, match="x.json: not valid JSON"):
+    with pytest.raises(KptrackError, match="x.json: not a readable JSON file"):
         read_coco(p)
+    d = tmp_path / "dir.json"
+    d.mkdir()
+    with pytest.raises(KptrackError, match="dir.json: not a readable JSON file"):  # a folder given as the file
+        read_coco(d)
 
 
 def test_write_rejects_wrong_keypoint_count(tmp_path):
