@@ -33,7 +33,10 @@ class TrainConfig:
     and narrow to ``sigma`` along a cosine over the first ``sigma_decay`` of the iterations (wide
     targets give every cell near a keypoint a gradient early on). peak_weight: loss weight of a
     cell on a target's peak (1 + (peak_weight - 1) * target; 1 = plain MSE), so the few peak cells
-    are not outvoted by the thousands of background cells. low_res: fraction of the iterations,
+    are not outvoted by the thousands of background cells. symmetric_loss: for an object whose
+    discrete symmetries permute its keypoints (a box's corners), 'min' scores each crop against the
+    equivalent its prediction fits best (:func:`train.validation.heatmap_loss`), 'canonical' against
+    the canonical rule's labels only; other objects always train on the canonical labels. low_res: fraction of the iterations,
     from the start, trained on crops pooled to half resolution (128 px in, 32x32 heatmaps out; a
     step costs about a third), a resolution curriculum. rotation_deg, scale_jitter, search_prob: see
     train.augment.AugmentConfig. width (lite), stacks and features (hourglass): model options
@@ -66,6 +69,7 @@ class TrainConfig:
     sigma_start: float | None = None
     sigma_decay: float = 0.5
     peak_weight: float = 1.0
+    symmetric_loss: str = "min"
     low_res: float = 0.0
     rotation_deg: float = 30.0
     scale_jitter: float = 0.25
@@ -106,6 +110,7 @@ def check_config(cfg: TrainConfig) -> None:
         (0 < cfg.sigma_decay <= 1, f"--sigma-decay {cfg.sigma_decay}: must be within (0, 1]"),
         (0 <= cfg.low_res < 1, f"--low-res {cfg.low_res}: must be a fraction within [0, 1)"),
         (cfg.peak_weight >= 1, f"--peak-weight {cfg.peak_weight}: must be >= 1"),
+        (cfg.symmetric_loss in ("min", "canonical"), f"--symmetric-loss {cfg.symmetric_loss!r}: use min or canonical"),
         (0 <= cfg.rotation_deg <= 180, f"--rot-range {cfg.rotation_deg}: must be within 0..180 degrees"),
         (0 <= cfg.scale_jitter < 1, f"scale_jitter {cfg.scale_jitter}: must be within [0, 1)"),
         (0 <= cfg.search_prob <= 1, f"search_prob {cfg.search_prob}: must be within [0, 1]"),

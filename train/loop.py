@@ -43,6 +43,7 @@ from tracker.errors import KptrackError
 from tracker.formats.modelmeta import ModelMeta
 from tracker.geometry.crop import HEATMAP_SIZE, INPUT_SIZE
 from tracker.objects import ObjectModel, load_object
+from tracker.objects.symmetry import keypoint_permutations, symmetry_group
 from train.checkpoint import check_checkpoint_fits, load_checkpoint, make_checkpoint, save_checkpoint
 from train.backbone import HEADS, default_backbone_path, fits, is_backbone, load_backbone, load_into
 from train.config import TrainConfig, check_config
@@ -97,6 +98,8 @@ class _Run:
     best: dict | None
     bad: set[int] = field(default_factory=set)
     meta: ModelMeta = DEFAULT_META
+    perms: np.ndarray | None = None  # a discrete symmetry's keypoint permutations (M, K), see TrainConfig.symmetric_loss
+    train_perms: torch.Tensor | None = None  # the same on the device when the loss takes the minimum over them
 
     @property
     def dir(self) -> Path:
@@ -153,6 +156,11 @@ def _train(cfg: TrainConfig, dist: Dist, device: torch.device, obj: ObjectModel)
         )
     r = _Run(cfg, dist, device, obj, kw, model, opt, sched, mem, val_loader, runlog, start, start,
              scores=dict(resume.get("scores", {})) if resume else {}, best=best)
+    r.perms = keypoint_permutations(symmetry_group(obj), obj.keypoints)
+    if r.perms is not None and cfg.symmetric_loss == "min":
+        r.train_perms = torch.as_tensor(r.perms, dtype=torch.long, device=device)
+        if dist.main:
+            log.info("symmetric object: the loss takes the best of %d equivalents per crop (--symmetric-loss min)", len(r.perms))
 
     # 6. iterate; validate and save every val_every iterations and at the end
     net.train()
@@ -324,7 +332,7 @@ def _step(r: _Run, net: nn.Module, batch: dict) -> tuple[torch.Tensor, int]:
     x = x.contiguous(memory_format=r.memory_format)
     target = _targets(r, batch, low).to(r.device, non_blocking=pin)
     weight = batch["weight"].to(r.device, non_blocking=pin)
-    loss = heatmap_loss(net(x), target, weight, cfg.peak_weight)
+    loss = heatmap_loss(net(x), target, weight, cfg.peak_weight, r.train_perms)
     r.opt.zero_grad(set_to_none=True)
     loss.backward()
     r.opt.step()
@@ -366,7 +374,8 @@ def _validate_and_save(r: _Run) -> None:
     """Rank 0: validate, log, save last.pt (and best.pt when better). Every process waits for it."""
     gather_bad_images(r.bad, r.dist)
     if r.dist.main:
-        r.scores = evaluate(r.model, r.val_loader, r.device, r.meta, r.memory_format, validation_groups(r.val_loader.dataset))
+        r.scores = evaluate(r.model, r.val_loader, r.device, r.meta, r.memory_format, validation_groups(r.val_loader.dataset),
+                            r.perms)
         r.scores["iteration"] = r.it
         r.log.validation(r.it, r.scores, r.opt.param_groups[0]["lr"], len(r.bad))
         improved = is_better(r.scores, r.best)

@@ -4,7 +4,9 @@ This scores the artifact the tracker ships, not the PyTorch checkpoint: crops ar
 as validation cuts them (centred on the object's box, no augmentation), the ONNX model runs
 through :class:`tracker.pipeline.infer.OnnxHeatmapModel`, heatmaps are decoded with the tracker's DARK
 decoder, and errors are measured in 256x256 crop pixels. The figures are the ones the model
-card quotes: PCK@2px, PCK@5px and mean error over visible keypoints (v=2 inside the crop).
+card quotes: PCK@2px, PCK@5px and mean error over visible keypoints (v=2 inside the crop). For an
+object whose discrete symmetries permute its keypoints, each crop is scored against the
+equivalent that fits its keypoints best, as the tracker fits whichever the network gives.
 
 No torch is needed here, so a model can be scored on a machine that only runs the tracker.
 """
@@ -22,9 +24,11 @@ import numpy as np
 
 from tracker.errors import KptrackError
 from tracker.objects import load_object
+from tracker.objects.symmetry import keypoint_permutations, symmetry_group
 from tracker.pipeline.decode import decode_dark
 from tracker.pipeline.infer import OnnxHeatmapModel
 from train.dataset import CropDataset, crop_pixel_errors, load_records
+from train.equivalents import best_equivalent_labels
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +55,8 @@ class ScoreConfig:
     json_out: str | None = None
 
 
-def score_crops(model_fn: Callable[[np.ndarray], np.ndarray], dataset, indices=None, batch: int = 16) -> dict:
+def score_crops(model_fn: Callable[[np.ndarray], np.ndarray], dataset, indices=None, batch: int = 16,
+                perms: np.ndarray | None = None) -> dict:
     """Score ``model_fn`` over ``dataset`` items.
 
     model_fn: crops (N, S, S, 3) uint8 BGR -> heatmaps (N, K, Hm, Hm) float32.
@@ -59,6 +64,8 @@ def score_crops(model_fn: Callable[[np.ndarray], np.ndarray], dataset, indices=N
     indices: which items (default all). Returns {'pck2', 'pck5', 'mean_px', 'median_px',
     'pck5_labelled', 'n_visible', 'n_images'} with errors in crop pixels; a keypoint with no
     decodable peak counts as a miss, its error capped at the crop diagonal in the mean.
+    perms: (M, K), a discrete symmetry's keypoint permutations: each crop is then scored against
+    the equivalent its keypoints fit best (:func:`train.equivalents.best_equivalent_labels`).
     """
     idx = list(range(len(dataset))) if indices is None else list(indices)
     errs, vis, lab = [], [], []
@@ -67,10 +74,9 @@ def score_crops(model_fn: Callable[[np.ndarray], np.ndarray], dataset, indices=N
         crops = np.stack([it["image"] for it in items])
         hm = np.asarray(model_fn(crops), dtype=np.float32)
         xy = np.stack([decode_dark(np.ascontiguousarray(h))[0] for h in hm])
-        e, v, lb = crop_pixel_errors(
-            xy, np.stack([it["keypoints"] for it in items]), np.stack([it["visibility"] for it in items]),
-            crops.shape[1], hm.shape[-1],
-        )
+        kp, vis_k, _ = best_equivalent_labels(xy, np.stack([it["keypoints"] for it in items]),
+                                              np.stack([it["visibility"] for it in items]), perms, crops.shape[1], hm.shape[-1])
+        e, v, lb = crop_pixel_errors(xy, kp, vis_k, crops.shape[1], hm.shape[-1])
         errs.append(e)
         vis.append(v)
         lab.append(lb)
@@ -106,7 +112,7 @@ def run_score(cfg: ScoreConfig) -> dict:
         keep = np.linspace(0, len(records) - 1, cfg.max_images).round().astype(int)
         records = [records[i] for i in keep]
     ds = CropDataset(records, augment=None, input_size=model.meta.input_size, heatmap_size=model.meta.heatmap_size)
-    scores = score_crops(model, ds, batch=cfg.batch)
+    scores = score_crops(model, ds, batch=cfg.batch, perms=keypoint_permutations(symmetry_group(obj), obj.keypoints))
     scores.update({"model": str(cfg.model), "data": str(cfg.data), "split": cfg.split, "provider": model.provider})
     if cfg.json_out:
         Path(cfg.json_out).parent.mkdir(parents=True, exist_ok=True)

@@ -23,6 +23,7 @@ import torch.nn as nn
 from tracker.formats.modelmeta import ModelMeta
 from tracker.geometry.crop import INPUT_SIZE
 from train.dataset import crop_pixel_errors, normalise_batch
+from train.equivalents import best_equivalent_labels
 from train.heatmaps import decode_heatmaps
 
 # The input normalisation every network is trained with: ModelMeta's defaults (the keypoint
@@ -30,33 +31,53 @@ from train.heatmaps import decode_heatmaps
 DEFAULT_META = ModelMeta(keypoint_names=("k",))
 
 
-def heatmap_loss(outputs, target: torch.Tensor, weight: torch.Tensor, peak_weight: float = 1.0) -> torch.Tensor:
+def heatmap_loss(outputs, target: torch.Tensor, weight: torch.Tensor, peak_weight: float = 1.0,
+                 perms: torch.Tensor | None = None) -> torch.Tensor:
     """Visibility-weighted squared error, summed over heatmap cells, averaged over crops and
     keypoints, summed over the supervised outputs (stacks). outputs: tensor or list of (N, K, H, W).
 
     peak_weight > 1 weights each cell by ``1 + (peak_weight - 1) * target``: a 64x64 map has about
     4096 cells and a sigma-2 peak covers some 30 of them, so with plain MSE the cheapest early
     answer is an all-zero map; weighting the peak makes drawing it pay from the first iterations.
+
+    perms: (M, K) long, a discrete symmetry's keypoint permutations
+    (:func:`tracker.objects.symmetry.keypoint_permutations`), or None. With them each crop is
+    scored against the equivalent its prediction fits best (the minimum over the M reorderings of
+    its target, summed over the stacks), so the network is free to pick, per view, the equivalent
+    it finds easiest to see rather than the canonical rule's, whose boundaries are not visible in
+    the image (the min-over-symmetries loss of PoseCNN's ShapeMatch-Loss and of Pitteri et al.'s
+    discussion, applied to keypoint heatmaps).
     """
     outs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
-    w = weight[:, :, None, None]
+    n = target.shape[0] * target.shape[1]
+    if perms is not None:
+        target, weight = target[:, perms], weight[:, perms]  # (N, M, K, H, W), (N, M, K)
+        outs = [o[:, None] for o in outs]
+    w = weight[..., None, None]
     if peak_weight != 1.0:
         w = w * (1.0 + (peak_weight - 1.0) * target)
-    n = target.shape[0] * target.shape[1]
-    return sum(((o - target) ** 2 * w).sum() / n for o in outs)
+    if perms is None:
+        return sum(((o - target) ** 2 * w).sum() / n for o in outs)
+    per = sum(((o - target) ** 2 * w).sum(dim=(2, 3, 4)) for o in outs)  # (N, M)
+    return per.min(dim=1).values.sum() / n
 
 
 @torch.no_grad()
 def evaluate(model: nn.Module, loader, device: torch.device, meta: ModelMeta = DEFAULT_META,
-             memory_format=torch.contiguous_format, groups: Sequence[tuple[str, int, int]] = ()) -> dict:
+             memory_format=torch.contiguous_format, groups: Sequence[tuple[str, int, int]] = (),
+             perms: np.ndarray | None = None) -> dict:
     """Validation metrics of ``model`` (its last output) over ``loader``'s batches.
 
     Returns {'val_loss', 'pck2', 'pck5', 'mean_px', 'pck5_labelled', 'n_visible', 'n_images'};
     errors are in 256x256 crop pixels after DARK decoding; a keypoint with no positive peak
     counts as a miss (its error as the crop diagonal in the mean). groups: (name, start, stop)
     item ranges of an unshuffled loader (the data sources, :mod:`train.sources`); each gets the
-    same metrics but the loss under ``scores['sources'][name]``.
+    same metrics but the loss under ``scores['sources'][name]``. perms: (M, K), a discrete
+    symmetry's keypoint permutations: the loss and the errors are then taken against each crop's
+    best-fitting equivalent (:func:`train.equivalents.best_equivalent_labels`), as the tracker
+    fits whichever the network gives.
     """
+    tperms = None if perms is None else torch.as_tensor(perms, dtype=torch.long, device=device)
     was = model.training
     model.eval()
     errs, vis, lab = [], [], []
@@ -67,11 +88,13 @@ def evaluate(model: nn.Module, loader, device: torch.device, meta: ModelMeta = D
         if isinstance(hm, (list, tuple)):
             hm = hm[-1]
         t, w = batch["target"].to(device), batch["weight"].to(device)
-        loss_sum += float(heatmap_loss(hm, t, w)) * x.shape[0]
+        loss_sum += float(heatmap_loss(hm, t, w, perms=tperms)) * x.shape[0]
         n_img += x.shape[0]
         hm_np = hm.float().cpu().numpy()
         xy = np.stack([decode_heatmaps(h)[0] for h in hm_np])
-        e, v, lb = crop_pixel_errors(xy, batch["keypoints"].numpy(), batch["visibility"].numpy(), INPUT_SIZE, hm_np.shape[-1])
+        kp, vv, _ = best_equivalent_labels(xy, batch["keypoints"].numpy(), batch["visibility"].numpy(), perms,
+                                           INPUT_SIZE, hm_np.shape[-1])
+        e, v, lb = crop_pixel_errors(xy, kp, vv, INPUT_SIZE, hm_np.shape[-1])
         errs.append(e)
         vis.append(v)
         lab.append(lb)

@@ -23,6 +23,8 @@ image. Storage is BOP's (Hodaň et al., "BOP: Benchmark for 6D Object Pose Estim
   Semantic Robotic Grasping of Household Objects", CoRL 2018: the equivalent that best aligns the
   object's axes with the camera's); Pitteri et al. ("On Object Symmetries and 6D Pose Estimation
   from Images", 3DV 2019) show why some such rule is needed.
+* :func:`keypoint_permutations`: how a discrete group reorders the keypoints, so a view's labels
+  under every equivalent are its labels permuted (training's min-over-equivalents loss).
 * :func:`axis_keypoints`: keypoints for an object with a continuous symmetry, on the axis (the
   two ends and the centre: unambiguous) and on the two rims (fixed by the canonical rule per view).
 
@@ -343,6 +345,30 @@ def canonical_keypoint_labels(R_m2c: np.ndarray, t_m2c: np.ndarray, K: np.ndarra
     if np.all(d[np.arange(len(kp)), j] < 1e-3 * scale):
         return uv, np.asarray(visibility)[j]
     return uv, None
+
+
+def keypoint_permutations(group: SymmetryGroup, keypoints_mm: np.ndarray, tol_frac: float = 1e-3) -> np.ndarray | None:
+    """(M, K) int64: for each of a discrete group's transforms S (identity first), ``perm[m, k]``
+    is the keypoint that S moves keypoint k onto; None when the group is trivial, has a continuous
+    part, or some S does not map the keypoint set onto itself (within ``tol_frac`` x its extent).
+
+    Under the equivalent pose (R S_R, t + R S_t) keypoint k projects where keypoint ``perm[m, k]``
+    projects under (R, t), so a view's labels for every equivalent are its labels reordered:
+    ``uv[perm[m]]``. Training uses this to let the network pick the equivalent
+    (:func:`train.validation.heatmap_loss`)."""
+    if group.axis is not None or len(group.discrete) < 2:
+        return None
+    kp = np.asarray(keypoints_mm, np.float64)
+    scale = max(float(np.ptp(kp, axis=0).max()) if len(kp) else 0.0, 1e-9)
+    perms = []
+    for S in group.discrete:
+        moved = kp @ S[:3, :3].T + S[:3, 3]
+        d = np.linalg.norm(moved[:, None] - kp[None], axis=2)
+        j = d.argmin(1)
+        if np.any(d[np.arange(len(kp)), j] > tol_frac * scale) or len(set(j.tolist())) != len(kp):
+            return None
+        perms.append(j)
+    return np.stack(perms).astype(np.int64)
 
 
 @dataclass(frozen=True, eq=False)

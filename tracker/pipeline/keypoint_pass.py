@@ -11,8 +11,12 @@ does: preprocess, inference, postprocess):
 4. **to frame**: cells -> crop px -> frame px through the inverse affine (the unbiased UDP
    convention of :mod:`tracker.geometry.crop`), then undistorted when the camera has distortion;
 5. **solve**: with a start pose (``warm`` = (R, t)), the robust confidence-weighted LM of
-   :mod:`tracker.pipeline.solve_lm`; without one, or (``cold_retry``) when the warm fit is not
-   accepted, SQPnP in RANSAC (:mod:`tracker.pipeline.solve_ransac`) on the same keypoints;
+   :mod:`tracker.pipeline.solve_lm`; for an object with discrete symmetries (``equivalents``),
+   when that fit is not accepted, the LM again from each symmetric equivalent of the start (a
+   network trained with the min-over-equivalents loss labels whichever equivalent it sees, which
+   need not be the start's), the accepted fit with the lowest RMS kept; without a start, or
+   (``cold_retry``) when no warm fit is accepted, SQPnP in RANSAC
+   (:mod:`tracker.pipeline.solve_ransac`) on the same keypoints;
 6. **accept**: a fit is accepted when it is finite and in front of the camera, keeps
    >= ``min_inliers`` inliers, their reprojection RMS is <= ``max_rms_cells`` heatmap cells
    of this crop (so the threshold does not depend on the object's size in the image), and the
@@ -118,12 +122,15 @@ class KeypointPass:
     model: heatmap backend; keypoints: (K, 3) float64 mm, the object's; camera: the frames'
     Camera; config: TrackerConfig. decoder ``(heatmaps (K, H, H)) -> (xy cells (K, 2), conf (K,))``
     and the two solvers are chosen here, once (defaults: DARK with the config's blur,
-    :class:`WarmSolver`, :class:`ColdSolver`).
+    :class:`WarmSolver`, :class:`ColdSolver`). equivalents: (M, 4, 4) model-frame symmetries,
+    identity first (a discrete symmetry group's), or None: the further warm starts of step 5.
     """
 
     def __init__(self, model: HeatmapBackend, keypoints: np.ndarray, camera: Camera, config: TrackerConfig, *,
-                 decoder: Callable | None = None, solve_warm: Callable | None = None, solve_cold: Callable | None = None):
+                 decoder: Callable | None = None, solve_warm: Callable | None = None, solve_cold: Callable | None = None,
+                 equivalents: np.ndarray | None = None):
         self.model, self.config = model, config
+        self.equivalents = None if equivalents is None or len(equivalents) < 2 else np.asarray(equivalents, np.float64)
         self.input_size, self.heatmap_size = int(model.meta.input_size), int(model.meta.heatmap_size)
         # Writable private copies: numba specialises on the read-only flag, and the warm-up must
         # compile/load the same signatures the frame loop uses.
@@ -171,6 +178,12 @@ class KeypointPass:
         if warm is not None:
             res = self.solve_warm(xyz, uv_ideal, w, self.K, warm[0], warm[1], scale)
         accepted = res is not None and self.acceptable(res, px_per_cell)
+        if warm is not None and not accepted and self.equivalents is not None:
+            R0, t0 = np.asarray(warm[0], np.float64), np.asarray(warm[1], np.float64)
+            for S in self.equivalents[1:]:
+                alt = self.solve_warm(xyz, uv_ideal, w, self.K, R0 @ S[:3, :3], t0 + R0 @ S[:3, 3], scale)
+                if alt is not None and self.acceptable(alt, px_per_cell) and (not accepted or alt.rms < res.rms):
+                    res, accepted = alt, True
         if not accepted and (warm is None or cfg.cold_retry):
             # Cold start; or (cold_retry) a poor warm start (fast motion, a rough search pose)
             # held the fit in a wrong basin or let outliers in, and RANSAC on the same

@@ -29,7 +29,8 @@ States (``status`` of each result = the state after that frame):
 
 Symmetric objects (:mod:`tracker.objects.symmetry`): the network is trained on the symmetric
 equivalent that is canonical for the view, so the warm start handed to the keypoint pass is the
-prediction's canonical equivalent; the solved pose is then replaced by its equivalent nearest
+prediction's canonical equivalent (a discrete group's other equivalents are tried next when that
+fit fails: a network trained with the min-over-equivalents loss may label any); the solved pose is then replaced by its equivalent nearest
 the last solved pose (discrete: the same equivalent from frame to frame, no flips; continuous:
 the angle about the axis is held, so the pose does not spin). History, prediction and smoothing
 all see these aligned poses, so the smoothing works modulo the symmetry. Each result carries the
@@ -87,15 +88,15 @@ class Tracker:
         self.model, self.obj, self.camera = model, obj, camera
         check_model_matches_object(model.meta, obj, str(getattr(model, "path", "model")))
         self.provider = str(getattr(model, "provider", "?"))
+        self.symmetry = symmetry_group(obj)
         self.keypass = KeypointPass(model, obj.keypoints, camera, cfg, decoder=decoder, solve_warm=solve_warm,
-                                    solve_cold=solve_cold)
+                                    solve_cold=solve_cold, equivalents=self.symmetry.discrete if self.symmetry.axis is None else None)
         self.input_size, self.heatmap_size = self.keypass.input_size, self.keypass.heatmap_size
         self.keypoints = self.keypass.keypoints
         self.box = np.array(obj.box_corners, np.float64)
         self._smoother = OneEuroPose(cfg.min_cutoff_hz, cfg.beta_t, cfg.beta_r, cfg.d_cutoff_hz) if cfg.smoothing else NoSmoothing()
         self.search_views = search_views(camera.width, camera.height, self.input_size, cfg.search_windows)
         self.state = TrackState()
-        self.symmetry = symmetry_group(obj)
         self._sym_ref: np.ndarray | None = None  # the last solved rotation, which equivalents are aligned to
         self.errors = 0
         self._consecutive_errors = 0

@@ -45,6 +45,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="start the targets this wide (cells) and narrow them to --sigma over the first --sigma-decay of the run (default: constant)")
     p.add_argument("--sigma-decay", dest="sigma_decay", type=float, default=None, help="fraction of the run over which --sigma-start narrows to --sigma (default 0.5)")
     p.add_argument("--peak-weight", dest="peak_weight", type=float, default=None, help="loss weight of a target's peak cells, 1 = plain MSE (default 1)")
+    p.add_argument("--symmetric-loss", dest="symmetric_loss", choices=["min", "canonical"], default=None,
+                   help="an object whose discrete symmetries permute its keypoints: score each crop against its best-fitting "
+                        "equivalent (min, default) or the canonical labels only (canonical)")
     p.add_argument("--low-res", dest="low_res", type=float, default=None,
                    help="fraction of the iterations, from the start, at half resolution (128 px crops; about 3x faster steps) (default 0)")
     p.add_argument("--schedule", choices=["cosine", "step", "constant"], default=None, help="learning-rate schedule after warm-up (default cosine)")
@@ -67,6 +70,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         "rotation_deg": args.rotation_deg, "width": args.width, "log_every": args.log_every, "threads": args.threads,
         "optimizer": args.optimizer, "sigma_start": args.sigma_start, "sigma_decay": args.sigma_decay,
         "peak_weight": args.peak_weight, "low_res": args.low_res, "schedule": args.schedule,
+        "symmetric_loss": args.symmetric_loss,
     }
     merged = {k: v for k, v in base.items() if k in names}
     merged.update({k: v for k, v in given.items() if v is not None})

@@ -13,8 +13,8 @@ from tracker.geometry import look_at, rotation_error_deg, so3_exp
 from tracker.objects import ObjectModel, init_object, load_object
 from tracker.objects.primitives import box_keypoints, box_mesh, cylinder_keypoints, cylinder_mesh
 from tracker.objects.symmetry import (
-    canonical_keypoint_labels, canonical_pose, check_symmetries, nearest_equivalent, parse_symmetry,
-    read_models_info_symmetries, rotation_about, symmetry_group, symmetry_transforms,
+    canonical_keypoint_labels, canonical_pose, check_symmetries, keypoint_permutations, nearest_equivalent,
+    parse_symmetry, read_models_info_symmetries, rotation_about, symmetry_group, symmetry_transforms,
 )
 
 K = Camera.from_fov(60.0, 640, 480).K
@@ -185,3 +185,28 @@ def test_preset_from_an_object_directory(tmp_path):
     init_object(box_mesh((80.0, 60.0, 40.0)), out_dir=tmp_path / "b", name="box", symmetry="box")
     disc, cont = parse_symmetry(str(tmp_path / "b"), np.zeros((1, 3)))
     assert len(disc) == 3 and cont == []
+
+
+def test_keypoint_permutations_reorder_the_labels_of_every_equivalent():
+    obj = box_obj()
+    g = symmetry_group(obj)
+    perms = keypoint_permutations(g, obj.keypoints)
+    assert perms.shape == (4, 8)
+    assert perms[0].tolist() == list(range(8))
+    assert all(sorted(p.tolist()) == list(range(8)) for p in perms)
+    for S, p in zip(g.discrete, perms):
+        (R1, t1), (R2, t2) = _views(obj, S)
+        # keypoint k under the equivalent pose lands where keypoint p[k] lands under the first
+        np.testing.assert_allclose(project_k(obj, R2, t2), project_k(obj, R1, t1)[p], atol=1e-6)
+
+
+def project_k(obj, R, t):
+    return Camera.from_fov(60.0, 640, 480).project(obj.keypoints, R, t)
+
+
+def test_keypoint_permutations_none_where_labels_cannot_be_reordered():
+    box = box_obj()
+    assert keypoint_permutations(symmetry_group(cyl_obj()), cyl_obj().keypoints) is None  # continuous
+    assert keypoint_permutations(symmetry_group(load_object("default")), load_object("default").keypoints) is None
+    off = np.vstack([box.keypoints, [[40.0, 10.0, 0.0]]])  # a face point the half turns move off the keypoint set
+    assert keypoint_permutations(symmetry_group(box), off) is None

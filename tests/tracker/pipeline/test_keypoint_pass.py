@@ -1,4 +1,5 @@
-"""The keypoint pass's accept test: a fit must also put an object of plausible size in the crop."""
+"""The keypoint pass's accept test (a fit must also put an object of plausible size in the crop) and
+its further warm starts from a discrete symmetry's equivalents."""
 
 import numpy as np
 import pytest
@@ -6,11 +7,14 @@ from kptrack_testing import OracleHeatmaps
 
 from tracker.camera import Camera
 from tracker.errors import KptrackError
-from tracker.geometry import so3_exp
-from tracker.objects import load_object
+from tracker.geometry import rotation_error_deg, so3_exp
+from tracker.objects import ObjectModel, load_object
+from tracker.objects.primitives import box_keypoints, box_mesh
+from tracker.objects.symmetry import parse_symmetry, symmetry_group
 from tracker.pipeline.config import TrackerConfig
-from tracker.pipeline.keypoint_pass import KeypointPass
+from tracker.pipeline.keypoint_pass import KeypointPass, StageClock
 from tracker.pipeline.pose_result import PoseResult
+from tracker.pipeline.search import box_crop
 from tracker.pipeline.state import TRACKING
 from tracker.pipeline.tracker import Tracker
 
@@ -74,3 +78,31 @@ def test_the_tracker_accepts_only_fits_within_the_extent_range(obj, cam):
 def test_extent_range_must_be_ordered(lo, hi):
     with pytest.raises(KptrackError, match="min_extent"):
         TrackerConfig.preset("fast", min_extent=lo, max_extent=hi)
+
+
+def _box_with_symmetry():
+    m = box_mesh((80.0, 60.0, 40.0))
+    names, pts = box_keypoints((80.0, 60.0, 40.0))
+    disc, cont = parse_symmetry("box", m.vertices)
+    return ObjectModel.from_mesh("box", m.vertices, m.faces, names, pts, symmetries_discrete=disc, symmetries_continuous=cont)
+
+
+@pytest.mark.parametrize("cold_retry", [False, True])
+def test_a_warm_start_from_another_equivalent_still_fits_a_discrete_symmetric_object(cam, cold_retry):
+    """The network labelled the half-turned equivalent (as a min-loss network may): the warm start
+    from the previous pose's equivalent alone fails, the group's other starts find the fit."""
+    box = _box_with_symmetry()
+    S = symmetry_group(box).discrete[2]
+    t = np.array([20.0, -10.0, 450.0])
+    R_seen, t_seen = R0 @ S[:3, :3], t + R0 @ S[:3, 3]
+    oracle = OracleHeatmaps(box.keypoint_names, lambda i: cam.project(box.keypoints, R_seen, t_seen))
+    cfg = TrackerConfig.preset("fast", cold_retry=cold_retry)
+    A = box_crop(cam, np.array(box.box_corners, float), R0, t, cfg.roi_margin, cfg.min_roi_px)
+    frame = np.zeros((H, W, 3), np.uint8)
+    plain = KeypointPass(oracle, box.keypoints, cam, cfg)(frame, A, 0, (R0, t), StageClock())
+    multi = KeypointPass(oracle, box.keypoints, cam, cfg, equivalents=symmetry_group(box).discrete)(frame, A, 0, (R0, t), StageClock())
+    assert multi.accepted
+    assert rotation_error_deg(multi.pose.R_m2c, R_seen) < 0.5
+    assert np.linalg.norm(multi.pose.t_m2c - t_seen) < 1.0
+    if not cold_retry:
+        assert not plain.accepted
