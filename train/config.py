@@ -34,9 +34,10 @@ class TrainConfig:
     targets give every cell near a keypoint a gradient early on). peak_weight: loss weight of a
     cell on a target's peak (1 + (peak_weight - 1) * target; 1 = plain MSE), so the few peak cells
     are not outvoted by the thousands of background cells. symmetric_loss: for an object whose
-    discrete symmetries permute its keypoints (a box's corners), 'min' scores each crop against the
-    equivalent its prediction fits best (:func:`train.validation.heatmap_loss`), 'canonical' against
-    the canonical rule's labels only; other objects always train on the canonical labels. low_res: fraction of the iterations,
+    discrete symmetries permute its keypoints (a box's corners), 'canonical' (default) scores each
+    crop against the canonical rule's labels, 'min' against the equivalent its prediction fits best
+    (:func:`train.validation.heatmap_loss`; it measured worse on the plain box, see
+    benchmarks/RESULTS.md); other objects always train on the canonical labels. low_res: fraction of the iterations,
     from the start, trained on crops pooled to half resolution (128 px in, 32x32 heatmaps out; a
     step costs about a third), a resolution curriculum. rotation_deg, scale_jitter, search_prob: see
     train.augment.AugmentConfig. width (lite), stacks and features (hourglass): model options
@@ -69,7 +70,7 @@ class TrainConfig:
     sigma_start: float | None = None
     sigma_decay: float = 0.5
     peak_weight: float = 1.0
-    symmetric_loss: str = "min"
+    symmetric_loss: str = "canonical"
     low_res: float = 0.0
     rotation_deg: float = 30.0
     scale_jitter: float = 0.25

@@ -28,6 +28,9 @@ class TrackerConfig:
     recrop_min_inliers (inliers of a search view's rough pose that are enough to aim a closer
     crop at it; that crop's fit must then pass min_inliers). cold_retry: when the warm fit of a
     crop is not accepted, try RANSAC on the same keypoints before calling the frame failed.
+    associate: for an object with discrete symmetries, also fit the heatmaps' peaks matched to the
+    keypoints the warm start projects (within associate_gate_cells, then half that after one
+    fit; :mod:`tracker.pipeline.associate`), kept when it explains more keypoints.
     keypoint_recrop: when a search view yields no pose, crop closer around where its keypoints
     gather and try once more in the same frame.
     Solver: loss ('huber' | 'cauchy' | 'l2'), robust_scale_cells (the loss's scale, heatmap
@@ -58,6 +61,8 @@ class TrackerConfig:
     ransac_reproj_cells: float = 2.0
     track_passes: int = 1
     cold_retry: bool = True
+    associate: bool = True
+    associate_gate_cells: float = 4.0
     lost_patience: int = 1
     max_predict_frames: int = 5
     max_consecutive_errors: int = 30

@@ -16,7 +16,10 @@ does: preprocess, inference, postprocess):
    network trained with the min-over-equivalents loss labels whichever equivalent it sees, which
    need not be the start's), the accepted fit with the lowest RMS kept; without a start, or
    (``cold_retry``) when no warm fit is accepted, SQPnP in RANSAC
-   (:mod:`tracker.pipeline.solve_ransac`) on the same keypoints;
+   (:mod:`tracker.pipeline.solve_ransac`) on the same keypoints. For such an object
+   (``associate``) the heatmaps' peaks are also matched to the keypoints that the warm start
+   projects, whatever channel they came from, and fitted
+   (:mod:`tracker.pipeline.associate`); that fit wins when it explains more keypoints;
 6. **accept**: a fit is accepted when it is finite and in front of the camera, keeps
    >= ``min_inliers`` inliers, their reprojection RMS is <= ``max_rms_cells`` heatmap cells
    of this crop (so the threshold does not depend on the object's size in the image), and the
@@ -43,6 +46,7 @@ import numpy as np
 from tracker.camera import Camera
 from tracker.geometry import project
 from tracker.geometry.crop import heatmap_to_frame
+from tracker.pipeline.associate import heatmap_peaks, match_to_projection
 from tracker.pipeline.config import TrackerConfig
 from tracker.pipeline.decode import decode_dark
 from tracker.pipeline.infer import HeatmapBackend
@@ -116,6 +120,13 @@ def _identity(uv: np.ndarray) -> np.ndarray:
     return uv
 
 
+def _fits_better(a, b) -> bool:
+    """Whether fit ``a`` explains more keypoints than ``b`` (then a lower RMS breaks the tie)."""
+    if b is None:
+        return True
+    return (a.n_inliers, -a.rms) > (b.n_inliers, -b.rms)
+
+
 class KeypointPass:
     """crop -> infer -> decode -> to frame -> solve -> accept (see the module docstring).
 
@@ -155,7 +166,7 @@ class KeypointPass:
         conf = np.where(np.isfinite(conf), conf, 0.0)
         clock.lap("decode")
         px_per_cell = (1.0 / abs(np.linalg.det(A[:, :2])) ** 0.5) * (s - 1) / (hs - 1)
-        pose, accepted = self._solve(uv, conf, warm, px_per_cell)
+        pose, accepted = self._solve(uv, conf, warm, px_per_cell, heat, A)
         clock.lap("solve")
         return PassResult(A, uv, conf, pose, accepted, px_per_cell, crop, heat)
 
@@ -165,15 +176,19 @@ class KeypointPass:
             raise ValueError(f"heatmap backend returned shape {heat.shape}, expected (1, {len(self.keypoints)}, H, H)")
         return heat[0]
 
-    def _solve(self, uv: np.ndarray, conf: np.ndarray, warm: tuple | None, px_per_cell: float):
+    def _solve(self, uv: np.ndarray, conf: np.ndarray, warm: tuple | None, px_per_cell: float,
+               heat: np.ndarray | None = None, A: np.ndarray | None = None):
         """(pose or None, accepted) from the confident keypoints; see the module docstring."""
         cfg = self.config
         ok = (conf >= cfg.min_conf) & np.all(np.isfinite(uv), axis=1)
+        scale = cfg.robust_scale_cells * px_per_cell
+        matched = None
+        if warm is not None and heat is not None and self.equivalents is not None and cfg.associate:
+            matched = self._matched_fit(heat, A, warm, px_per_cell, scale)
         if np.count_nonzero(ok) < cfg.min_keypoints:
-            return None, False
+            return (None, False) if matched is None else self._with_mask(*matched)
         uv_ideal = self.undistort(uv[ok])
         xyz, w = self.keypoints[ok], conf[ok]
-        scale = cfg.robust_scale_cells * px_per_cell
         res = None
         if warm is not None:
             res = self.solve_warm(xyz, uv_ideal, w, self.K, warm[0], warm[1], scale)
@@ -184,6 +199,8 @@ class KeypointPass:
                 alt = self.solve_warm(xyz, uv_ideal, w, self.K, R0 @ S[:3, :3], t0 + R0 @ S[:3, 3], scale)
                 if alt is not None and self.acceptable(alt, px_per_cell) and (not accepted or alt.rms < res.rms):
                     res, accepted = alt, True
+        if matched is not None and matched[2] and (not accepted or _fits_better(matched[0], res)):
+            return self._with_mask(*matched)
         if not accepted and (warm is None or cfg.cold_retry):
             # Cold start; or (cold_retry) a poor warm start (fast motion, a rough search pose)
             # held the fit in a wrong basin or let outliers in, and RANSAC on the same
@@ -194,10 +211,36 @@ class KeypointPass:
                 res, accepted = cold, cold_ok
         if res is None:
             return None, False
+        return self._with_mask(res, np.flatnonzero(ok), accepted)
+
+    def _with_mask(self, res, idx: np.ndarray, accepted: bool):
+        """(the fit with its inlier mask spread over all K keypoints, accepted); idx: the keypoints it used."""
         mask = np.zeros(len(self.keypoints), bool)
-        mask[np.flatnonzero(ok)] = np.asarray(res.inlier_mask, bool)
+        mask[idx] = np.asarray(res.inlier_mask, bool)
         pose = dataclasses.replace(res, inlier_mask=mask) if dataclasses.is_dataclass(res) else res
         return pose, accepted
+
+    def _matched_fit(self, heat: np.ndarray, A: np.ndarray, warm: tuple, px_per_cell: float, scale: float):
+        """The fit of the heatmaps' peaks matched to the keypoints projected by the warm start, then
+        re-matched under that fit and fitted again (:mod:`tracker.pipeline.associate`): (fit, the
+        keypoints it used, accepted), or None with too few matches."""
+        cfg = self.config
+        xy, val = heatmap_peaks(heat, cfg.min_conf, 2 * len(self.keypoints))
+        if len(xy) < cfg.min_keypoints:
+            return None
+        peaks = self.undistort(heatmap_to_frame(xy, A, self.input_size, self.heatmap_size))
+        R, t = np.asarray(warm[0], np.float64), np.asarray(warm[1], np.float64)
+        res = idx = None
+        for gate in (cfg.associate_gate_cells, 0.5 * cfg.associate_gate_cells):
+            j = match_to_projection(peaks, project(self.keypoints, R, t, self.K), gate * px_per_cell)
+            sel = j >= 0
+            if np.count_nonzero(sel) < cfg.min_keypoints:
+                break
+            res, idx = self.solve_warm(self.keypoints[j[sel]], peaks[sel], val[sel], self.K, R, t, scale), j[sel]
+            R, t = np.asarray(res.R_m2c), np.asarray(res.t_m2c)
+        if res is None:
+            return None
+        return res, idx, self.acceptable(res, px_per_cell)
 
     def acceptable(self, res, px_per_cell: float) -> bool:
         """The accept test of a fit (see the module docstring)."""

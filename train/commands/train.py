@@ -46,8 +46,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sigma-decay", dest="sigma_decay", type=float, default=None, help="fraction of the run over which --sigma-start narrows to --sigma (default 0.5)")
     p.add_argument("--peak-weight", dest="peak_weight", type=float, default=None, help="loss weight of a target's peak cells, 1 = plain MSE (default 1)")
     p.add_argument("--symmetric-loss", dest="symmetric_loss", choices=["min", "canonical"], default=None,
-                   help="an object whose discrete symmetries permute its keypoints: score each crop against its best-fitting "
-                        "equivalent (min, default) or the canonical labels only (canonical)")
+                   help="an object whose discrete symmetries permute its keypoints: score each crop against the canonical "
+                        "labels (canonical, default) or against its best-fitting equivalent (min)")
     p.add_argument("--low-res", dest="low_res", type=float, default=None,
                    help="fraction of the iterations, from the start, at half resolution (128 px crops; about 3x faster steps) (default 0)")
     p.add_argument("--schedule", choices=["cosine", "step", "constant"], default=None, help="learning-rate schedule after warm-up (default cosine)")
