@@ -241,6 +241,8 @@ class Tracker:
             p = refined if refined is not None else _rejected(p)
         else:
             p = _rejected(p)
+        if p.accepted and pass_score(p) < cfg.min_acquire_score:
+            p = _rejected(p)  # too weak to start a track on: background clutter, not the object
         if not p.accepted and cfg.keypoint_recrop:
             # No pose, but keypoints gather somewhere: look closer there (the object is
             # small in a search view, and the network reads it better at tracking scale).
@@ -250,7 +252,7 @@ class Tracker:
             clock.lap("crop")
             if A2 is not None:
                 q = self.keypass(image, A2, index, None, clock)
-                if q.accepted:
+                if q.accepted and pass_score(q) >= cfg.min_acquire_score:
                     p = q
         return p
 
@@ -280,10 +282,7 @@ class Tracker:
     def _result(self, index, timestamp, mode, p: PassResult | None, pose, timings, error) -> FrameResult:
         k = len(self.keypoints)
         res = p.pose if p is not None else None
-        score = 0.0
-        if pose is not None and res is not None:
-            inl = np.asarray(res.inlier_mask, bool)
-            score = float(np.clip(np.mean(np.clip(p.conf[inl], 0, 1)) if inl.any() else 0.0, 0, 1) * inl.sum() / k)
+        score = pass_score(p) if pose is not None and res is not None else 0.0
         return FrameResult(
             index=index, timestamp=timestamp, status=self.state.status, mode=mode,
             R_m2c=None if pose is None else np.asarray(pose[0], np.float64),
@@ -303,6 +302,12 @@ class Tracker:
         if g.axis is None:
             return pose_std(cov, t)
         return pose_std(cov, R @ g.offset + t, R @ g.axis)
+
+
+def pass_score(p: PassResult) -> float:
+    """A pass's score, 0..1: the mean confidence of its fit's inliers times their fraction of the keypoints."""
+    inl = np.asarray(p.pose.inlier_mask, bool)
+    return float(np.clip(np.mean(np.clip(p.conf[inl], 0, 1)) if inl.any() else 0.0, 0, 1) * inl.sum() / len(inl))
 
 
 def _rejected(p: PassResult) -> PassResult:

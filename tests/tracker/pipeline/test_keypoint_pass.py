@@ -131,3 +131,25 @@ def test_peaks_matched_by_the_warm_start_fix_mixed_up_labels(cam):
     assert rotation_error_deg(matched.pose.R_m2c, R0) < 0.3 and np.linalg.norm(matched.pose.t_m2c - t) < 1.0
     labelled = run(associate=False)
     assert not labelled.accepted or rotation_error_deg(labelled.pose.R_m2c, R0) > 1.0
+
+
+@pytest.mark.parametrize("peak,acquires", [(0.9, True), (0.25, False)])
+def test_a_weak_search_pose_does_not_start_a_track(obj, cam, peak, acquires):
+    """Background clutter gives search poses with faint keypoints; they must not start a track
+    (and, once tracked, be held), while the same pose with confident keypoints does."""
+    t = np.array([0.0, 0.0, 500.0])
+    oracle = OracleHeatmaps(obj.keypoint_names, lambda i: cam.project(obj.keypoints, R0, t), peak=peak)
+    frame = np.zeros((H, W, 3), np.uint8)
+
+    def statuses(**cfg):
+        tr = Tracker(oracle, obj, cam, TrackerConfig.preset("fast", smoothing=False, min_conf=0.1, **cfg))
+        return [tr.step(frame, i, i / 30.0).status for i in range(6)]
+
+    assert (TRACKING in statuses()) == acquires
+    assert TRACKING in statuses(min_acquire_score=0.0)  # the gate, not the fit, refused the weak one
+
+
+@pytest.mark.parametrize("bad", [dict(min_acquire_score=1.5), dict(min_acquire_score=-0.1), dict(associate_gate_cells=0.0)])
+def test_acquire_score_and_gate_checked(bad):
+    with pytest.raises(KptrackError, match="tracker config"):
+        TrackerConfig.preset("fast", **bad)
