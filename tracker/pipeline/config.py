@@ -67,7 +67,7 @@ class TrackerConfig:
     # A search pose starts a track only with a score (mean inlier confidence x inlier fraction) of
     # min_acquire_score. On ten development sequences (drill seeds 2-7, bottle seeds 2-5; not the
     # demos') false starts on background clutter scored 0.18-0.46 and true ones mostly 0.4-0.92;
-    # 0.35 scored best (mean ADD 92.11 -> 93.79 %, 2D 93.14 -> 94.60 %; benchmarks/RESULTS.md).
+    # 0.35 scored best (mean ADD 92.12 -> 93.80 %, 2D 93.14 -> 94.60 %; benchmarks/RESULTS.md).
     min_acquire_score: float = 0.35
     associate_gate_cells: float = 4.0
     lost_patience: int = 1

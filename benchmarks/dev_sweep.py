@@ -1,0 +1,87 @@
+"""Tracker settings scored on the development sequences, never on the demo's own:
+``python -m benchmarks.dev_sweep '{"name": {overrides}, ...}' [--cache DIR]``.
+
+Each variant is a set of :class:`~tracker.pipeline.config.TrackerConfig` overrides on the fast
+preset. It tracks every development sequence (the demo's renderer, 300 frames at 640x480: drill
+seeds 2-7 and bottle seeds 2-5, rendered once into the cache) with the shipped model of its
+object and prints ADD(-S) < 0.1 d / 2D < 5 px per sequence, the mean per object and over all,
+and the demos' figures (seed 1) for reference only. The tracker's thresholds are chosen on these
+means (benchmarks/RESULTS.md), so the demo keeps an unseen score.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+
+from benchmarks.demo import DEMO_SEED, ensure_demo_sequence, run_demo
+from tracker.camera import Camera
+from tracker.errors import KptrackError
+from tracker.objects import load_object
+from tracker.paths import default_cache_dir, resolve_model
+from tracker.pipeline.config import TrackerConfig
+from tracker.pipeline.infer import OnnxHeatmapModel
+
+DEV_SEEDS = {"default": (2, 3, 4, 5, 6, 7), "bottle": (2, 3, 4, 5)}
+
+
+def score_variant(overrides: dict, cache: Path, seeds: dict = DEV_SEEDS, with_demo: bool = True) -> dict:
+    """{(object, seed): (ADD fraction, 2D fraction)} of one variant over the sequences."""
+    config = TrackerConfig.preset("fast", **overrides)  # a bad setting fails here, before any rendering
+    out = {}
+    for name, object_seeds in seeds.items():
+        obj = load_object(name)
+        model = OnnxHeatmapModel(resolve_model(None, object_name=name), device="cpu", threads=1)
+        other = {} if name == "default" else {"object_name": name}
+        for seed in ((DEMO_SEED,) if with_demo else ()) + tuple(object_seeds):
+            scene = ensure_demo_sequence(cache, 300, seed=seed, **other)
+            report = run_demo(model, obj, Camera.from_yaml(scene / "camera.yaml"), scene,
+                              config=config)
+            out[(name, seed)] = (report.accuracy["frac_add"], report.accuracy["frac_proj"])
+    return out
+
+
+def summary(scores: dict) -> str:
+    """One line per object and one over all: the development means (demo seed excluded), then the demos."""
+    lines = []
+    dev = {k: v for k, v in scores.items() if k[1] != DEMO_SEED}
+    for name in sorted({k[0] for k in scores}):
+        v = [x for k, x in dev.items() if k[0] == name]
+        if v:
+            lines.append(f"  {name}: dev mean ADD {100 * sum(a for a, _ in v) / len(v):.2f} %  2D {100 * sum(b for _, b in v) / len(v):.2f} %  (n={len(v)})")
+    if dev:
+        lines.append(f"  all: dev mean ADD {100 * sum(a for a, _ in dev.values()) / len(dev):.2f} %  "
+                     f"2D {100 * sum(b for _, b in dev.values()) / len(dev):.2f} %  (n={len(dev)})")
+    demos = ", ".join(f"{k[0]} {100 * a:.1f} / {100 * b:.1f} %" for k, (a, b) in scores.items() if k[1] == DEMO_SEED)
+    if demos:
+        lines.append(f"  demos (reference only): {demos}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("variants", help='JSON object: {"name": {TrackerConfig overrides}}')
+    p.add_argument("--cache", default=None, help="where the sequences are rendered and kept (default: kptrack's cache)")
+    args = p.parse_args(argv)
+    try:
+        variants = json.loads(args.variants)
+    except json.JSONDecodeError as e:
+        raise SystemExit(f"variants: not a JSON object ({e}). Example: '{{\"huber\": {{}}, \"cauchy\": {{\"loss\": \"cauchy\"}}}}'")
+    if not isinstance(variants, dict) or not all(isinstance(v, dict) for v in variants.values()):
+        raise SystemExit('variants: give a JSON object of objects, e.g. \'{"base": {}, "acq": {"min_acquire_score": 0.35}}\'')
+    logging.basicConfig(level=logging.WARNING)
+    cache = Path(args.cache) if args.cache else default_cache_dir()
+    for name, overrides in variants.items():
+        try:
+            scores = score_variant(overrides, cache)
+        except (KptrackError, TypeError) as e:
+            raise SystemExit(f"variant {name!r}: {e}")
+        print(name + "  " + " | ".join(f"{o}{s}: {100 * a:.1f}/{100 * b:.1f}" for (o, s), (a, b) in scores.items()), flush=True)
+        print(summary(scores), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,26 @@
+"""The development-sequence sweep: its summary keeps the demo seed out of the means, and bad
+variants are one clear error."""
+
+import pytest
+
+from benchmarks.dev_sweep import main, summary
+
+
+def test_summary_means_exclude_the_demo_seed():
+    scores = {("default", 1): (0.0, 0.0), ("default", 2): (0.9, 0.8), ("default", 3): (0.7, 0.6), ("bottle", 2): (0.5, 0.4)}
+    text = summary(scores)
+    assert "default: dev mean ADD 80.00 %  2D 70.00 %  (n=2)" in text
+    assert "bottle: dev mean ADD 50.00 %  2D 40.00 %  (n=1)" in text
+    assert "all: dev mean ADD 70.00 %  2D 60.00 %  (n=3)" in text
+    assert "demos (reference only): default 0.0 / 0.0 %" in text
+
+
+@pytest.mark.parametrize("arg,match", [("{not json", "not a JSON object"), ('{"a": 3}', "JSON object of objects")])
+def test_bad_variants_are_one_clear_error(arg, match):
+    with pytest.raises(SystemExit, match=match):
+        main([arg])
+
+
+def test_an_unknown_setting_names_the_variant(tmp_path):
+    with pytest.raises(SystemExit, match="variant 'x'"):
+        main(['{"x": {"no_such_setting": 1}}', "--cache", str(tmp_path)])
