@@ -19,7 +19,8 @@ def test_the_stream_opens_as_a_live_url_source(tmp_path):
     for i in range(5):
         img = np.full((48, 64, 3), 40 * i, np.uint8)
         cv2.imwrite(str(tmp_path / f"{i}.png"), img)
-    srv = MjpegServer(encode_folder(tmp_path), fps=50.0, seconds=3.0)
+    # seconds: long enough that a loaded machine still opens the stream before it ends (the test stops it)
+    srv = MjpegServer(encode_folder(tmp_path), fps=50.0, seconds=15.0)
     threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
     try:
         with open_source(srv.url) as src:
