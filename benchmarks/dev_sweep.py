@@ -1,5 +1,5 @@
 """Tracker settings scored on the development sequences, never on the demo's own:
-``python -m benchmarks.dev_sweep '{"name": {overrides}, ...}' [--cache DIR]``.
+``python -m benchmarks.dev_sweep '{"name": {overrides}, ...}' [--cache DIR] [--model OBJECT=ONNX] [--objects LIST]``.
 
 Each variant is a set of :class:`~tracker.pipeline.config.TrackerConfig` overrides on the fast
 preset. It tracks every development sequence (the demo's renderer, 300 frames at 640x480: drill
@@ -27,13 +27,15 @@ from tracker.pipeline.infer import OnnxHeatmapModel
 DEV_SEEDS = {"default": (2, 3, 4, 5, 6, 7), "bottle": (2, 3, 4, 5)}
 
 
-def score_variant(overrides: dict, cache: Path, seeds: dict = DEV_SEEDS, with_demo: bool = True) -> dict:
-    """{(object, seed): (ADD fraction, 2D fraction)} of one variant over the sequences."""
+def score_variant(overrides: dict, cache: Path, seeds: dict = DEV_SEEDS, with_demo: bool = True,
+                  models: dict | None = None) -> dict:
+    """{(object, seed): (ADD fraction, 2D fraction)} of one variant over the sequences; models:
+    {object: ONNX path} to score a candidate instead of the shipped model."""
     config = TrackerConfig.preset("fast", **overrides)  # a bad setting fails here, before any rendering
     out = {}
     for name, object_seeds in seeds.items():
         obj = load_object(name)
-        model = OnnxHeatmapModel(resolve_model(None, object_name=name), device="cpu", threads=1)
+        model = OnnxHeatmapModel(resolve_model((models or {}).get(name), object_name=name), device="cpu", threads=1)
         other = {} if name == "default" else {"object_name": name}
         for seed in ((DEMO_SEED,) if with_demo else ()) + tuple(object_seeds):
             scene = ensure_demo_sequence(cache, 300, seed=seed, **other)
@@ -64,7 +66,17 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("variants", help='JSON object: {"name": {TrackerConfig overrides}}')
     p.add_argument("--cache", default=None, help="where the sequences are rendered and kept (default: kptrack's cache)")
+    p.add_argument("--model", action="append", default=[], metavar="OBJECT=ONNX",
+                   help="score this model for OBJECT (default or bottle) instead of the shipped one; repeatable")
+    p.add_argument("--objects", default=",".join(DEV_SEEDS), help="which objects' sequences (default: default,bottle)")
     args = p.parse_args(argv)
+    models = dict(m.split("=", 1) for m in args.model if "=" in m)
+    if len(models) != len(args.model) or not set(models) <= set(DEV_SEEDS):
+        raise SystemExit(f"--model {args.model}: give OBJECT=PATH with OBJECT one of {', '.join(DEV_SEEDS)}.")
+    objects = [o for o in args.objects.split(",") if o]
+    if not objects or not set(objects) <= set(DEV_SEEDS):
+        raise SystemExit(f"--objects {args.objects}: a comma-separated list of {', '.join(DEV_SEEDS)}.")
+    seeds = {o: DEV_SEEDS[o] for o in objects}
     try:
         variants = json.loads(args.variants)
     except json.JSONDecodeError as e:
@@ -75,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     cache = Path(args.cache) if args.cache else default_cache_dir()
     for name, overrides in variants.items():
         try:
-            scores = score_variant(overrides, cache)
+            scores = score_variant(overrides, cache, seeds, models=models)
         except (KptrackError, TypeError) as e:
             raise SystemExit(f"variant {name!r}: {e}")
         print(name + "  " + " | ".join(f"{o}{s}: {100 * a:.1f}/{100 * b:.1f}" for (o, s), (a, b) in scores.items()), flush=True)

@@ -24,3 +24,10 @@ def test_bad_variants_are_one_clear_error(arg, match):
 def test_an_unknown_setting_names_the_variant(tmp_path):
     with pytest.raises(SystemExit, match="variant 'x'"):
         main(['{"x": {"no_such_setting": 1}}', "--cache", str(tmp_path)])
+
+
+@pytest.mark.parametrize("args,match", [(["--model", "drill.onnx"], "OBJECT=PATH"), (["--model", "cup=a.onnx"], "OBJECT=PATH"),
+                                        (["--objects", "cup"], "--objects cup")])
+def test_bad_model_and_objects_are_one_clear_error(args, match):
+    with pytest.raises(SystemExit, match=match):
+        main(['{"a": {}}', *args])
