@@ -166,7 +166,9 @@ class KeypointPass:
         conf = np.where(np.isfinite(conf), conf, 0.0)
         clock.lap("decode")
         px_per_cell = (1.0 / abs(np.linalg.det(A[:, :2])) ** 0.5) * (s - 1) / (hs - 1)
-        pose, accepted = self._solve(uv, conf, warm, px_per_cell, heat, A)
+        pose, accepted, matched = self._solve(uv, conf, warm, px_per_cell, heat, A)
+        if matched is not None:  # the fit is of the matched peaks: report those as the keypoints
+            uv, conf = matched
         clock.lap("solve")
         return PassResult(A, uv, conf, pose, accepted, px_per_cell, crop, heat)
 
@@ -186,7 +188,7 @@ class KeypointPass:
         if warm is not None and heat is not None and self.equivalents is not None and cfg.associate:
             matched = self._matched_fit(heat, A, warm, px_per_cell, scale)
         if np.count_nonzero(ok) < cfg.min_keypoints:
-            return (None, False) if matched is None else self._with_mask(*matched)
+            return (None, False, None) if matched is None else self._with_mask(*matched)
         uv_ideal = self.undistort(uv[ok])
         xyz, w = self.keypoints[ok], conf[ok]
         res = None
@@ -210,25 +212,28 @@ class KeypointPass:
             if cold_ok or warm is None:
                 res, accepted = cold, cold_ok
         if res is None:
-            return None, False
+            return None, False, None
         return self._with_mask(res, np.flatnonzero(ok), accepted)
 
-    def _with_mask(self, res, idx: np.ndarray, accepted: bool):
-        """(the fit with its inlier mask spread over all K keypoints, accepted); idx: the keypoints it used."""
+    def _with_mask(self, res, idx: np.ndarray, accepted: bool, keypoints: tuple | None = None):
+        """(the fit with its inlier mask spread over all K keypoints, accepted, keypoints); idx: the
+        keypoints it used; keypoints: (uv (K, 2), conf (K,)) of matched peaks, or None."""
         mask = np.zeros(len(self.keypoints), bool)
         mask[idx] = np.asarray(res.inlier_mask, bool)
         pose = dataclasses.replace(res, inlier_mask=mask) if dataclasses.is_dataclass(res) else res
-        return pose, accepted
+        return pose, accepted, keypoints
 
     def _matched_fit(self, heat: np.ndarray, A: np.ndarray, warm: tuple, px_per_cell: float, scale: float):
         """The fit of the heatmaps' peaks matched to the keypoints projected by the warm start, then
         re-matched under that fit and fitted again (:mod:`tracker.pipeline.associate`): (fit, the
-        keypoints it used, accepted), or None with too few matches."""
+        keypoints it used, accepted, (uv (K, 2) frame px as seen, NaN where unmatched; the peaks'
+        values (K,))), or None with too few matches."""
         cfg = self.config
         xy, val = heatmap_peaks(heat, cfg.min_conf, 2 * len(self.keypoints))
         if len(xy) < cfg.min_keypoints:
             return None
-        peaks = self.undistort(heatmap_to_frame(xy, A, self.input_size, self.heatmap_size))
+        seen = heatmap_to_frame(xy, A, self.input_size, self.heatmap_size)
+        peaks = self.undistort(seen)
         R, t = np.asarray(warm[0], np.float64), np.asarray(warm[1], np.float64)
         res = idx = None
         for gate in (cfg.associate_gate_cells, 0.5 * cfg.associate_gate_cells):
@@ -236,11 +241,13 @@ class KeypointPass:
             sel = j >= 0
             if np.count_nonzero(sel) < cfg.min_keypoints:
                 break
-            res, idx = self.solve_warm(self.keypoints[j[sel]], peaks[sel], val[sel], self.K, R, t, scale), j[sel]
+            res, idx, at = self.solve_warm(self.keypoints[j[sel]], peaks[sel], val[sel], self.K, R, t, scale), j[sel], np.flatnonzero(sel)
             R, t = np.asarray(res.R_m2c), np.asarray(res.t_m2c)
         if res is None:
             return None
-        return res, idx, self.acceptable(res, px_per_cell)
+        uv_k, conf_k = np.full((len(self.keypoints), 2), np.nan), np.zeros(len(self.keypoints))
+        uv_k[idx], conf_k[idx] = seen[at], val[at]
+        return res, idx, self.acceptable(res, px_per_cell), (uv_k, conf_k)
 
     def acceptable(self, res, px_per_cell: float) -> bool:
         """The accept test of a fit (see the module docstring)."""

@@ -129,6 +129,9 @@ def test_peaks_matched_by_the_warm_start_fix_mixed_up_labels(cam):
     matched = run()
     assert matched.accepted and matched.pose.n_inliers == 8
     assert rotation_error_deg(matched.pose.R_m2c, R0) < 0.3 and np.linalg.norm(matched.pose.t_m2c - t) < 1.0
+    # the pass reports the matched peaks as the keypoints, in the fit's order (so the HUD and the score follow it)
+    np.testing.assert_allclose(matched.uv, cam.project(box.keypoints, R0, t), atol=0.5)
+    assert np.all(matched.conf > 0.5)
     labelled = run(associate=False)
     assert not labelled.accepted or rotation_error_deg(labelled.pose.R_m2c, R0) > 1.0
 
