@@ -36,11 +36,9 @@ def score_variant(overrides: dict, cache: Path, seeds: dict = DEV_SEEDS, with_de
     for name, object_seeds in seeds.items():
         obj = load_object(name)
         model = OnnxHeatmapModel(resolve_model((models or {}).get(name), object_name=name), device="cpu", threads=1)
-        other = {} if name == "default" else {"object_name": name}
         for seed in ((DEMO_SEED,) if with_demo else ()) + tuple(object_seeds):
-            scene = ensure_demo_sequence(cache, 300, seed=seed, **other)
-            report = run_demo(model, obj, Camera.from_yaml(scene / "camera.yaml"), scene,
-                              config=config)
+            scene = ensure_demo_sequence(cache, 300, seed=seed, object_name=name)
+            report = run_demo(model, obj, Camera.from_yaml(scene / "camera.yaml"), scene, config=config)
             out[(name, seed)] = (report.accuracy["frac_add"], report.accuracy["frac_proj"])
     return out
 

@@ -338,13 +338,19 @@ def canonical_keypoint_labels(R_m2c: np.ndarray, t_m2c: np.ndarray, K: np.ndarra
     uv = project(kp, R, t, K)
     if visibility is None or np.allclose(S, np.eye(4)):
         return uv, visibility
-    moved = kp @ S[:3, :3].T + S[:3, 3]  # keypoint k now sits where the original pose had moved[k]
+    j = _keypoint_map(kp, S)
+    return uv, (None if j is None else np.asarray(visibility)[j])
+
+
+def _keypoint_map(kp: np.ndarray, S: np.ndarray, tol_frac: float = 1e-3) -> np.ndarray | None:
+    """(K,) int: the keypoint that S (4, 4) moves each keypoint (K, 3) mm onto (keypoint k sits,
+    under the equivalent pose, where keypoint j[k] sat), or None when some moved keypoint lies
+    ``tol_frac`` x the keypoints' extent or further from every keypoint."""
+    moved = kp @ S[:3, :3].T + S[:3, 3]
     d = np.linalg.norm(moved[:, None] - kp[None], axis=2)
     j = d.argmin(1)
     scale = max(float(np.ptp(kp, axis=0).max()) if len(kp) else 1.0, 1e-9)
-    if np.all(d[np.arange(len(kp)), j] < 1e-3 * scale):
-        return uv, np.asarray(visibility)[j]
-    return uv, None
+    return j if np.all(d[np.arange(len(kp)), j] < tol_frac * scale) else None
 
 
 def keypoint_permutations(group: SymmetryGroup, keypoints_mm: np.ndarray, tol_frac: float = 1e-3) -> np.ndarray | None:
@@ -359,13 +365,10 @@ def keypoint_permutations(group: SymmetryGroup, keypoints_mm: np.ndarray, tol_fr
     if group.axis is not None or len(group.discrete) < 2:
         return None
     kp = np.asarray(keypoints_mm, np.float64)
-    scale = max(float(np.ptp(kp, axis=0).max()) if len(kp) else 0.0, 1e-9)
     perms = []
     for S in group.discrete:
-        moved = kp @ S[:3, :3].T + S[:3, 3]
-        d = np.linalg.norm(moved[:, None] - kp[None], axis=2)
-        j = d.argmin(1)
-        if np.any(d[np.arange(len(kp)), j] > tol_frac * scale) or len(set(j.tolist())) != len(kp):
+        j = _keypoint_map(kp, S, tol_frac)
+        if j is None or len(set(j.tolist())) != len(kp):  # off the set, or two keypoints onto one
             return None
         perms.append(j)
     return np.stack(perms).astype(np.int64)

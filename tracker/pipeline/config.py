@@ -28,8 +28,9 @@ class TrackerConfig:
     recrop_min_inliers (inliers of a search view's rough pose that are enough to aim a closer
     crop at it; that crop's fit must then pass min_inliers). min_acquire_score: the least score
     (mean inlier confidence x inlier fraction, 0..1) of a search pose that starts a track; a
-    weaker one is background clutter more often than the object, and once tracked it is held. cold_retry: when the warm fit of a
-    crop is not accepted, try RANSAC on the same keypoints before calling the frame failed.
+    weaker one is background clutter more often than the object, and once tracked it is held.
+    cold_retry: when the warm fit of a crop is not accepted, try RANSAC on the same keypoints
+    before calling the frame failed.
     associate: for an object with discrete symmetries, also fit the heatmaps' peaks matched to the
     keypoints the warm start projects (within associate_gate_cells, then half that after one
     fit; :mod:`tracker.pipeline.associate`), kept when it explains more keypoints.

@@ -180,7 +180,9 @@ class KeypointPass:
 
     def _solve(self, uv: np.ndarray, conf: np.ndarray, warm: tuple | None, px_per_cell: float,
                heat: np.ndarray | None = None, A: np.ndarray | None = None):
-        """(pose or None, accepted) from the confident keypoints; see the module docstring."""
+        """(pose or None, accepted, matched) from the confident keypoints, or from the heatmaps'
+        peaks matched to the warm start's projection (then matched = their (uv, conf), keypoint
+        order, for the PassResult; else None); see the module docstring."""
         cfg = self.config
         ok = (conf >= cfg.min_conf) & np.all(np.isfinite(uv), axis=1)
         scale = cfg.robust_scale_cells * px_per_cell
