@@ -10,6 +10,8 @@ the one scorer, :func:`tracker.eval.evaluate.evaluate_scene`: ADD(-S) < 0.1 d an
 
 from __future__ import annotations
 
+import hashlib
+
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,11 +76,15 @@ class DemoReport:
 def ensure_demo_sequence(cache: Path, frames: int, seed: int = DEMO_SEED, size: tuple[int, int] = DEMO_SIZE,
                          object_name: str = "default") -> Path:
     """The demo's synthetic sequence folder (BOP scene), rendered on first use and cached.
+    object_name: a built-in object, or an object directory (the benchmarks' development sweeps).
 
     A sequence is complete when its ``sequence_info.json`` exists (train.synth writes it last),
     so an interrupted render is redone, not reused.
     """
-    root = Path(cache) / f"demo_{object_name}_{frames}f_seed{seed}_{size[0]}x{size[1]}"
+    tag = object_name
+    if Path(object_name).is_dir():  # a directory: its name and a hash of where it is (two 'box' folders differ)
+        tag = f"{Path(object_name).name}-{hashlib.sha1(str(Path(object_name).resolve()).encode()).hexdigest()[:8]}"
+    root = Path(cache) / f"demo_{tag}_{frames}f_seed{seed}_{size[0]}x{size[1]}"
     scene = root / "test_seq" / "000000"
     if (scene / "sequence_info.json").is_file():
         log.info("using the cached demo sequence %s", scene)

@@ -6,7 +6,13 @@ preset. It tracks every development sequence (the demo's renderer, 300 frames at
 seeds 2-7 and bottle seeds 2-5, rendered once into the cache) with the shipped model of its
 object and prints ADD(-S) < 0.1 d / 2D < 5 px per sequence, the mean per object and over all,
 and the demos' figures (seed 1) for reference only. The tracker's thresholds are chosen on these
-means (benchmarks/RESULTS.md), so the demo keeps an unseen score.
+means (benchmarks/RESULTS.md), so the demo keeps an unseen score. Pose jumps (rotations > 30 deg
+beyond the truth's between tracked frames, flips between symmetric equivalents) are summed per
+object.
+
+An object directory (``kptrack object init``) may be listed too, with its model
+(``--objects default,DIR --model DIR=ONNX``): its sequences, seeds 2-5 and 1 for reference, are
+rendered the same way.
 """
 
 from __future__ import annotations
@@ -25,12 +31,14 @@ from tracker.pipeline.config import TrackerConfig
 from tracker.pipeline.infer import OnnxHeatmapModel
 
 DEV_SEEDS = {"default": (2, 3, 4, 5, 6, 7), "bottle": (2, 3, 4, 5)}
+DIR_SEEDS = (2, 3, 4, 5)  # an object directory's development sequences
 
 
 def score_variant(overrides: dict, cache: Path, seeds: dict = DEV_SEEDS, with_demo: bool = True,
                   models: dict | None = None) -> dict:
-    """{(object, seed): (ADD fraction, 2D fraction)} of one variant over the sequences; models:
-    {object: ONNX path} to score a candidate instead of the shipped model."""
+    """{(object, seed): (ADD fraction, 2D fraction, pose jumps, tracked pairs)} of one variant over
+    the sequences; models: {object: ONNX path} to score a candidate instead of the shipped model
+    (required for an object directory)."""
     config = TrackerConfig.preset("fast", **overrides)  # a bad setting fails here, before any rendering
     out = {}
     for name, object_seeds in seeds.items():
@@ -39,7 +47,8 @@ def score_variant(overrides: dict, cache: Path, seeds: dict = DEV_SEEDS, with_de
         for seed in ((DEMO_SEED,) if with_demo else ()) + tuple(object_seeds):
             scene = ensure_demo_sequence(cache, 300, seed=seed, object_name=name)
             report = run_demo(model, obj, Camera.from_yaml(scene / "camera.yaml"), scene, config=config)
-            out[(name, seed)] = (report.accuracy["frac_add"], report.accuracy["frac_proj"])
+            j = report.accuracy["jumps"]
+            out[(name, seed)] = (report.accuracy["frac_add"], report.accuracy["frac_proj"], j["jumps"], j["pairs"])
     return out
 
 
@@ -50,11 +59,12 @@ def summary(scores: dict) -> str:
     for name in sorted({k[0] for k in scores}):
         v = [x for k, x in dev.items() if k[0] == name]
         if v:
-            lines.append(f"  {name}: dev mean ADD {100 * sum(a for a, _ in v) / len(v):.2f} %  2D {100 * sum(b for _, b in v) / len(v):.2f} %  (n={len(v)})")
+            lines.append(f"  {name}: dev mean ADD {100 * sum(x[0] for x in v) / len(v):.2f} %  2D {100 * sum(x[1] for x in v) / len(v):.2f} %  "
+                         f"jumps {sum(x[2] for x in v)} of {sum(x[3] for x in v)} pairs  (n={len(v)})")
     if dev:
-        lines.append(f"  all: dev mean ADD {100 * sum(a for a, _ in dev.values()) / len(dev):.2f} %  "
-                     f"2D {100 * sum(b for _, b in dev.values()) / len(dev):.2f} %  (n={len(dev)})")
-    demos = ", ".join(f"{k[0]} {100 * a:.1f} / {100 * b:.1f} %" for k, (a, b) in scores.items() if k[1] == DEMO_SEED)
+        lines.append(f"  all: dev mean ADD {100 * sum(x[0] for x in dev.values()) / len(dev):.2f} %  "
+                     f"2D {100 * sum(x[1] for x in dev.values()) / len(dev):.2f} %  (n={len(dev)})")
+    demos = ", ".join(f"{k[0]} {100 * x[0]:.1f} / {100 * x[1]:.1f} %" for k, x in scores.items() if k[1] == DEMO_SEED)
     if demos:
         lines.append(f"  demos (reference only): {demos}")
     return "\n".join(lines)
@@ -69,12 +79,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--objects", default=",".join(DEV_SEEDS), help="which objects' sequences (default: default,bottle)")
     args = p.parse_args(argv)
     models = dict(m.split("=", 1) for m in args.model if "=" in m)
-    if len(models) != len(args.model) or not set(models) <= set(DEV_SEEDS):
-        raise SystemExit(f"--model {args.model}: give OBJECT=PATH with OBJECT one of {', '.join(DEV_SEEDS)}.")
     objects = [o for o in args.objects.split(",") if o]
-    if not objects or not set(objects) <= set(DEV_SEEDS):
-        raise SystemExit(f"--objects {args.objects}: a comma-separated list of {', '.join(DEV_SEEDS)}.")
-    seeds = {o: DEV_SEEDS[o] for o in objects}
+    if len(models) != len(args.model) or not set(models) <= set(DEV_SEEDS) | set(objects):
+        raise SystemExit(f"--model {args.model}: give OBJECT=PATH with OBJECT one of {', '.join(DEV_SEEDS)} or a listed object directory.")
+    for o in objects:
+        if o not in DEV_SEEDS and not (Path(o).is_dir() and o in models):
+            raise SystemExit(f"--objects {args.objects}: {o} is neither {' nor '.join(DEV_SEEDS)} nor an object directory "
+                             f"given a model with --model {o}=ONNX.")
+    if not objects:
+        raise SystemExit(f"--objects {args.objects}: a comma-separated list of {', '.join(DEV_SEEDS)} or object directories.")
+    seeds = {o: DEV_SEEDS.get(o, DIR_SEEDS) for o in objects}
     try:
         variants = json.loads(args.variants)
     except json.JSONDecodeError as e:
@@ -88,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
             scores = score_variant(overrides, cache, seeds, models=models)
         except (KptrackError, TypeError) as e:
             raise SystemExit(f"variant {name!r}: {e}")
-        print(name + "  " + " | ".join(f"{o}{s}: {100 * a:.1f}/{100 * b:.1f}" for (o, s), (a, b) in scores.items()), flush=True)
+        print(name + "  " + " | ".join(f"{Path(o).name}{s}: {100 * x[0]:.1f}/{100 * x[1]:.1f}" for (o, s), x in scores.items()), flush=True)
         print(summary(scores), flush=True)
     return 0
 

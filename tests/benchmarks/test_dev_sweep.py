@@ -7,10 +7,11 @@ from benchmarks.dev_sweep import main, summary
 
 
 def test_summary_means_exclude_the_demo_seed():
-    scores = {("default", 1): (0.0, 0.0), ("default", 2): (0.9, 0.8), ("default", 3): (0.7, 0.6), ("bottle", 2): (0.5, 0.4)}
+    scores = {("default", 1): (0.0, 0.0, 5, 9), ("default", 2): (0.9, 0.8, 1, 100), ("default", 3): (0.7, 0.6, 0, 50),
+              ("bottle", 2): (0.5, 0.4, 2, 80)}
     text = summary(scores)
-    assert "default: dev mean ADD 80.00 %  2D 70.00 %  (n=2)" in text
-    assert "bottle: dev mean ADD 50.00 %  2D 40.00 %  (n=1)" in text
+    assert "default: dev mean ADD 80.00 %  2D 70.00 %  jumps 1 of 150 pairs  (n=2)" in text
+    assert "bottle: dev mean ADD 50.00 %  2D 40.00 %  jumps 2 of 80 pairs  (n=1)" in text
     assert "all: dev mean ADD 70.00 %  2D 60.00 %  (n=3)" in text
     assert "demos (reference only): default 0.0 / 0.0 %" in text
 
@@ -31,3 +32,9 @@ def test_an_unknown_setting_names_the_variant(tmp_path):
 def test_bad_model_and_objects_are_one_clear_error(args, match):
     with pytest.raises(SystemExit, match=match):
         main(['{"a": {}}', *args])
+
+
+def test_an_object_directory_needs_its_model(tmp_path):
+    (tmp_path / "box").mkdir()
+    with pytest.raises(SystemExit, match="given a model with --model"):
+        main(['{"a": {}}', "--objects", str(tmp_path / "box")])

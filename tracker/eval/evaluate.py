@@ -226,12 +226,14 @@ def evaluate_scene(obj, gt: SceneGt, est: Estimates, cfg: EvalConfig) -> dict[st
 def score_tracked(results: Sequence, scene: str | Path, obj) -> dict[str, Any]:
     """The scorer's headline for a tracker's per-frame results against a BOP scene's ground truth
     (``kptrack demo``, ``kptrack adapt``). results: objects with ``index``, ``has_pose``,
-    ``R_m2c``, ``t_m2c`` and ``score`` (the pipeline's ``FrameResult``); a frame without one has no pose."""
+    ``R_m2c``, ``t_m2c`` and ``score`` (the pipeline's ``FrameResult``); a frame without one has no pose.
+    The headline's keys, plus 'jumps': :func:`tracker.eval.temporal.pose_jumps`'s count ('jumps', 'pairs')."""
     gt = load_scene_gt(scene)
     by_index = {r.index: r for r in results}
     poses = [None if (r := by_index.get(int(i))) is None or not r.has_pose else (r.R_m2c, r.t_m2c, r.score) for i in gt.im_ids]
     scene_doc = evaluate_scene(obj, gt, estimates_from_poses(gt, poses), EvalConfig(poses="", dataset=str(scene)))
-    return scene_doc["aggregate"]["headline"]
+    jumps = scene_doc["aggregate"]["jumps"]
+    return {**scene_doc["aggregate"]["headline"], "jumps": {"jumps": jumps["jumps"], "pairs": jumps["pairs"]}}
 
 
 def _combine(scenes: list[dict[str, Any]]) -> dict[str, Any]:

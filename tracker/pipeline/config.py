@@ -33,7 +33,11 @@ class TrackerConfig:
     before calling the frame failed.
     associate: for an object with discrete symmetries, also fit the heatmaps' peaks matched to the
     keypoints the warm start projects (within associate_gate_cells, then half that after one
-    fit; :mod:`tracker.pipeline.associate`), kept when it explains more keypoints.
+    fit; :mod:`tracker.pipeline.associate`), kept when it explains more keypoints. confusable:
+    for such an object, also match and fit the peaks from the start pose turned by each of the
+    object's confusable turns (:mod:`tracker.objects.confusable`), in tracking and after a cold
+    start; a turned hypothesis replaces the start's only when it explains at least
+    confusable_margin more keypoints.
     keypoint_recrop: when a search view yields no pose, crop closer around where its keypoints
     gather and try once more in the same frame.
     Solver: loss ('huber' | 'cauchy' | 'l2'), robust_scale_cells (the loss's scale, heatmap
@@ -71,6 +75,8 @@ class TrackerConfig:
     # 0.35 scored best (mean ADD 92.12 -> 93.80 %, 2D 93.14 -> 94.60 %; benchmarks/RESULTS.md).
     min_acquire_score: float = 0.35
     associate_gate_cells: float = 4.0
+    confusable: bool = True
+    confusable_margin: int = 1
     lost_patience: int = 1
     max_predict_frames: int = 5
     max_consecutive_errors: int = 30
@@ -115,5 +121,7 @@ class TrackerConfig:
             raise KptrackError(f"tracker config: min_acquire_score {self.min_acquire_score} must lie within 0..1 (a score).")
         if not self.associate_gate_cells > 0.0:
             raise KptrackError(f"tracker config: associate_gate_cells {self.associate_gate_cells} must be > 0 heatmap cells.")
+        if self.confusable_margin < 1:
+            raise KptrackError(f"tracker config: confusable_margin {self.confusable_margin} must be >= 1 keypoint.")
         if not self.roi_margin >= 1.0:
             raise KptrackError(f"tracker config: roi_margin {self.roi_margin} must be >= 1.")

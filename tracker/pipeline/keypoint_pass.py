@@ -19,7 +19,10 @@ does: preprocess, inference, postprocess):
    (:mod:`tracker.pipeline.solve_ransac`) on the same keypoints. For such an object
    (``associate``) the heatmaps' peaks are also matched to the keypoints that the warm start
    projects, whatever channel they came from, and fitted
-   (:mod:`tracker.pipeline.associate`); that fit wins when it explains more keypoints;
+   (:mod:`tracker.pipeline.associate`); that fit wins when it explains more keypoints. The same
+   match and fit also run from the start turned by each of the object's confusable turns
+   (:mod:`tracker.objects.confusable`: a plain box's quarter turns), and from a cold fit's pose
+   and its turns; a turned fit replaces the start's when it explains ``confusable_margin`` more;
 6. **accept**: a fit is accepted when it is finite and in front of the camera, keeps
    >= ``min_inliers`` inliers, their reprojection RMS is <= ``max_rms_cells`` heatmap cells
    of this crop (so the threshold does not depend on the object's size in the image), and the
@@ -46,6 +49,7 @@ import numpy as np
 from tracker.camera import Camera
 from tracker.geometry import project
 from tracker.geometry.crop import heatmap_to_frame
+from tracker.objects.confusable import confusable_turns
 from tracker.pipeline.associate import heatmap_peaks, match_to_projection
 from tracker.pipeline.config import TrackerConfig
 from tracker.pipeline.decode import decode_dark
@@ -142,6 +146,8 @@ class KeypointPass:
                  equivalents: np.ndarray | None = None):
         self.model, self.config = model, config
         self.equivalents = None if equivalents is None or len(equivalents) < 2 else np.asarray(equivalents, np.float64)
+        # near-symmetries beyond the group, tried as further starts of the matched-peak fit
+        self.turns = np.zeros((0, 4, 4)) if self.equivalents is None else confusable_turns(keypoints, self.equivalents)
         self.input_size, self.heatmap_size = int(model.meta.input_size), int(model.meta.heatmap_size)
         # Writable private copies: numba specialises on the read-only flag, and the warm-up must
         # compile/load the same signatures the frame loop uses.
@@ -186,9 +192,11 @@ class KeypointPass:
         cfg = self.config
         ok = (conf >= cfg.min_conf) & np.all(np.isfinite(uv), axis=1)
         scale = cfg.robust_scale_cells * px_per_cell
-        matched = None
-        if warm is not None and heat is not None and self.equivalents is not None and cfg.associate:
-            matched = self._matched_fit(heat, A, warm, px_per_cell, scale)
+        peaks = matched = None
+        if heat is not None and self.equivalents is not None and cfg.associate:
+            peaks = self._peaks(heat, A)
+        if warm is not None and peaks is not None:
+            matched = self._hypotheses_fit(peaks, warm, px_per_cell, scale)
         if np.count_nonzero(ok) < cfg.min_keypoints:
             return (None, False, None) if matched is None else self._with_mask(*matched)
         uv_ideal = self.undistort(uv[ok])
@@ -213,6 +221,11 @@ class KeypointPass:
             cold_ok = cold is not None and self.acceptable(cold, px_per_cell)
             if cold_ok or warm is None:
                 res, accepted = cold, cold_ok
+            if warm is None and cold is not None and peaks is not None and cfg.confusable and len(self.turns):
+                # the labels' pose may be a confusable turn off: re-fit the peaks from each turn
+                m = self._hypotheses_fit(peaks, (cold.R_m2c, cold.t_m2c), px_per_cell, scale)
+                if m is not None and m[2] and (not accepted or _fits_better(m[0], res)):
+                    return self._with_mask(*m)
         if res is None:
             return None, False, None
         return self._with_mask(res, np.flatnonzero(ok), accepted)
@@ -225,25 +238,48 @@ class KeypointPass:
         pose = dataclasses.replace(res, inlier_mask=mask) if dataclasses.is_dataclass(res) else res
         return pose, accepted, keypoints
 
-    def _matched_fit(self, heat: np.ndarray, A: np.ndarray, warm: tuple, px_per_cell: float, scale: float):
+    def _peaks(self, heat: np.ndarray, A: np.ndarray):
+        """The heatmaps' peaks (:func:`tracker.pipeline.associate.heatmap_peaks`): (frame px as seen
+        (P, 2), undistorted (P, 2), values (P,)), or None when fewer than min_keypoints."""
+        xy, val = heatmap_peaks(heat, self.config.min_conf, 2 * len(self.keypoints))
+        if len(xy) < self.config.min_keypoints:
+            return None
+        seen = heatmap_to_frame(xy, A, self.input_size, self.heatmap_size)
+        return seen, self.undistort(seen), val
+
+    def _hypotheses_fit(self, peaks, start: tuple, px_per_cell: float, scale: float):
+        """The matched-peak fit (:meth:`_matched_fit`) from ``start`` = (R, t), or from ``start``
+        turned by one of the object's confusable turns when that explains at least
+        ``confusable_margin`` more keypoints (the best such turn by inliers, then RMS)."""
+        cfg = self.config
+        best = self._matched_fit(peaks, start, px_per_cell, scale)
+        if not cfg.confusable or not len(self.turns):
+            return best
+        R0, t0 = np.asarray(start[0], np.float64), np.asarray(start[1], np.float64)
+        alt = None
+        for T in self.turns:
+            m = self._matched_fit(peaks, (R0 @ T[:3, :3], t0 + R0 @ T[:3, 3]), px_per_cell, scale)
+            if m is not None and m[2] and (alt is None or _fits_better(m[0], alt[0])):
+                alt = m
+        if alt is not None and (best is None or not best[2] or alt[0].n_inliers >= best[0].n_inliers + cfg.confusable_margin):
+            return alt
+        return best
+
+    def _matched_fit(self, peaks, warm: tuple, px_per_cell: float, scale: float):
         """The fit of the heatmaps' peaks matched to the keypoints projected by the warm start, then
         re-matched under that fit and fitted again (:mod:`tracker.pipeline.associate`): (fit, the
         keypoints it used, accepted, (uv (K, 2) frame px as seen, NaN where unmatched; the peaks'
-        values (K,))), or None with too few matches."""
+        values (K,))), or None with too few matches. peaks: :meth:`_peaks`'s triple."""
         cfg = self.config
-        xy, val = heatmap_peaks(heat, cfg.min_conf, 2 * len(self.keypoints))
-        if len(xy) < cfg.min_keypoints:
-            return None
-        seen = heatmap_to_frame(xy, A, self.input_size, self.heatmap_size)
-        peaks = self.undistort(seen)
+        seen, ideal, val = peaks
         R, t = np.asarray(warm[0], np.float64), np.asarray(warm[1], np.float64)
         res = idx = None
         for gate in (cfg.associate_gate_cells, 0.5 * cfg.associate_gate_cells):
-            j = match_to_projection(peaks, project(self.keypoints, R, t, self.K), gate * px_per_cell)
+            j = match_to_projection(ideal, project(self.keypoints, R, t, self.K), gate * px_per_cell)
             sel = j >= 0
             if np.count_nonzero(sel) < cfg.min_keypoints:
                 break
-            res, idx, at = self.solve_warm(self.keypoints[j[sel]], peaks[sel], val[sel], self.K, R, t, scale), j[sel], np.flatnonzero(sel)
+            res, idx, at = self.solve_warm(self.keypoints[j[sel]], ideal[sel], val[sel], self.K, R, t, scale), j[sel], np.flatnonzero(sel)
             R, t = np.asarray(res.R_m2c), np.asarray(res.t_m2c)
         if res is None:
             return None

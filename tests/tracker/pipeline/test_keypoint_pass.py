@@ -156,3 +156,43 @@ def test_a_weak_search_pose_does_not_start_a_track(obj, cam, peak, acquires):
 def test_acquire_score_and_gate_checked(bad):
     with pytest.raises(KptrackError, match="tracker config"):
         TrackerConfig.preset("fast", **bad)
+
+
+def _quarter_turned(box, R, t):
+    """(R, t) turned a quarter about the box's long axis: 60 and 40 mm sides swapped."""
+    Q = so3_exp(np.array([np.pi / 2, 0.0, 0.0]))
+    return R @ Q, t
+
+
+@pytest.mark.parametrize("warm_start", [True, False])
+def test_a_start_a_quarter_turn_off_is_corrected_by_the_confusable_turns(cam, warm_start):
+    """A plain box's pose a quarter turn off still explains some corners. Fitting the heatmaps'
+    peaks from each confusable turn of the start finds the pose that explains them all, whether
+    the start came from tracking (warm) or from a cold fit of the labels (here a stand-in RANSAC
+    that returns the quarter-turned pose with 5 inliers, as mixed-up labels can give)."""
+    box = _box_with_symmetry()
+    group = symmetry_group(box).discrete
+    t = np.array([20.0, -10.0, 420.0])
+    R_true = so3_exp(np.array([0.5, -0.4, 0.3]))
+    R_bad = R_true @ so3_exp(np.array([np.pi / 2, 0.0, 0.0]))  # 60 and 40 mm sides swapped
+    mix = np.array([1, 0, 2, 6, 4, 7, 3, 5])  # channels mixed up: the labels fit no pose
+    oracle = OracleHeatmaps(box.keypoint_names, lambda i: cam.project(box.keypoints, R_true, t)[mix])
+
+    def cold(xyz, *_):
+        mask = np.arange(len(xyz)) < 5
+        return PoseResult(R_bad, t.copy(), 0.5, int(mask.sum()), mask, np.eye(6), 3, True)
+
+    frame = np.zeros((H, W, 3), np.uint8)
+
+    def run(**over):
+        c = TrackerConfig.preset("fast", cold_retry=False, **over)
+        A = box_crop(cam, np.array(box.box_corners, float), R_true, t, c.roi_margin, c.min_roi_px)
+        kp = KeypointPass(oracle, box.keypoints, cam, c, equivalents=group, solve_cold=cold)
+        return kp(frame, A, 0, (R_bad, t) if warm_start else None, StageClock())
+
+    def right(p):
+        return p.accepted and min(rotation_error_deg(p.pose.R_m2c, R_true @ S[:3, :3]) for S in group) < 0.5
+
+    fixed = run()
+    assert right(fixed) and fixed.pose.n_inliers == 8
+    assert not right(run(confusable=False))
