@@ -59,12 +59,12 @@ def summary(scores: dict) -> str:
     for name in sorted({k[0] for k in scores}):
         v = [x for k, x in dev.items() if k[0] == name]
         if v:
-            lines.append(f"  {name}: dev mean ADD {100 * sum(x[0] for x in v) / len(v):.2f} %  2D {100 * sum(x[1] for x in v) / len(v):.2f} %  "
+            lines.append(f"  {Path(name).name}: dev mean ADD {100 * sum(x[0] for x in v) / len(v):.2f} %  2D {100 * sum(x[1] for x in v) / len(v):.2f} %  "
                          f"jumps {sum(x[2] for x in v)} of {sum(x[3] for x in v)} pairs  (n={len(v)})")
     if dev:
         lines.append(f"  all: dev mean ADD {100 * sum(x[0] for x in dev.values()) / len(dev):.2f} %  "
                      f"2D {100 * sum(x[1] for x in dev.values()) / len(dev):.2f} %  (n={len(dev)})")
-    demos = ", ".join(f"{k[0]} {100 * x[0]:.1f} / {100 * x[1]:.1f} %" for k, x in scores.items() if k[1] == DEMO_SEED)
+    demos = ", ".join(f"{Path(k[0]).name} {100 * x[0]:.1f} / {100 * x[1]:.1f} %" for k, x in scores.items() if k[1] == DEMO_SEED)
     if demos:
         lines.append(f"  demos (reference only): {demos}")
     return "\n".join(lines)

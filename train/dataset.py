@@ -41,7 +41,8 @@ from tracker.formats.coco import read_coco
 from tracker.geometry import project
 from tracker.geometry.crop import HEATMAP_SIZE, INPUT_SIZE, apply_affine, heatmap_to_crop
 from tracker.errors import KptrackError
-from tracker.objects.symmetry import SymmetricLabels, symmetry_group
+from tracker.objects.symmetry import symmetry_group
+from tracker.objects.symmetry_keypoints import SymmetricLabels
 from train.augment import AugmentConfig, box_affine, photometric, sample_affine, warp
 from train.heatmaps import DEFAULT_SIGMA, gaussian_targets
 

@@ -1,6 +1,6 @@
 """Scoring a symmetric object's keypoints against the equivalent the network chose.
 
-For a discrete symmetry that permutes the keypoints (:func:`tracker.objects.symmetry.keypoint_permutations`),
+For a discrete symmetry that permutes the keypoints (:func:`tracker.objects.symmetry_keypoints.keypoint_permutations`),
 every equivalent pose gives the same image, and its labels are the canonical labels reordered.
 A network trained with the min-over-equivalents loss (:func:`train.validation.heatmap_loss`) may
 answer with any of them, and the tracker fits whichever it gets, so its keypoints are scored

@@ -43,7 +43,8 @@ from tracker.errors import KptrackError
 from tracker.formats.modelmeta import ModelMeta
 from tracker.geometry.crop import HEATMAP_SIZE, INPUT_SIZE
 from tracker.objects import ObjectModel, load_object
-from tracker.objects.symmetry import keypoint_permutations, symmetry_group
+from tracker.objects.symmetry import symmetry_group
+from tracker.objects.symmetry_keypoints import keypoint_permutations
 from train.checkpoint import check_checkpoint_fits, load_checkpoint, make_checkpoint, save_checkpoint
 from train.backbone import HEADS, default_backbone_path, fits, is_backbone, load_backbone, load_into
 from train.config import TrainConfig, check_config

@@ -24,7 +24,8 @@ import numpy as np
 
 from tracker.errors import KptrackError
 from tracker.objects import load_object
-from tracker.objects.symmetry import keypoint_permutations, symmetry_group
+from tracker.objects.symmetry import symmetry_group
+from tracker.objects.symmetry_keypoints import keypoint_permutations
 from tracker.pipeline.decode import decode_dark
 from tracker.pipeline.infer import OnnxHeatmapModel
 from train.dataset import CropDataset, crop_pixel_errors, load_records

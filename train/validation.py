@@ -41,7 +41,7 @@ def heatmap_loss(outputs, target: torch.Tensor, weight: torch.Tensor, peak_weigh
     answer is an all-zero map; weighting the peak makes drawing it pay from the first iterations.
 
     perms: (M, K) long, a discrete symmetry's keypoint permutations
-    (:func:`tracker.objects.symmetry.keypoint_permutations`), or None. With them each crop is
+    (:func:`tracker.objects.symmetry_keypoints.keypoint_permutations`), or None. With them each crop is
     scored against the equivalent its prediction fits best (the minimum over the M reorderings of
     its target, summed over the stacks), so the network is free to pick, per view, the equivalent
     it finds easiest to see rather than the canonical rule's, whose boundaries are not visible in

@@ -10,7 +10,8 @@ from kp_tinydata import write_tiny_bop
 from tracker.geometry.crop import apply_affine
 from tracker.objects import ObjectModel
 from tracker.objects.primitives import box_keypoints, box_mesh
-from tracker.objects.symmetry import canonical_keypoint_labels, parse_symmetry
+from tracker.objects.symmetry import parse_symmetry
+from tracker.objects.symmetry_keypoints import canonical_keypoint_labels
 from train.augment import AugmentConfig
 from train.dataset import CropDataset, load_records
 

@@ -15,7 +15,7 @@ z = -100, the cap's top at z = +100). ``symmetries_continuous`` = axis (0, 0, 1)
 origin. Faces wind counter-clockwise seen from outside; vertices are duplicated per band, so
 the colours (BGR uint8) are flat per band.
 
-Keypoints (:func:`tracker.objects.symmetry.axis_keypoints`, 9): the axis' two ends and its
+Keypoints (:func:`tracker.objects.symmetry_keypoints.axis_keypoints`, 9): the axis' two ends and its
 centre, and three points on each rim (the cap's top edge, the base's edge); the rim points are
 made unambiguous per view by the canonical training labels.
 """
@@ -29,7 +29,7 @@ import numpy as np
 
 from tracker.objects.mesh_io import MeshData
 from tracker.objects.model import ObjectModel
-from tracker.objects.symmetry import axis_keypoints
+from tracker.objects.symmetry_keypoints import axis_keypoints
 
 HEIGHT_MM = 200.0
 SEGMENTS = 64

@@ -21,6 +21,8 @@ import itertools
 
 import numpy as np
 
+from tracker.objects.symmetry_keypoints import keypoint_map
+
 CONFUSABLE_TOL_FRAC = 0.4  # a turn may move each keypoint this far (x the keypoints' extent) onto another
 
 
@@ -51,7 +53,6 @@ def confusable_turns(keypoints_mm: np.ndarray, group_discrete: np.ndarray | None
     _, vecs = np.linalg.eigh(q.T @ q)
     if np.linalg.det(vecs) < 0:
         vecs[:, 0] = -vecs[:, 0]
-    extent = max(float(np.ptp(kp, axis=0).max()), 1e-9)
     group = np.eye(4)[None] if group_discrete is None else np.asarray(group_discrete, np.float64)
     kept: list[np.ndarray] = []
     for M in _axis_permuting_rotations():
@@ -60,10 +61,8 @@ def confusable_turns(keypoints_mm: np.ndarray, group_discrete: np.ndarray | None
             continue
         T = np.eye(4)
         T[:3, :3], T[:3, 3] = R, centre - R @ centre
-        moved = kp @ R.T + T[:3, 3]
-        d = np.linalg.norm(moved[:, None] - kp[None], axis=2)
-        j = d.argmin(1)
-        if len(set(j.tolist())) != len(kp) or d[np.arange(len(kp)), j].max() > tol_frac * extent:
+        j = keypoint_map(kp, T, tol_frac)
+        if j is None or len(set(j.tolist())) != len(kp):
             continue
         # the same image as one already kept, or as the identity, when T = K S for group elements
         if any(_same_coset(T, U, group) for U in [np.eye(4), *kept]):

@@ -41,7 +41,8 @@ from tracker.objects.drill import default_object
 from tracker.objects.keypoints import MIN_KEYPOINTS, auto_keypoints, check_keypoints_on_object, read_keypoints_json
 from tracker.objects.mesh_io import MESH_SUFFIXES, MeshData, read_mesh, write_ply
 from tracker.objects.model import ObjectModel, mesh_diameter
-from tracker.objects.symmetry import axis_keypoints, check_symmetries, parse_symmetry, read_models_info_symmetries
+from tracker.objects.symmetry import check_symmetries, parse_symmetry, read_models_info_symmetries
+from tracker.objects.symmetry_keypoints import axis_keypoints
 
 log = logging.getLogger(__name__)
 
@@ -172,7 +173,7 @@ def init_object(
     given; ``symmetry`` is a ``--symmetry`` preset or models_info.json
     (:func:`~tracker.objects.symmetry.parse_symmetry`, preset axes through the scaled mesh's box
     centre) and replaces them when given. With a continuous symmetry, 'auto' keypoints lie on its
-    axis and rims (:func:`~tracker.objects.symmetry.axis_keypoints`).
+    axis and rims (:func:`~tracker.objects.symmetry_keypoints.axis_keypoints`).
     """
     if units not in ("mm", "m"):
         raise KptrackError(f"--units {units!r}: unknown unit. Use mm or m.")

@@ -13,9 +13,16 @@ from tracker.geometry import look_at, rotation_error_deg, so3_exp
 from tracker.objects import ObjectModel, init_object, load_object
 from tracker.objects.primitives import box_keypoints, box_mesh, cylinder_keypoints, cylinder_mesh
 from tracker.objects.symmetry import (
-    canonical_keypoint_labels, canonical_pose, check_symmetries, keypoint_permutations, nearest_equivalent,
-    parse_symmetry, read_models_info_symmetries, rotation_about, symmetry_group, symmetry_transforms,
+    canonical_pose,
+    check_symmetries,
+    nearest_equivalent,
+    parse_symmetry,
+    read_models_info_symmetries,
+    rotation_about,
+    symmetry_group,
+    symmetry_transforms,
 )
+from tracker.objects.symmetry_keypoints import canonical_keypoint_labels, keypoint_permutations
 
 K = Camera.from_fov(60.0, 640, 480).K
 

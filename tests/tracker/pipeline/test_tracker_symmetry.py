@@ -12,7 +12,8 @@ from tracker.camera import Camera
 from tracker.geometry import rotation_error_deg, so3_exp
 from tracker.objects import ObjectModel
 from tracker.objects.primitives import box_keypoints, box_mesh, cylinder_keypoints, cylinder_mesh
-from tracker.objects.symmetry import canonical_keypoint_labels, canonical_transform, parse_symmetry, symmetry_group
+from tracker.objects.symmetry import canonical_transform, parse_symmetry, symmetry_group
+from tracker.objects.symmetry_keypoints import canonical_keypoint_labels
 from tracker.pipeline.config import TrackerConfig
 from tracker.pipeline.draw import hud_lines
 from tracker.pipeline.tracker import Tracker
