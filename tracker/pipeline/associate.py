@@ -12,6 +12,11 @@ keypoint, within a gate), as a model-based edge or corner tracker associates its
 (Harris's RAPiD; Drummond and Cipolla, "Real-time visual tracking of complex structures",
 PAMI 2002). The keypoint pass fits those correspondences, re-matches under the fitted pose and
 fits again (:class:`tracker.pipeline.keypoint_pass.KeypointPass`).
+
+Without a previous pose, :func:`peak_labels` gives each peak every channel that fires on it
+(within a fraction of the strongest one there): a corner two channels claim enters a cold RANSAC
+under both labels, and RANSAC picks the consistent ones, as multi-hypothesis correspondences do
+when a descriptor is ambiguous.
 """
 
 from __future__ import annotations
@@ -61,6 +66,33 @@ def heatmap_peaks(heat: np.ndarray, min_conf: float, max_peaks: int) -> tuple[np
             if den < 0:
                 xy[i, axis] += float(np.clip(0.5 * (la - lc) / den, -0.5, 0.5))
     return xy, vals
+
+
+def peak_labels(heat: np.ndarray, xy: np.ndarray, min_conf: float, rel: float = 0.5) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The channels that fire on each peak: (peak index (C,), keypoint index (C,), value (C,)).
+
+    heat: (K, H, W); xy: (P, 2) heatmap cells (:func:`heatmap_peaks`). A channel labels a peak when
+    its value at the peak's cell is >= ``min_conf`` and >= ``rel`` times the strongest channel's
+    there. Pairs come peak by peak, strongest channel first.
+    """
+    heat = np.asarray(heat, np.float32)
+    k, h, w = heat.shape
+    if len(xy) == 0:
+        empty = np.zeros(0, np.int64)
+        return empty, empty, np.zeros(0)
+    cells = np.rint(np.asarray(xy, np.float64)).astype(np.int64)
+    cx, cy = np.clip(cells[:, 0], 0, w - 1), np.clip(cells[:, 1], 0, h - 1)
+    v = np.nan_to_num(heat[:, cy, cx].astype(np.float64).T, nan=0.0)  # (P, K)
+    keep = (v >= min_conf) & (v >= rel * v.max(axis=1, keepdims=True))
+    order = np.argsort(-v, axis=1, kind="stable")
+    pi, ki = [], []
+    for i in range(len(v)):
+        for j in order[i]:
+            if keep[i, j]:
+                pi.append(i)
+                ki.append(j)
+    pi, ki = np.asarray(pi, np.int64), np.asarray(ki, np.int64)
+    return pi, ki, v[pi, ki]
 
 
 def match_to_projection(peaks_uv: np.ndarray, model_uv: np.ndarray, gate_px: float) -> np.ndarray:

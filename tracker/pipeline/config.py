@@ -37,7 +37,9 @@ class TrackerConfig:
     for such an object, also match and fit the peaks from the start pose turned by each of the
     object's confusable turns (:mod:`tracker.objects.confusable`), in tracking and after a cold
     start; a turned hypothesis replaces the start's only when it explains at least
-    confusable_margin more keypoints.
+    confusable_margin more keypoints. peak_cold: for such an object, a cold start also runs RANSAC
+    on the peaks under every channel firing on each (:func:`tracker.pipeline.associate.peak_labels`),
+    then matches and fits the peaks from its pose (and its turns); the better accepted fit wins.
     keypoint_recrop: when a search view yields no pose, crop closer around where its keypoints
     gather and try once more in the same frame.
     Solver: loss ('huber' | 'cauchy' | 'l2'), robust_scale_cells (the loss's scale, heatmap
@@ -77,6 +79,7 @@ class TrackerConfig:
     associate_gate_cells: float = 4.0
     confusable: bool = True
     confusable_margin: int = 1
+    peak_cold: bool = True
     lost_patience: int = 1
     max_predict_frames: int = 5
     max_consecutive_errors: int = 30

@@ -22,7 +22,9 @@ does: preprocess, inference, postprocess):
    (:mod:`tracker.pipeline.associate`); that fit wins when it explains more keypoints. The same
    match and fit also run from the start turned by each of the object's confusable turns
    (:mod:`tracker.objects.confusable`: a plain box's quarter turns), and from a cold fit's pose
-   and its turns; a turned fit replaces the start's when it explains ``confusable_margin`` more;
+   and its turns; a turned fit replaces the start's when it explains ``confusable_margin`` more.
+   Without a start (``peak_cold``), RANSAC also runs on the peaks under every channel that fires
+   on each (:func:`tracker.pipeline.associate.peak_labels`), and its pose starts the same match;
 6. **accept**: a fit is accepted when it is finite and in front of the camera, keeps
    >= ``min_inliers`` inliers, their reprojection RMS is <= ``max_rms_cells`` heatmap cells
    of this crop (so the threshold does not depend on the object's size in the image), and the
@@ -50,7 +52,7 @@ from tracker.camera import Camera
 from tracker.geometry import project
 from tracker.geometry.crop import heatmap_to_frame
 from tracker.objects.confusable import confusable_turns
-from tracker.pipeline.associate import heatmap_peaks, match_to_projection
+from tracker.pipeline.associate import heatmap_peaks, match_to_projection, peak_labels
 from tracker.pipeline.config import TrackerConfig
 from tracker.pipeline.decode import decode_dark
 from tracker.pipeline.infer import HeatmapBackend
@@ -198,6 +200,8 @@ class KeypointPass:
         if warm is not None and peaks is not None:
             matched = self._hypotheses_fit(peaks, warm, px_per_cell, scale)
         if np.count_nonzero(ok) < cfg.min_keypoints:
+            if warm is None:  # too few labelled keypoints for a cold start; the peaks may still do
+                matched = self._cold_peak_fit(peaks, None, px_per_cell, scale)
             return (None, False, None) if matched is None else self._with_mask(*matched)
         uv_ideal = self.undistort(uv[ok])
         xyz, w = self.keypoints[ok], conf[ok]
@@ -221,9 +225,8 @@ class KeypointPass:
             cold_ok = cold is not None and self.acceptable(cold, px_per_cell)
             if cold_ok or warm is None:
                 res, accepted = cold, cold_ok
-            if warm is None and cold is not None and peaks is not None and cfg.confusable and len(self.turns):
-                # the labels' pose may be a confusable turn off: re-fit the peaks from each turn
-                m = self._hypotheses_fit(peaks, (cold.R_m2c, cold.t_m2c), px_per_cell, scale)
+            if warm is None:
+                m = self._cold_peak_fit(peaks, cold, px_per_cell, scale)
                 if m is not None and m[2] and (not accepted or _fits_better(m[0], res)):
                     return self._with_mask(*m)
         if res is None:
@@ -240,12 +243,36 @@ class KeypointPass:
 
     def _peaks(self, heat: np.ndarray, A: np.ndarray):
         """The heatmaps' peaks (:func:`tracker.pipeline.associate.heatmap_peaks`): (frame px as seen
-        (P, 2), undistorted (P, 2), values (P,)), or None when fewer than min_keypoints."""
+        (P, 2), undistorted (P, 2), values (P,), the channels firing on each
+        (:func:`tracker.pipeline.associate.peak_labels`)), or None when fewer than min_keypoints."""
         xy, val = heatmap_peaks(heat, self.config.min_conf, 2 * len(self.keypoints))
         if len(xy) < self.config.min_keypoints:
             return None
         seen = heatmap_to_frame(xy, A, self.input_size, self.heatmap_size)
-        return seen, self.undistort(seen), val
+        return seen, self.undistort(seen), val, peak_labels(heat, xy, self.config.min_conf)
+
+    def _cold_peak_fit(self, peaks, cold, px_per_cell: float, scale: float):
+        """The best accepted matched-peak fit (:meth:`_hypotheses_fit`) without a previous pose:
+        from the labelled RANSAC pose ``cold`` (with ``confusable``: it may be a confusable turn
+        off) and (``peak_cold``) from RANSAC on the peaks under every channel firing on them; or
+        None."""
+        cfg = self.config
+        if peaks is None:
+            return None
+        starts = [cold] if cold is not None and cfg.confusable and len(self.turns) else []
+        if cfg.peak_cold:
+            pi, ki, pv = peaks[3]
+            if len(pi) >= cfg.min_keypoints:
+                starts.append(self.solve_cold(self.keypoints[ki], peaks[1][pi], pv, self.K,
+                                              cfg.ransac_reproj_cells * px_per_cell, scale))
+        best = None
+        for st in starts:
+            if st is None:
+                continue
+            m = self._hypotheses_fit(peaks, (st.R_m2c, st.t_m2c), px_per_cell, scale)
+            if m is not None and m[2] and (best is None or _fits_better(m[0], best[0])):
+                best = m
+        return best
 
     def _hypotheses_fit(self, peaks, start: tuple, px_per_cell: float, scale: float):
         """The matched-peak fit (:meth:`_matched_fit`) from ``start`` = (R, t), or from ``start``
@@ -271,7 +298,7 @@ class KeypointPass:
         keypoints it used, accepted, (uv (K, 2) frame px as seen, NaN where unmatched; the peaks'
         values (K,))), or None with too few matches. peaks: :meth:`_peaks`'s triple."""
         cfg = self.config
-        seen, ideal, val = peaks
+        seen, ideal, val = peaks[:3]
         R, t = np.asarray(warm[0], np.float64), np.asarray(warm[1], np.float64)
         res = idx = None
         for gate in (cfg.associate_gate_cells, 0.5 * cfg.associate_gate_cells):

@@ -136,6 +136,43 @@ def test_peaks_matched_by_the_warm_start_fix_mixed_up_labels(cam):
     assert not labelled.accepted or rotation_error_deg(labelled.pose.R_m2c, R0) > 1.0
 
 
+class _Confused:
+    """A heatmap backend whose channels fire strongest on the next corner (source -> target) and
+    only at 0.6 on their own: as a plain box's network does when it cannot tell corners apart."""
+
+    def __init__(self, oracle, pairs):
+        self.oracle, self.pairs, self.meta = oracle, pairs, oracle.meta
+
+    def __call__(self, crops, affines=None, frame_index=None):
+        heat = self.oracle(crops, affines, frame_index)
+        out = heat.copy()
+        for a, b in self.pairs:
+            out[:, a] = np.maximum(0.6 * heat[:, a], heat[:, b])
+        return out
+
+
+def test_a_cold_start_from_the_peaks_finds_corners_the_labels_mix_up(cam):
+    """Five of eight channels peak on another corner, so the labels fit no pose; RANSAC on the
+    peaks under every channel firing on them (peak_cold) finds the pose from scratch."""
+    box = _box_with_symmetry()
+    t = np.array([20.0, -10.0, 450.0])
+    oracle = OracleHeatmaps(box.keypoint_names, lambda i: cam.project(box.keypoints, R0, t))
+    confused = _Confused(oracle, [(0, 1), (1, 2), (2, 3), (4, 5), (6, 7)])
+    frame = np.zeros((H, W, 3), np.uint8)
+
+    def run(**over):
+        c = TrackerConfig.preset("fast", confusable=False, **over)
+        A = box_crop(cam, np.array(box.box_corners, float), R0, t, c.roi_margin, c.min_roi_px)
+        return KeypointPass(confused, box.keypoints, cam, c, equivalents=symmetry_group(box).discrete)(frame, A, 0, None, StageClock())
+
+    def right(p):
+        return p.accepted and min(rotation_error_deg(p.pose.R_m2c, R0 @ S[:3, :3]) for S in symmetry_group(box).discrete) < 0.5
+
+    found = run()
+    assert right(found) and found.pose.n_inliers == 8
+    assert not right(run(peak_cold=False))
+
+
 @pytest.mark.parametrize("peak,acquires", [(0.9, True), (0.25, False)])
 def test_a_weak_search_pose_does_not_start_a_track(obj, cam, peak, acquires):
     """Background clutter gives search poses with faint keypoints; they must not start a track
