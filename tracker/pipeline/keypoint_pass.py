@@ -23,8 +23,9 @@ does: preprocess, inference, postprocess):
    match and fit also run from the start turned by each of the object's confusable turns
    (:mod:`tracker.objects.confusable`: a plain box's quarter turns), and from a cold fit's pose
    and its turns; a turned fit replaces the start's when it explains ``confusable_margin`` more.
-   Without a start (``peak_cold``), RANSAC also runs on the peaks under every channel that fires
-   on each (:func:`tracker.pipeline.associate.peak_labels`), and its pose starts the same match;
+   Without a start (``peak_cold``), P3P hypotheses from the peaks under every channel that fires
+   on each (:func:`tracker.pipeline.associate.peak_labels`,
+   :func:`tracker.pipeline.solve_ransac.peak_hypothesis`) give one more start for the same match;
 6. **accept**: a fit is accepted when it is finite and in front of the camera, keeps
    >= ``min_inliers`` inliers, their reprojection RMS is <= ``max_rms_cells`` heatmap cells
    of this crop (so the threshold does not depend on the object's size in the image), and the
@@ -57,7 +58,7 @@ from tracker.pipeline.config import TrackerConfig
 from tracker.pipeline.decode import decode_dark
 from tracker.pipeline.infer import HeatmapBackend
 from tracker.pipeline.solve_lm import solve_lm
-from tracker.pipeline.solve_ransac import solve_pnp_ransac
+from tracker.pipeline.solve_ransac import peak_hypothesis, solve_pnp_ransac
 
 
 class StageClock:
@@ -254,22 +255,20 @@ class KeypointPass:
     def _cold_peak_fit(self, peaks, cold, px_per_cell: float, scale: float):
         """The best accepted matched-peak fit (:meth:`_hypotheses_fit`) without a previous pose:
         from the labelled RANSAC pose ``cold`` (with ``confusable``: it may be a confusable turn
-        off) and (``peak_cold``) from RANSAC on the peaks under every channel firing on them; or
-        None."""
+        off) and (``peak_cold``) from P3P-RANSAC hypotheses on the peaks under every channel firing
+        on them (:func:`tracker.pipeline.solve_ransac.peak_hypothesis`); or None."""
         cfg = self.config
         if peaks is None:
             return None
-        starts = [cold] if cold is not None and cfg.confusable and len(self.turns) else []
+        starts = [(cold.R_m2c, cold.t_m2c)] if cold is not None and cfg.confusable and len(self.turns) else []
         if cfg.peak_cold:
-            pi, ki, pv = peaks[3]
-            if len(pi) >= cfg.min_keypoints:
-                starts.append(self.solve_cold(self.keypoints[ki], peaks[1][pi], pv, self.K,
-                                              cfg.ransac_reproj_cells * px_per_cell, scale))
+            starts.append(peak_hypothesis(self.keypoints, peaks[1], peaks[3], self.K, cfg.associate_gate_cells * px_per_cell,
+                                          iters=cfg.peak_ransac_iters, min_matched=cfg.min_keypoints))
         best = None
         for st in starts:
             if st is None:
                 continue
-            m = self._hypotheses_fit(peaks, (st.R_m2c, st.t_m2c), px_per_cell, scale)
+            m = self._hypotheses_fit(peaks, st, px_per_cell, scale)
             if m is not None and m[2] and (best is None or _fits_better(m[0], best[0])):
                 best = m
         return best

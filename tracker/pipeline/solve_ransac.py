@@ -79,3 +79,82 @@ def solve_pose(
             raise KptrackError("t0: a warm start needs both R0 and t0. Pass the previous pose's translation too.")
         return solve_lm(xyz_model, uv, weights, K, R0, t0, **kwargs)
     return solve_pnp_ransac(xyz_model, uv, weights, K, **kwargs)
+
+
+def peak_hypothesis(
+    xyz_model: np.ndarray,
+    peaks_uv: np.ndarray,
+    pairs: tuple[np.ndarray, np.ndarray, np.ndarray],
+    K: np.ndarray,
+    gate_px: float,
+    *,
+    iters: int = 100,
+    min_matched: int = 4,
+    seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """A cold-start pose from heatmap peaks that carry several candidate keypoints each.
+
+    xyz_model: (K, 3) mm; peaks_uv: (P, 2) ideal pixels; pairs: (peak index (C,), keypoint index
+    (C,), value (C,)), the candidates (:func:`tracker.pipeline.associate.peak_labels`); K: (3, 3).
+    RANSAC over correspondences: ``iters`` times, three pairs with distinct peaks and distinct
+    keypoints are drawn (more likely the stronger their value) and P3P (OpenCV, Kneip et al. 2011)
+    gives up to four poses. Each pose in front of the camera is scored by its label support: the
+    values of the candidate pairs whose peak lies within ``gate_px`` of their keypoint's
+    projection, summed over a one-to-one choice of them (greedy, strongest first). So a pose must put the keypoints on
+    peaks whose channels name them, not just on peaks: on a plain box many poses put 5 of 6 corners
+    on peaks, and the channels tell them apart (a network may not know which corner of a face it
+    sees but knows the face). Unlike RANSAC on the pairs themselves, a peak's wrong candidates
+    cost nothing once one is right. Returns the best (R (3, 3), t (3,)) with at least
+    ``min_matched`` keypoints on peaks, else None; ``seed`` makes it repeatable.
+    """
+    X = np.asarray(xyz_model, np.float64)
+    uv = np.asarray(peaks_uv, np.float64)
+    pi, ki, w = (np.asarray(a) for a in pairs)
+    Kc = _as_f64(K, "K", (3, 3))
+    ok = np.isfinite(w) & (w > 0)
+    pi, ki, w = pi[ok], ki[ok], w[ok].astype(np.float64)
+    if len(np.unique(pi)) < 3 or len(np.unique(ki)) < 3:
+        return None
+    V = np.zeros((len(uv), len(X)))
+    V[pi, ki] = w  # (P, K): each peak's candidate keypoints and their values
+    rng = np.random.default_rng(seed)
+    prob = w / w.sum()
+    best, best_key = None, 0.0
+    for _ in range(int(iters)):
+        s = rng.choice(len(pi), 3, replace=False, p=prob)
+        if len(set(pi[s].tolist())) < 3 or len(set(ki[s].tolist())) < 3:
+            continue
+        try:
+            _, rvecs, tvecs = cv2.solveP3P(X[ki[s]], uv[pi[s]], Kc, None, flags=cv2.SOLVEPNP_P3P)
+        except cv2.error:
+            continue
+        for rv, tv in zip(rvecs, tvecs):
+            R, t = cv2.Rodrigues(rv)[0], np.asarray(tv, np.float64).ravel()
+            cam = X @ R.T + t
+            if not np.all(np.isfinite(cam)) or np.any(cam[:, 2] <= 1e-3):
+                continue
+            proj = cam @ Kc.T
+            proj = proj[:, :2] / proj[:, 2:]
+            close = np.linalg.norm(uv[:, None] - proj[None], axis=2) <= gate_px  # (P, K)
+            if min(int(close.any(0).sum()), int(close.any(1).sum())) < min_matched:
+                continue
+            support = _one_to_one_support(np.where(close, V, 0.0))
+            if support > best_key:
+                best, best_key = (R, t), support
+    return best
+
+
+def _one_to_one_support(V: np.ndarray) -> float:
+    """Sum of a greedy one-to-one choice of the positive entries of V (P, K), largest first."""
+    p_idx, k_idx = np.nonzero(V > 0)
+    if len(p_idx) == 0:
+        return 0.0
+    vals = V[p_idx, k_idx]
+    used_p, used_k, total = set(), set(), 0.0
+    for i in np.argsort(-vals, kind="stable"):
+        a, b = int(p_idx[i]), int(k_idx[i])
+        if a not in used_p and b not in used_k:
+            used_p.add(a)
+            used_k.add(b)
+            total += float(vals[i])
+    return total

@@ -189,7 +189,8 @@ def test_a_weak_search_pose_does_not_start_a_track(obj, cam, peak, acquires):
     assert TRACKING in statuses(min_acquire_score=0.0)  # the gate, not the fit, refused the weak one
 
 
-@pytest.mark.parametrize("bad", [dict(min_acquire_score=1.5), dict(min_acquire_score=-0.1), dict(associate_gate_cells=0.0)])
+@pytest.mark.parametrize("bad", [dict(min_acquire_score=1.5), dict(min_acquire_score=-0.1), dict(associate_gate_cells=0.0),
+                                 dict(confusable_margin=0), dict(peak_ransac_iters=0)])
 def test_acquire_score_and_gate_checked(bad):
     with pytest.raises(KptrackError, match="tracker config"):
         TrackerConfig.preset("fast", **bad)

@@ -13,7 +13,7 @@ from tracker.geometry import project, project_jacobian, random_rotation, rotatio
 from tracker.pipeline.pose_result import LOSSES, PoseResult
 from tracker.pipeline.solve_lm import _evaluate, solve_lm
 from tracker.pipeline.solve_lm_ref import solve_lm_ref
-from tracker.pipeline.solve_ransac import solve_pnp_ransac, solve_pose
+from tracker.pipeline.solve_ransac import peak_hypothesis, solve_pnp_ransac, solve_pose
 
 KCAM = np.array([[600.0, 0.0, 319.5], [0.0, 610.0, 239.5], [0.0, 0.0, 1.0]])
 
@@ -236,6 +236,39 @@ def test_ransac_degenerate_inputs_return_none():
     # all points identical: OpenCV cannot solve; must not raise
     res = solve_pnp_ransac(np.zeros((6, 3)), np.full((6, 2), 100.0), np.ones(6), KCAM)
     assert res is None or isinstance(res, PoseResult)
+
+
+def test_peak_hypothesis_finds_the_pose_when_most_peaks_name_the_wrong_keypoint_first():
+    """Five of eight peaks carry their true keypoint only as their second candidate, behind a
+    stronger wrong one: the strongest labels fit no pose, the hypotheses scored by one-to-one
+    label support find it."""
+    rng = np.random.default_rng(21)
+    for _ in range(3):
+        X, R, t, uv = scene(rng, n=8, noise_px=0.3)
+        pi, ki, w = [], [], []
+        for p in range(8):
+            wrong = int(rng.choice([k for k in range(8) if k != p]))
+            first, second = (wrong, p) if p < 5 else (p, wrong)
+            pi += [p, p]
+            ki += [first, second]
+            w += [0.9, 0.6]
+        ki = np.array(ki)
+        R_h, t_h = peak_hypothesis(X, uv, (np.array(pi), ki, np.array(w)), KCAM, gate_px=4.0, iters=300)
+        assert rotation_error_deg(R_h, R) < 2.0 and t_err(t_h, t) < 10.0
+        res = solve_pnp_ransac(X[ki[::2]], uv, np.full(8, 0.9), KCAM)  # the strongest labels alone
+        assert res is None or rotation_error_deg(res.R_m2c, R) > 5.0 or res.n_inliers < 5
+
+
+def test_peak_hypothesis_needs_three_distinct_peaks_and_enough_matches():
+    rng = np.random.default_rng(22)
+    X, R, t, uv = scene(rng, n=8)
+    two_peaks = (np.array([0, 0, 1]), np.array([0, 1, 1]), np.ones(3))
+    assert peak_hypothesis(X, uv, two_peaks, KCAM, gate_px=4.0) is None
+    right = (np.arange(8), np.arange(8), np.ones(8))
+    R_h, t_h = peak_hypothesis(X, uv, right, KCAM, gate_px=4.0)
+    assert rotation_error_deg(R_h, R) < 0.5
+    # nothing explains more keypoints than there are: asking for 9 matches gives none
+    assert peak_hypothesis(X, uv, right, KCAM, gate_px=4.0, min_matched=9) is None
 
 
 def test_solve_pose_dispatches_warm_and_cold():
