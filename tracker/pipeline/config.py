@@ -40,7 +40,9 @@ class TrackerConfig:
     confusable_margin more keypoints. peak_cold: for such an object, a cold start also draws
     peak_ransac_iters P3P hypotheses from the peaks under every channel firing on each
     (:func:`tracker.pipeline.solve_ransac.peak_hypothesis`), then matches and fits the peaks from
-    the best (and its turns); the better accepted fit wins.
+    the best (and its turns); the better accepted fit wins. peak_recheck: while tracking such an
+    object, when the held pose's matched fit leaves peaks unexplained, draw ransac_iters such
+    hypotheses too; a fit from them replaces the held one when it explains confusable_margin more.
     keypoint_recrop: when a search view yields no pose, crop closer around where its keypoints
     gather and try once more in the same frame.
     Solver: loss ('huber' | 'cauchy' | 'l2'), robust_scale_cells (the loss's scale, heatmap
@@ -84,6 +86,7 @@ class TrackerConfig:
     # A plain box's right labels are often a peak's second or third channel: on its development
     # sequences 100 draws missed the true pose where 300 found it (~0.1 ms a draw, search only).
     peak_ransac_iters: int = 300
+    peak_recheck: bool = False
     lost_patience: int = 1
     max_predict_frames: int = 5
     max_consecutive_errors: int = 30

@@ -25,7 +25,8 @@ does: preprocess, inference, postprocess):
    and its turns; a turned fit replaces the start's when it explains ``confusable_margin`` more.
    Without a start (``peak_cold``), P3P hypotheses from the peaks under every channel that fires
    on each (:func:`tracker.pipeline.associate.peak_labels`,
-   :func:`tracker.pipeline.solve_ransac.peak_hypothesis`) give one more start for the same match;
+   :func:`tracker.pipeline.solve_ransac.peak_hypothesis`) give one more start for the same match,
+   as they do (``peak_recheck``) when a held pose leaves peaks unexplained;
 6. **accept**: a fit is accepted when it is finite and in front of the camera, keeps
    >= ``min_inliers`` inliers, their reprojection RMS is <= ``max_rms_cells`` heatmap cells
    of this crop (so the threshold does not depend on the object's size in the image), and the
@@ -200,6 +201,12 @@ class KeypointPass:
             peaks = self._peaks(heat, A)
         if warm is not None and peaks is not None:
             matched = self._hypotheses_fit(peaks, warm, px_per_cell, scale)
+            if cfg.peak_recheck and (matched is None or matched[0].n_inliers < len(peaks[0])):
+                # peaks the held pose leaves unexplained: a fresh start from them may explain more
+                fresh = self._cold_peak_fit(peaks, None, px_per_cell, scale, iters=cfg.ransac_iters)
+                if fresh is not None and (matched is None or not matched[2]
+                                          or fresh[0].n_inliers >= matched[0].n_inliers + cfg.confusable_margin):
+                    matched = fresh
         if np.count_nonzero(ok) < cfg.min_keypoints:
             if warm is None:  # too few labelled keypoints for a cold start; the peaks may still do
                 matched = self._cold_peak_fit(peaks, None, px_per_cell, scale)
@@ -252,7 +259,7 @@ class KeypointPass:
         seen = heatmap_to_frame(xy, A, self.input_size, self.heatmap_size)
         return seen, self.undistort(seen), val, peak_labels(heat, xy, self.config.min_conf)
 
-    def _cold_peak_fit(self, peaks, cold, px_per_cell: float, scale: float):
+    def _cold_peak_fit(self, peaks, cold, px_per_cell: float, scale: float, iters: int | None = None):
         """The best accepted matched-peak fit (:meth:`_hypotheses_fit`) without a previous pose:
         from the labelled RANSAC pose ``cold`` (with ``confusable``: it may be a confusable turn
         off) and (``peak_cold``) from P3P-RANSAC hypotheses on the peaks under every channel firing
@@ -263,7 +270,7 @@ class KeypointPass:
         starts = [(cold.R_m2c, cold.t_m2c)] if cold is not None and cfg.confusable and len(self.turns) else []
         if cfg.peak_cold:
             starts.append(peak_hypothesis(self.keypoints, peaks[1], peaks[3], self.K, cfg.associate_gate_cells * px_per_cell,
-                                          iters=cfg.peak_ransac_iters, min_matched=cfg.min_keypoints))
+                                          iters=iters or cfg.peak_ransac_iters, min_matched=cfg.min_keypoints))
         best = None
         for st in starts:
             if st is None:

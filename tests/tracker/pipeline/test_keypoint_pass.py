@@ -173,6 +173,28 @@ def test_a_cold_start_from_the_peaks_finds_corners_the_labels_mix_up(cam):
     assert not right(run(peak_cold=False))
 
 
+def test_a_held_pose_that_leaves_peaks_unexplained_is_replaced_by_a_fresh_start_from_them(cam):
+    """A held pose 40 deg off (no symmetry or turn of the truth) explains few peaks and the labels
+    are mixed up: only a fresh hypothesis from the peaks (peak_recheck) recovers the pose."""
+    box = _box_with_symmetry()
+    t = np.array([20.0, -10.0, 450.0])
+    oracle = OracleHeatmaps(box.keypoint_names, lambda i: cam.project(box.keypoints, R0, t))
+    confused = _Confused(oracle, [(0, 1), (1, 2), (2, 3), (4, 5), (6, 7)])
+    held = (so3_exp(np.array([0.0, 0.7, 0.0])) @ R0, t + [15.0, 0.0, 0.0])
+    frame = np.zeros((H, W, 3), np.uint8)
+
+    def run(**over):
+        c = TrackerConfig.preset("fast", **over)
+        A = box_crop(cam, np.array(box.box_corners, float), R0, t, c.roi_margin, c.min_roi_px)
+        return KeypointPass(confused, box.keypoints, cam, c, equivalents=symmetry_group(box).discrete)(frame, A, 0, held, StageClock())
+
+    def right(p):
+        return p.accepted and min(rotation_error_deg(p.pose.R_m2c, R0 @ S[:3, :3]) for S in symmetry_group(box).discrete) < 0.5
+
+    assert right(run(peak_recheck=True))
+    assert not right(run(peak_recheck=False))
+
+
 @pytest.mark.parametrize("peak,acquires", [(0.9, True), (0.25, False)])
 def test_a_weak_search_pose_does_not_start_a_track(obj, cam, peak, acquires):
     """Background clutter gives search poses with faint keypoints; they must not start a track
