@@ -40,7 +40,10 @@ class TrackerConfig:
     confusable_margin more keypoints. peak_cold: for such an object, a cold start also draws
     peak_ransac_iters P3P hypotheses from the peaks under every channel firing on each
     (:func:`tracker.pipeline.solve_ransac.peak_hypothesis`), then matches and fits the peaks from
-    the best (and its turns); the better accepted fit wins. peak_recheck: while tracking such an
+    the best (and its turns); the better accepted fit wins. max_label_turn_deg: for such an
+    object, an accepted fit of the labels that turns the pose further than this from the matched
+    fit while tracking replaces it only with confusable_margin more inliers and no larger RMS
+    (:meth:`tracker.pipeline.keypoint_pass.KeypointPass._matched_holds`). peak_recheck: while tracking such an
     object, when the held pose's matched fit leaves peaks unexplained, draw ransac_iters such
     hypotheses too; a fit from them replaces the held one when it explains confusable_margin more.
     keypoint_recrop: when a search view yields no pose, crop closer around where its keypoints
@@ -87,6 +90,7 @@ class TrackerConfig:
     # sequences 100 draws missed the true pose where 300 found it (~0.1 ms a draw, search only).
     peak_ransac_iters: int = 300
     peak_recheck: bool = False
+    max_label_turn_deg: float = 30.0
     lost_patience: int = 1
     max_predict_frames: int = 5
     max_consecutive_errors: int = 30
@@ -131,6 +135,8 @@ class TrackerConfig:
             raise KptrackError(f"tracker config: min_acquire_score {self.min_acquire_score} must lie within 0..1 (a score).")
         if not self.associate_gate_cells > 0.0:
             raise KptrackError(f"tracker config: associate_gate_cells {self.associate_gate_cells} must be > 0 heatmap cells.")
+        if not 0.0 < self.max_label_turn_deg <= 180.0:
+            raise KptrackError(f"tracker config: max_label_turn_deg {self.max_label_turn_deg} must be in (0, 180] degrees.")
         if self.peak_ransac_iters < 1:
             raise KptrackError(f"tracker config: peak_ransac_iters {self.peak_ransac_iters} must be >= 1.")
         if self.confusable_margin < 1:

@@ -51,7 +51,7 @@ import cv2
 import numpy as np
 
 from tracker.camera import Camera
-from tracker.geometry import project
+from tracker.geometry import project, rotation_error_deg
 from tracker.geometry.crop import heatmap_to_frame
 from tracker.objects.confusable import confusable_turns
 from tracker.pipeline.associate import heatmap_peaks, match_to_projection, peak_labels
@@ -223,7 +223,7 @@ class KeypointPass:
                 alt = self.solve_warm(xyz, uv_ideal, w, self.K, R0 @ S[:3, :3], t0 + R0 @ S[:3, 3], scale)
                 if alt is not None and self.acceptable(alt, px_per_cell) and (not accepted or alt.rms < res.rms):
                     res, accepted = alt, True
-        if matched is not None and matched[2] and (not accepted or _fits_better(matched[0], res)):
+        if matched is not None and matched[2] and (not accepted or self._matched_holds(matched[0], res)):
             return self._with_mask(*matched)
         if not accepted and (warm is None or cfg.cold_retry):
             # Cold start; or (cold_retry) a poor warm start (fast motion, a rough search pose)
@@ -240,6 +240,19 @@ class KeypointPass:
         if res is None:
             return None, False, None
         return self._with_mask(res, np.flatnonzero(ok), accepted)
+
+    def _matched_holds(self, matched, labelled) -> bool:
+        """Whether the accepted matched-peak fit (the warm start's continuation) stands against an
+        accepted fit of the labels. It does when it explains more keypoints; and when the labels'
+        fit turns the pose by more than ``max_label_turn_deg`` (a jump, from another equivalent
+        or the RANSAC retry), unless that fit explains ``confusable_margin`` more keypoints with no
+        larger RMS: mixed-up labels otherwise pull a right pose a quarter or half turn away."""
+        if _fits_better(matched, labelled):
+            return True
+        cfg = self.config
+        if rotation_error_deg(np.asarray(matched.R_m2c), np.asarray(labelled.R_m2c)) <= cfg.max_label_turn_deg:
+            return False
+        return not (labelled.n_inliers >= matched.n_inliers + cfg.confusable_margin and labelled.rms <= matched.rms)
 
     def _with_mask(self, res, idx: np.ndarray, accepted: bool, keypoints: tuple | None = None):
         """(the fit with its inlier mask spread over all K keypoints, accepted, keypoints); idx: the

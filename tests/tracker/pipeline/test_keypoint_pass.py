@@ -195,6 +195,24 @@ def test_a_held_pose_that_leaves_peaks_unexplained_is_replaced_by_a_fresh_start_
     assert not right(run(peak_recheck=False))
 
 
+def test_the_matched_fit_holds_against_a_labelled_fit_that_jumps_without_a_clear_margin(obj, cam):
+    """A right pose held by the matched peaks (6 inliers, 1 px) is not given up for a fit of mixed-up
+    labels a quarter turn away with one more loose inlier (7, 4.7 px); the labels' fit still wins
+    when it stays near (a refinement) or explains more keypoints with no larger RMS."""
+    kp = _pass(obj, cam)
+    t = [0.0, 0.0, 400.0]
+    matched = PoseResult(R0, np.asarray(t), 1.0, 6, np.ones(6, bool), np.eye(6), 3, True)
+
+    def labelled(turn_deg, n, rms):
+        R = so3_exp(np.array([np.radians(turn_deg), 0.0, 0.0])) @ R0
+        return PoseResult(R, np.asarray(t), rms, n, np.ones(n, bool), np.eye(6), 3, True)
+
+    assert kp._matched_holds(matched, labelled(90.0, 7, 4.7))
+    assert not kp._matched_holds(matched, labelled(90.0, 7, 0.8))
+    assert not kp._matched_holds(matched, labelled(5.0, 7, 4.7))
+    assert kp._matched_holds(matched, labelled(5.0, 5, 0.5))
+
+
 @pytest.mark.parametrize("peak,acquires", [(0.9, True), (0.25, False)])
 def test_a_weak_search_pose_does_not_start_a_track(obj, cam, peak, acquires):
     """Background clutter gives search poses with faint keypoints; they must not start a track
@@ -212,7 +230,7 @@ def test_a_weak_search_pose_does_not_start_a_track(obj, cam, peak, acquires):
 
 
 @pytest.mark.parametrize("bad", [dict(min_acquire_score=1.5), dict(min_acquire_score=-0.1), dict(associate_gate_cells=0.0),
-                                 dict(confusable_margin=0), dict(peak_ransac_iters=0)])
+                                 dict(confusable_margin=0), dict(peak_ransac_iters=0), dict(max_label_turn_deg=0.0)])
 def test_acquire_score_and_gate_checked(bad):
     with pytest.raises(KptrackError, match="tracker config"):
         TrackerConfig.preset("fast", **bad)
