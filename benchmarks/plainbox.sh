@@ -10,12 +10,13 @@
 #
 #   bash benchmarks/plainbox.sh [WORK]      (default WORK=runs/plainbox; ITERS, NUM, THREADS and
 #                                            STAGES=all|track in the environment)
-# The model this made, with its card, ships as models/plainbox/ (object in models/plainbox/object);
-# STAGES=track WORK=... with W/model.onnx and W/object in place re-runs step 5 alone.
+# The model this made, with its card, ships as models/plainbox/; step 5 alone on it:
+#   STAGES=track OBJ=models/plainbox/object MODEL=models/plainbox/model.onnx bash benchmarks/plainbox.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 W=${1:-runs/plainbox}
 ITERS=${ITERS:-10000}; NUM=${NUM:-20000}; THREADS=${THREADS:-2}; STAGES=${STAGES:-all}
+OBJ=${OBJ:-$W/object}; MODEL=${MODEL:-$W/model.onnx}
 mkdir -p "$W"
 start=$(date +%s)
 stamp() { echo "[$(( $(date +%s) - start )) s] $*"; }
@@ -23,24 +24,27 @@ stamp() { echo "[$(( $(date +%s) - start )) s] $*"; }
 if [ "$STAGES" = all ]; then
   stamp "1. object"
   python -c "import cv2, numpy as np; cv2.imwrite('$W/plain.png', np.full((256, 256, 3), 150, np.uint8))"
-  kptrack object init --box 80x60x40 --texture "$W/plain.png" --symmetry box --name plainbox --out "$W/object"
+  kptrack object init --box 80x60x40 --texture "$W/plain.png" --symmetry box --name plainbox --out "$OBJ"
   stamp "2. synthetic data"
-  kptrack synth --object "$W/object" --out "$W/data" --num "$NUM" --seed 0 --workers 2
-  kptrack synth --object "$W/object" --out "$W/data" --num 500 --seed 777 --split test_synth --workers 2
+  kptrack synth --object "$OBJ" --out "$W/data" --num "$NUM" --seed 0 --workers 2
+  kptrack synth --object "$OBJ" --out "$W/data" --num 500 --seed 777 --split test_synth --workers 2
   stamp "3. train ($ITERS iterations, $THREADS thread(s))"
-  kptrack train --data "$W/data" --object "$W/object" --preset lite --optimizer adam --lr 1e-3 \
+  kptrack train --data "$W/data" --object "$OBJ" --preset lite --optimizer adam --lr 1e-3 \
     --peak-weight 5 --sigma-start 4 --iters "$ITERS" --val-every 1000 --val-split test_synth --log-every 100 \
     --workers 1 --threads "$THREADS" --seed 0 --out "$W/run"
   stamp "4. export and score"
-  kptrack export --checkpoint "$W/run/best.pt" --out "$W/model.onnx"
-  kptrack score --model "$W/model.onnx" --data "$W/data" --split test_synth --object "$W/object" --json "$W/score.json"
+  kptrack export --checkpoint "$W/run/best.pt" --out "$MODEL"
+  kptrack score --model "$MODEL" --data "$W/data" --split test_synth --object "$OBJ" --json "$W/score.json"
 fi
 
-stamp "5. development sequences: symmetric-object options off, then each added"
+stamp "5. development sequences: the symmetric-object options added one by one"
+# max_label_turn_deg 180 turns off the hold of the matched fit (every labelled fit may replace it)
 python -m benchmarks.dev_sweep \
-  '{"labels only": {"associate": false, "confusable": false, "peak_cold": false},
-    "+ matched peaks": {"confusable": false, "peak_cold": false},
-    "+ confusable turns": {"peak_cold": false},
-    "+ cold RANSAC on peaks (default)": {}}' \
-  --objects "$W/object" --model "$W/object=$W/model.onnx" --cache "$W/sequences"
+  '{"labels only": {"associate": false, "confusable": false, "peak_cold": false, "max_label_turn_deg": 180},
+    "+ matched peaks": {"confusable": false, "peak_cold": false, "max_label_turn_deg": 180},
+    "+ confusable turns": {"peak_cold": false, "max_label_turn_deg": 180},
+    "+ cold hypotheses from peaks": {"max_label_turn_deg": 180},
+    "+ the matched fit holds (default)": {},
+    "+ recheck while tracking": {"peak_recheck": true}}' \
+  --objects "$OBJ" --model "$OBJ=$MODEL" --cache "$W/sequences"
 stamp "done"

@@ -301,6 +301,8 @@ class KeypointPass:
         best = self._matched_fit(peaks, start, px_per_cell, scale)
         if not cfg.confusable or not len(self.turns):
             return best
+        if best is not None and best[2] and best[0].n_inliers + cfg.confusable_margin > len(peaks[0]):
+            return best  # no turn can explain confusable_margin more: there are not that many peaks
         R0, t0 = np.asarray(start[0], np.float64), np.asarray(start[1], np.float64)
         alt = None
         for T in self.turns:

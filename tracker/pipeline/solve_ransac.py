@@ -122,7 +122,7 @@ def peak_hypothesis(
     best, best_key = None, 0.0
     for _ in range(int(iters)):
         s = rng.choice(len(pi), 3, replace=False, p=prob)
-        if len(set(pi[s].tolist())) < 3 or len(set(ki[s].tolist())) < 3:
+        if len({*pi[s].tolist()}) < 3 or len({*ki[s].tolist()}) < 3:
             continue
         try:
             _, rvecs, tvecs = cv2.solveP3P(X[ki[s]], uv[pi[s]], Kc, None, flags=cv2.SOLVEPNP_P3P)
@@ -133,10 +133,11 @@ def peak_hypothesis(
             cam = X @ R.T + t
             if not np.all(np.isfinite(cam)) or np.any(cam[:, 2] <= 1e-3):
                 continue
-            proj = cam @ Kc.T
-            proj = proj[:, :2] / proj[:, 2:]
-            close = np.linalg.norm(uv[:, None] - proj[None], axis=2) <= gate_px  # (P, K)
-            if min(int(close.any(0).sum()), int(close.any(1).sum())) < min_matched:
+            z = cam[:, 2]
+            dx = uv[:, 0:1] - (Kc[0, 0] * cam[:, 0] / z + Kc[0, 2])[None]
+            dy = uv[:, 1:2] - (Kc[1, 1] * cam[:, 1] / z + Kc[1, 2])[None]
+            close = dx * dx + dy * dy <= gate_px * gate_px  # (P, K): peak near keypoint's projection
+            if min(np.count_nonzero(close.any(0)), np.count_nonzero(close.any(1))) < min_matched:
                 continue
             support = _one_to_one_support(np.where(close, V, 0.0))
             if support > best_key:
