@@ -18,6 +18,7 @@ rendered the same way.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 from pathlib import Path
@@ -52,6 +53,19 @@ def score_variant(overrides: dict, cache: Path, seeds: dict = DEV_SEEDS, with_de
     return out
 
 
+@functools.lru_cache(maxsize=None)
+def object_label(name: str) -> str:
+    """How the summary names an object: a built-in by its name, an object directory by the name
+    it declares (``kptrack object init --name``; models/plainbox/object is 'plainbox'), else by
+    its folder."""
+    if not Path(name).is_dir():
+        return name
+    try:
+        return str(load_object(name).name) or Path(name).name
+    except KptrackError:
+        return Path(name).name
+
+
 def summary(scores: dict) -> str:
     """One line per object and one over all: the development means (demo seed excluded), then the demos."""
     lines = []
@@ -59,12 +73,12 @@ def summary(scores: dict) -> str:
     for name in sorted({k[0] for k in scores}):
         v = [x for k, x in dev.items() if k[0] == name]
         if v:
-            lines.append(f"  {Path(name).name}: dev mean ADD {100 * sum(x[0] for x in v) / len(v):.2f} %  2D {100 * sum(x[1] for x in v) / len(v):.2f} %  "
+            lines.append(f"  {object_label(name)}: dev mean ADD {100 * sum(x[0] for x in v) / len(v):.2f} %  2D {100 * sum(x[1] for x in v) / len(v):.2f} %  "
                          f"jumps {sum(x[2] for x in v)} of {sum(x[3] for x in v)} pairs  (n={len(v)})")
     if dev:
         lines.append(f"  all: dev mean ADD {100 * sum(x[0] for x in dev.values()) / len(dev):.2f} %  "
                      f"2D {100 * sum(x[1] for x in dev.values()) / len(dev):.2f} %  (n={len(dev)})")
-    demos = ", ".join(f"{Path(k[0]).name} {100 * x[0]:.1f} / {100 * x[1]:.1f} %" for k, x in scores.items() if k[1] == DEMO_SEED)
+    demos = ", ".join(f"{object_label(k[0])} {100 * x[0]:.1f} / {100 * x[1]:.1f} %" for k, x in scores.items() if k[1] == DEMO_SEED)
     if demos:
         lines.append(f"  demos (reference only): {demos}")
     return "\n".join(lines)
@@ -102,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
             scores = score_variant(overrides, cache, seeds, models=models)
         except (KptrackError, TypeError) as e:
             raise SystemExit(f"variant {name!r}: {e}")
-        print(name + "  " + " | ".join(f"{Path(o).name}{s}: {100 * x[0]:.1f}/{100 * x[1]:.1f}" for (o, s), x in scores.items()), flush=True)
+        print(name + "  " + " | ".join(f"{object_label(o)}{s}: {100 * x[0]:.1f}/{100 * x[1]:.1f}" for (o, s), x in scores.items()), flush=True)
         print(summary(scores), flush=True)
     return 0
 

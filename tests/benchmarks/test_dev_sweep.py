@@ -4,6 +4,7 @@ variants are one clear error."""
 import pytest
 
 from benchmarks.dev_sweep import main, summary
+from tracker.cli import main as kptrack
 
 
 def test_summary_means_exclude_the_demo_seed():
@@ -38,3 +39,10 @@ def test_an_object_directory_needs_its_model(tmp_path):
     (tmp_path / "box").mkdir()
     with pytest.raises(SystemExit, match="given a model with --model"):
         main(['{"a": {}}', "--objects", str(tmp_path / "box")])
+
+
+def test_an_object_directory_is_named_by_the_name_it_declares(tmp_path):
+    out = tmp_path / "object"
+    assert kptrack(["object", "init", "--box", "80x60x40", "--symmetry", "box", "--name", "plainbox", "--out", str(out)]) == 0
+    text = summary({(str(out), 1): (0.5, 0.5, 0, 10), (str(out), 2): (0.9, 0.8, 1, 100)})
+    assert "plainbox: dev mean ADD 90.00 %" in text and "demos (reference only): plainbox 50.0 / 50.0 %" in text
