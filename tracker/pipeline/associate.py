@@ -14,9 +14,10 @@ PAMI 2002). The keypoint pass fits those correspondences, re-matches under the f
 fits again (:class:`tracker.pipeline.keypoint_pass.KeypointPass`).
 
 Without a previous pose, :func:`peak_labels` gives each peak every channel that fires on it
-(within a fraction of the strongest one there): a corner two channels claim enters a cold RANSAC
-under both labels, and RANSAC picks the consistent ones, as multi-hypothesis correspondences do
-when a descriptor is ambiguous.
+(within a fraction of the strongest one there): a corner two channels claim is a candidate for
+both, and the cold start's pose hypotheses
+(:func:`tracker.pipeline.solve_ransac.peak_hypothesis`) pick the consistent ones, as
+multi-hypothesis correspondences do when a descriptor is ambiguous.
 """
 
 from __future__ import annotations
@@ -84,15 +85,10 @@ def peak_labels(heat: np.ndarray, xy: np.ndarray, min_conf: float, rel: float = 
     cx, cy = np.clip(cells[:, 0], 0, w - 1), np.clip(cells[:, 1], 0, h - 1)
     v = np.nan_to_num(heat[:, cy, cx].astype(np.float64).T, nan=0.0)  # (P, K)
     keep = (v >= min_conf) & (v >= rel * v.max(axis=1, keepdims=True))
-    order = np.argsort(-v, axis=1, kind="stable")
-    pi, ki = [], []
-    for i in range(len(v)):
-        for j in order[i]:
-            if keep[i, j]:
-                pi.append(i)
-                ki.append(j)
-    pi, ki = np.asarray(pi, np.int64), np.asarray(ki, np.int64)
-    return pi, ki, v[pi, ki]
+    order = np.argsort(-v, axis=1, kind="stable")  # each peak's channels, strongest first
+    pi, rank = np.nonzero(np.take_along_axis(keep, order, axis=1))  # row-major: peak by peak
+    ki = order[pi, rank]
+    return pi.astype(np.int64), ki.astype(np.int64), v[pi, ki]
 
 
 def match_to_projection(peaks_uv: np.ndarray, model_uv: np.ndarray, gate_px: float) -> np.ndarray:

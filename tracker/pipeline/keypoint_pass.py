@@ -317,7 +317,7 @@ class KeypointPass:
         """The fit of the heatmaps' peaks matched to the keypoints projected by the warm start, then
         re-matched under that fit and fitted again (:mod:`tracker.pipeline.associate`): (fit, the
         keypoints it used, accepted, (uv (K, 2) frame px as seen, NaN where unmatched; the peaks'
-        values (K,))), or None with too few matches. peaks: :meth:`_peaks`'s triple."""
+        values (K,))), or None with too few matches. peaks: :meth:`_peaks`'s tuple."""
         cfg = self.config
         seen, ideal, val = peaks[:3]
         R, t = np.asarray(warm[0], np.float64), np.asarray(warm[1], np.float64)

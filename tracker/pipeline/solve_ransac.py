@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 
 from tracker.errors import KptrackError
+from tracker.geometry import project_cam
 from tracker.pipeline.pose_result import PoseResult, _as_f64
 from tracker.pipeline.solve_lm import solve_lm
 
@@ -133,10 +134,8 @@ def peak_hypothesis(
             cam = X @ R.T + t
             if not np.all(np.isfinite(cam)) or np.any(cam[:, 2] <= 1e-3):
                 continue
-            z = cam[:, 2]
-            dx = uv[:, 0:1] - (Kc[0, 0] * cam[:, 0] / z + Kc[0, 2])[None]
-            dy = uv[:, 1:2] - (Kc[1, 1] * cam[:, 1] / z + Kc[1, 2])[None]
-            close = dx * dx + dy * dy <= gate_px * gate_px  # (P, K): peak near keypoint's projection
+            d = uv[:, None] - project_cam(cam, Kc)[None]
+            close = np.einsum("pkc,pkc->pk", d, d) <= gate_px * gate_px  # (P, K): peak near keypoint's projection
             if min(np.count_nonzero(close.any(0)), np.count_nonzero(close.any(1))) < min_matched:
                 continue
             support = _one_to_one_support(np.where(close, V, 0.0))
