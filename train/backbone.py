@@ -30,6 +30,9 @@ BACKBONE_FORMAT = "kptrack-backbone"
 BACKBONE_VERSION = 1
 #: State-dict key prefixes of each preset's task head (left out of a backbone).
 HEADS = {"lite": ("head.",)}
+#: Network options whose blocks start as the identity, with their state-dict prefixes: a backbone
+#: pretrained without them (option 0) fits a network built with them, which trains them from there.
+ADDONS = {"lite": {"context": "context."}}
 
 
 def default_backbone_path(preset: str) -> Path:
@@ -39,6 +42,10 @@ def default_backbone_path(preset: str) -> Path:
 
 def _is_head(key: str, preset: str) -> bool:
     return key.startswith(HEADS[preset])
+
+
+def _may_be_missing(key: str, preset: str) -> bool:
+    return _is_head(key, preset) or key.startswith(tuple(ADDONS.get(preset, {}).values()))
 
 
 def save_backbone(path: str | Path, model: nn.Module, preset: str, model_kwargs: dict, info: dict[str, Any]) -> Path:
@@ -79,8 +86,13 @@ def load_backbone(path: str | Path) -> dict:
 
 
 def fits(doc: dict, preset: str, model_kwargs: dict) -> bool:
-    """Whether a backbone was pretrained for this preset with these network options."""
-    return doc["preset"] == preset and dict(doc["model_kwargs"]) == dict(model_kwargs)
+    """Whether a backbone was pretrained for this preset with these network options (an add-on
+    option of ADDONS may be 0 in the backbone and set in the network)."""
+    addons = ADDONS.get(preset, {})
+    have, want = dict(doc["model_kwargs"]), dict(model_kwargs)
+    core_fits = {k: v for k, v in have.items() if k not in addons} == {k: v for k, v in want.items() if k not in addons}
+    return (doc["preset"] == preset and core_fits
+            and all(have.get(k, 0) in (0, want.get(k, 0)) for k in addons))
 
 
 def load_into(model: nn.Module, doc: dict, preset: str, model_kwargs: dict) -> None:
@@ -94,7 +106,7 @@ def load_into(model: nn.Module, doc: dict, preset: str, model_kwargs: dict) -> N
             "options, another backbone, or --init none to train from scratch."
         )
     missing, unexpected = model.load_state_dict(doc["state_dict"], strict=False)
-    stray = [k for k in missing if not _is_head(k, preset)] + list(unexpected)
+    stray = [k for k in missing if not _may_be_missing(k, preset)] + list(unexpected)
     if stray:
         raise KptrackError(f"--init {doc['path']}: the weights do not fit the {preset!r} network ({stray[:3]} ...). "
                            "The file is damaged or from another kptrack version; pretrain again or use --init none.")

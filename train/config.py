@@ -40,7 +40,7 @@ class TrainConfig:
     benchmarks/RESULTS.md); other objects always train on the canonical labels. low_res: fraction of the iterations,
     from the start, trained on crops pooled to half resolution (128 px in, 32x32 heatmaps out; a
     step costs about a third), a resolution curriculum. rotation_deg, scale_jitter, search_prob: see
-    train.augment.AugmentConfig. width (lite), stacks and features (hourglass): model options
+    train.augment.AugmentConfig. width and context (lite), stacks and features (hourglass): model options
     (None = preset default). workers: DataLoader processes (None = auto). threads: torch
     intra-op threads (None = all cores of this process's share). device: auto | cpu | cuda.
     """
@@ -76,6 +76,7 @@ class TrainConfig:
     scale_jitter: float = 0.25
     search_prob: float = 0.15
     width: float | None = None
+    context: int | None = None
     stacks: int | None = None
     features: int | None = None
     workers: int | None = None
@@ -85,8 +86,8 @@ class TrainConfig:
     channels_last: bool = True
 
     def model_options(self) -> dict:
-        """The network's keyword arguments: the preset's, overridden by width/stacks/features when set."""
-        given = {"width": self.width, "stacks": self.stacks, "features": self.features}
+        """The network's keyword arguments: the preset's, overridden by width/context/stacks/features when set."""
+        given = {"width": self.width, "context": self.context, "stacks": self.stacks, "features": self.features}
         return model_kwargs(self.preset, **{k: v for k, v in given.items() if v is not None})
 
     def augment(self) -> AugmentConfig:

@@ -20,7 +20,12 @@ Presets
     3x3/2 convolutions, inverted-residual stages at 64, 32, 16 and 8 cells (the 8-cell stage gives
     the whole-object context that tells one corner from another), then bilinear upsampling with
     1x1-projected skips back to 64x64 and a 1x1 head. Conv + BN + ReLU only, so ONNX Runtime
-    fuses every block; about 0.3 GFLOPs per 256x256 crop at width 1.
+    fuses every block; about 0.3 GFLOPs per 256x256 crop at width 1. ``context`` (default 0) adds
+    that many global-context blocks after the 8-cell stage: a 7x7 depthwise convolution and a 1x1
+    projection, residual, each widening every cell's view by 6 cells (192 px), so two of them let
+    a corner's cell see the whole crop. They start as the identity (last BN scale zero), so a
+    backbone pretrained without them still fits. Meant for plain or symmetric objects, whose
+    corners differ only in where they sit on the whole object.
 """
 
 from __future__ import annotations
@@ -135,6 +140,18 @@ class InvertedResidual(nn.Module):
         return x + y if self.use_skip else y
 
 
+class GlobalContext(nn.Module):
+    """Residual 7x7 depthwise + 1x1 projection at the coarsest stage; starts as the identity."""
+
+    def __init__(self, c: int, k: int = 7):
+        super().__init__()
+        self.body = nn.Sequential(_cbr(c, c, k, groups=c), _cbr(c, c, 1, act=False))
+        nn.init.zeros_(self.body[1][1].weight)  # the projection's BN scale: y = 0 at the start
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
 def _ch(c: int, width: float) -> int:
     return max(8, int(round(c * width / 8.0)) * 8)
 
@@ -142,8 +159,10 @@ def _ch(c: int, width: float) -> int:
 class LiteNet(nn.Module):
     """Stride-4 encoder with inverted residuals + light U-Net decoder. (N,3,256,256) -> [(N,K,64,64)]."""
 
-    def __init__(self, num_keypoints: int, width: float = 1.0, expand: int = 3):
+    def __init__(self, num_keypoints: int, width: float = 1.0, expand: int = 3, context: int = 0):
         super().__init__()
+        if context < 0:
+            raise KptrackError(f"--context {context}: the number of global-context blocks must be >= 0.")
         c0, c1, c2, c3, c4 = (_ch(c, width) for c in (16, 32, 64, 96, 128))
         d = _ch(48, width)
         self.stem = nn.Sequential(_cbr(3, c0, 3, stride=2), _cbr(c0, c1, 3, stride=2))  # 64x64
@@ -153,6 +172,7 @@ class LiteNet(nn.Module):
             InvertedResidual(c2, c3, 2, expand), InvertedResidual(c3, c3, 1, expand), InvertedResidual(c3, c3, 1, expand)
         )
         self.s8 = nn.Sequential(InvertedResidual(c3, c4, 2, expand), InvertedResidual(c4, c4, 1, expand))
+        self.context = nn.Sequential(*(GlobalContext(c4) for _ in range(context)))
         self.lat8 = _cbr(c4, d, 1)
         self.lat16 = _cbr(c3, d, 1)
         self.lat32 = _cbr(c2, d, 1)
@@ -171,7 +191,7 @@ class LiteNet(nn.Module):
         f64 = self.s64(self.stem(x))
         f32 = self.s32(f64)
         f16 = self.s16(f32)
-        f8 = self.s8(f16)
+        f8 = self.context(self.s8(f16))
         y = self.lat8(f8)
         y = self.ref16(self._up(y) + self.lat16(f16))
         y = self.ref32(self._up(y) + self.lat32(f32))
@@ -190,7 +210,7 @@ class Preset:
 
 
 PRESETS: dict[str, Preset] = {
-    "lite": Preset("lite", LiteNet, {"width": 1.0, "expand": 3}, "real-time inverted-residual U-Net, ~0.3 GFLOPs"),
+    "lite": Preset("lite", LiteNet, {"width": 1.0, "expand": 3, "context": 0}, "real-time inverted-residual U-Net, ~0.3 GFLOPs"),
     "hourglass": Preset(
         "hourglass", StackedHourglass, {"stacks": 2, "features": 256, "depth": 4}, "Newell et al. stacked hourglass"
     ),

@@ -87,3 +87,19 @@ def test_init_none_with_resume_is_one_clear_error(data, tmp_path):
     train(TrainConfig(data=str(data), out=str(run), iters=1, init="none", **FAST))
     with pytest.raises(KptrackError, match="--init none and --resume"):
         train(TrainConfig(data=str(data), out=str(run), iters=2, init="none", resume=str(run / "last.pt"), **FAST))
+
+
+def test_a_backbone_without_context_blocks_fits_a_network_with_them(tmp_path):
+    kw = model_kwargs("lite", width=0.25)
+    src = build_model("lite", 6, **kw)
+    doc = load_backbone(save_backbone(tmp_path / "b.pt", src, "lite", kw, {}))
+    kw_ctx = model_kwargs("lite", width=0.25, context=2)
+    assert fits(doc, "lite", kw_ctx)
+    dst = build_model("lite", 6, **kw_ctx)
+    load_into(dst, doc, "lite", kw_ctx)
+    assert torch.equal(dst.state_dict()["s8.0.body.0.0.weight"], src.state_dict()["s8.0.body.0.0.weight"])
+    # the other way round the context weights would be dropped: refused with the fix
+    doc_ctx = load_backbone(save_backbone(tmp_path / "c.pt", dst, "lite", kw_ctx, {}))
+    assert not fits(doc_ctx, "lite", kw)
+    with pytest.raises(KptrackError, match=r"this run builds 'lite' with .*'context': 0"):
+        load_into(build_model("lite", 6, **kw), doc_ctx, "lite", kw)

@@ -47,3 +47,25 @@ def test_registry_errors():
     with pytest.raises(KptrackError, match="at least one keypoint"):
         build_model("lite", 0)
     assert model_kwargs("hourglass", stacks=None)["stacks"] == 2
+
+
+def test_lite_context_blocks_start_as_the_identity_and_widen_the_view():
+    torch.manual_seed(0)
+    plain = build_model("lite", 4).eval()
+    ctx = build_model("lite", 4, context=2).eval()
+    missing, unexpected = ctx.load_state_dict(plain.state_dict(), strict=False)
+    assert not unexpected and missing and all(k.startswith("context.") for k in missing)
+    x = torch.randn(1, 3, 256, 256)
+    with torch.no_grad():
+        assert torch.equal(plain(x), ctx(x))  # zero BN scale: the blocks add nothing until trained
+    # once trained, a corner of the crop reaches the opposite corner's heatmap cell: the view is global
+    for blk in ctx.context:
+        torch.nn.init.ones_(blk.body[1][1].weight)
+    x = torch.randn(1, 3, 256, 256, requires_grad=True)
+    ctx(x)[0, :, 60, 60].sum().backward()
+    assert x.grad[0, :, :32, :32].abs().sum() > 0
+    x.grad = None
+    plain(x)[0, :, 60, 60].sum().backward()
+    assert x.grad[0, :, :32, :32].abs().sum() == 0  # without them the far corner is out of view
+    with pytest.raises(KptrackError, match="--context -1"):
+        build_model("lite", 4, context=-1)

@@ -53,6 +53,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--schedule", choices=["cosine", "step", "constant"], default=None, help="learning-rate schedule after warm-up (default cosine)")
     p.add_argument("--rot-range", dest="rotation_deg", type=float, default=None, help="in-plane rotation augmentation, +-degrees, up to 180 (default 30)")
     p.add_argument("--width", type=float, default=None, help="lite preset: channel width multiplier (default 1.0)")
+    p.add_argument("--context", type=int, default=None,
+                   help="lite preset: global-context blocks after the encoder (7x7 depthwise at 8x8 cells), so each "
+                        "keypoint's channel sees the whole object; for plain or symmetric objects (default 0)")
     p.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: all cores)")
 
 
@@ -67,7 +70,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         "data": args.data[0] if len(args.data) == 1 else tuple(args.data), "out": args.out, "object": args.object, "preset": args.preset, "iters": args.iters,
         "batch": args.batch, "lr": args.lr, "workers": args.workers, "seed": args.seed, "resume": args.resume,
         "val_split": args.val_split, "device": args.device, "val_every": args.val_every, "sigma": args.sigma,
-        "rotation_deg": args.rotation_deg, "width": args.width, "log_every": args.log_every, "threads": args.threads,
+        "rotation_deg": args.rotation_deg, "width": args.width, "context": args.context, "log_every": args.log_every, "threads": args.threads,
         "optimizer": args.optimizer, "sigma_start": args.sigma_start, "sigma_decay": args.sigma_decay,
         "peak_weight": args.peak_weight, "low_res": args.low_res, "schedule": args.schedule,
         "symmetric_loss": args.symmetric_loss,
