@@ -120,28 +120,40 @@ def peak_hypothesis(
     V[pi, ki] = w  # (P, K): each peak's candidate keypoints and their values
     rng = np.random.default_rng(seed)
     prob = w / w.sum()
-    best, best_key = None, 0.0
-    for _ in range(int(iters)):
-        s = rng.choice(len(pi), 3, replace=False, p=prob)
-        if len({*pi[s].tolist()}) < 3 or len({*ki[s].tolist()}) < 3:
-            continue
+    draws = np.array([rng.choice(len(pi), 3, replace=False, p=prob) for _ in range(int(iters))], np.intp).reshape(-1, 3)
+    draws = draws[_distinct(pi[draws]) & _distinct(ki[draws])]
+    # a triple drawn again gives the same poses and scores: solve each once, in the order first drawn
+    _, first = np.unique(np.sort(draws, axis=1), axis=0, return_index=True)
+    poses = []
+    for s in draws[np.sort(first)]:
         try:
             _, rvecs, tvecs = cv2.solveP3P(X[ki[s]], uv[pi[s]], Kc, None, flags=cv2.SOLVEPNP_P3P)
         except cv2.error:
             continue
-        for rv, tv in zip(rvecs, tvecs):
-            R, t = cv2.Rodrigues(rv)[0], np.asarray(tv, np.float64).ravel()
-            cam = X @ R.T + t
-            if not np.all(np.isfinite(cam)) or np.any(cam[:, 2] <= 1e-3):
-                continue
-            d = uv[:, None] - project_cam(cam, Kc)[None]
-            close = np.einsum("pkc,pkc->pk", d, d) <= gate_px * gate_px  # (P, K): peak near keypoint's projection
-            if min(np.count_nonzero(close.any(0)), np.count_nonzero(close.any(1))) < min_matched:
-                continue
-            support = _one_to_one_support(np.where(close, V, 0.0))
-            if support > best_key:
-                best, best_key = (R, t), support
+        poses += [(cv2.Rodrigues(rv)[0], np.asarray(tv, np.float64).ravel()) for rv, tv in zip(rvecs, tvecs)]
+    if not poses:
+        return None
+    cam = np.stack([X @ R.T + t for R, t in poses])  # (H, K, 3)
+    front = np.all(np.isfinite(cam), axis=(1, 2)) & np.all(cam[..., 2] > 1e-3, axis=1)
+    d = uv[None, :, None] - project_cam(cam.reshape(-1, 3), Kc).reshape(len(poses), 1, len(X), 2)
+    close = np.einsum("hpkc,hpkc->hpk", d, d) <= gate_px * gate_px  # (H, P, K): peak near keypoint's projection
+    n_matched = np.minimum(np.count_nonzero(close.any(1), axis=1), np.count_nonzero(close.any(2), axis=1))
+    cand = np.where(close, V[None], 0.0)
+    # no greedy choice can sum more than every keypoint's best candidate: skip what cannot win
+    bound = cand.max(axis=1).sum(axis=1)
+    best, best_key = None, 0.0
+    for h in np.flatnonzero(front & (n_matched >= min_matched)):
+        if bound[h] + 1e-9 <= best_key:
+            continue
+        support = _one_to_one_support(cand[h])
+        if support > best_key:
+            best, best_key = poses[h], support
     return best
+
+
+def _distinct(a: np.ndarray) -> np.ndarray:
+    """Rows of an (N, 3) array whose three entries differ."""
+    return (a[:, 0] != a[:, 1]) & (a[:, 0] != a[:, 2]) & (a[:, 1] != a[:, 2])
 
 
 def _one_to_one_support(V: np.ndarray) -> float:

@@ -271,6 +271,58 @@ def test_peak_hypothesis_needs_three_distinct_peaks_and_enough_matches():
     assert peak_hypothesis(X, uv, right, KCAM, gate_px=4.0, min_matched=9) is None
 
 
+def _peak_hypothesis_one_draw_at_a_time(X, uv, pairs, K, gate_px, iters, min_matched=4, seed=0):
+    """The straightforward loop: draw, solve, project and score each triple in turn."""
+    import cv2
+
+    pi, ki, w = (np.asarray(a) for a in pairs)
+    V = np.zeros((len(uv), len(X)))
+    V[pi, ki] = w
+    rng = np.random.default_rng(seed)
+    best, best_key = None, 0.0
+    for _ in range(iters):
+        s = rng.choice(len(pi), 3, replace=False, p=w / w.sum())
+        if len(set(pi[s])) < 3 or len(set(ki[s])) < 3:
+            continue
+        _, rvecs, tvecs = cv2.solveP3P(X[ki[s]], uv[pi[s]], K, None, flags=cv2.SOLVEPNP_P3P)
+        for rv, tv in zip(rvecs, tvecs):
+            R, t = cv2.Rodrigues(rv)[0], tv.ravel()
+            cam = X @ R.T + t
+            if np.any(cam[:, 2] <= 1e-3):
+                continue
+            proj = cam[:, :2] / cam[:, 2:] * np.diag(K)[:2] + K[:2, 2]
+            close = np.linalg.norm(uv[:, None] - proj[None], axis=2) <= gate_px
+            if min(close.any(0).sum(), close.any(1).sum()) < min_matched:
+                continue
+            cand, used_p, used_k, support = np.where(close, V, 0.0), set(), set(), 0.0
+            for flat in np.argsort(-cand, axis=None, kind="stable"):
+                a, b = divmod(int(flat), len(X))
+                if cand[a, b] > 0 and a not in used_p and b not in used_k:
+                    used_p.add(a)
+                    used_k.add(b)
+                    support += cand[a, b]
+            if support > best_key + 1e-9:
+                best, best_key = (R, t), support
+    return best
+
+
+def test_peak_hypothesis_picks_what_the_one_draw_at_a_time_loop_picks():
+    """Solving each distinct triple once and skipping poses that cannot win must not change the
+    answer: the same pose as the plain loop over the same draws, on noisy multi-labelled peaks."""
+    rng = np.random.default_rng(23)
+    for trial in range(6):
+        X, R, t, uv = scene(rng, n=8, noise_px=1.0)
+        pi = np.repeat(np.arange(8), 3)
+        ki = np.concatenate([rng.permutation(8)[:3] if rng.random() < 0.5 else [p, *rng.permutation(8)[:2]] for p in range(8)])
+        _, keep = np.unique(pi * 8 + ki, return_index=True)  # one entry per (peak, keypoint)
+        pairs = (pi[keep], ki[keep], rng.uniform(0.2, 1.0, len(keep)))
+        got = peak_hypothesis(X, uv, pairs, KCAM, gate_px=6.0, iters=200, seed=trial)
+        want = _peak_hypothesis_one_draw_at_a_time(X, uv, pairs, KCAM, 6.0, 200, seed=trial)
+        assert (got is None) == (want is None)
+        if got is not None:
+            assert rotation_error_deg(got[0], want[0]) < 1e-6 and t_err(got[1], want[1]) < 1e-6
+
+
 def test_solve_pose_dispatches_warm_and_cold():
     rng = np.random.default_rng(13)
     X, R, t, uv = scene(rng, n=9)
