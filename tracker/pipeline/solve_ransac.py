@@ -120,7 +120,7 @@ def peak_hypothesis(
     V[pi, ki] = w  # (P, K): each peak's candidate keypoints and their values
     rng = np.random.default_rng(seed)
     prob = w / w.sum()
-    draws = np.array([rng.choice(len(pi), 3, replace=False, p=prob) for _ in range(int(iters))], np.intp).reshape(-1, 3)
+    draws = weighted_triples(rng, prob, int(iters))
     draws = draws[_distinct(pi[draws]) & _distinct(ki[draws])]
     # a triple drawn again gives the same poses and scores: solve each once, in the order first drawn
     _, first = np.unique(np.sort(draws, axis=1), axis=0, return_index=True)
@@ -149,6 +149,53 @@ def peak_hypothesis(
         if support > best_key:
             best, best_key = poses[h], support
     return best
+
+
+def weighted_triples(rng: np.random.Generator, p: np.ndarray, n: int) -> np.ndarray:
+    """``n`` draws of three distinct indices by the weights ``p`` (sum 1, at least three > 0), (n, 3).
+
+    Each draw takes three uniform numbers through the weights' CDF, keeps the distinct indices in
+    the order drawn, and draws the missing ones again from the weights without those found. It is
+    the algorithm of numpy's ``Generator.choice(len(p), 3, replace=False, p=p)``, and consumes the
+    generator's stream the same way, so ``n`` calls of that give the same triples; here the draws
+    without a repeat (most of them) are looked up at once."""
+    cdf0 = np.cumsum(p)
+    cdf0 /= cdf0[-1]
+    buf, pos = rng.random(3 * n + 64), 0
+    out = np.empty((n, 3), np.intp)
+    i = 0
+    while i < n:
+        m = n - i
+        if pos + 3 * m > len(buf):  # redraws used up the spare numbers: draw on from the same stream
+            buf, pos = np.concatenate([buf[pos:], rng.random(3 * m + 64)]), 0
+        first = np.searchsorted(cdf0, buf[pos:pos + 3 * m].reshape(m, 3), side="right")
+        repeat = ~_distinct(first)
+        j = int(np.argmax(repeat)) if repeat.any() else m
+        out[i:i + j] = first[:j]
+        pos, i = pos + 3 * j, i + j
+        if i == n:
+            break
+        found = _first_occurrences(first[j])  # the first draw with a repeat, done one at a time
+        pos += 3
+        q = np.array(p, np.float64)
+        while len(found) < 3:
+            k = 3 - len(found)
+            if pos + k > len(buf):
+                buf, pos = np.concatenate([buf[pos:], rng.random(k + 64)]), 0
+            q[found] = 0.0
+            cdf = np.cumsum(q)
+            cdf /= cdf[-1]
+            found += _first_occurrences(cdf.searchsorted(buf[pos:pos + k], side="right"))
+            pos += k
+        out[i] = found
+        i += 1
+    return out
+
+
+def _first_occurrences(a: np.ndarray) -> list[int]:
+    """The distinct entries of ``a`` in the order they first occur."""
+    _, at = np.unique(a, return_index=True)
+    return [int(v) for v in a[np.sort(at)]]
 
 
 def _distinct(a: np.ndarray) -> np.ndarray:

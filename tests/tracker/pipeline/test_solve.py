@@ -13,7 +13,7 @@ from tracker.geometry import project, project_jacobian, random_rotation, rotatio
 from tracker.pipeline.pose_result import LOSSES, PoseResult
 from tracker.pipeline.solve_lm import _evaluate, solve_lm
 from tracker.pipeline.solve_lm_ref import solve_lm_ref
-from tracker.pipeline.solve_ransac import peak_hypothesis, solve_pnp_ransac, solve_pose
+from tracker.pipeline.solve_ransac import peak_hypothesis, solve_pnp_ransac, solve_pose, weighted_triples
 
 KCAM = np.array([[600.0, 0.0, 319.5], [0.0, 610.0, 239.5], [0.0, 0.0, 1.0]])
 
@@ -321,6 +321,22 @@ def test_peak_hypothesis_picks_what_the_one_draw_at_a_time_loop_picks():
         assert (got is None) == (want is None)
         if got is not None:
             assert rotation_error_deg(got[0], want[0]) < 1e-6 and t_err(got[1], want[1]) < 1e-6
+
+
+def test_weighted_triples_are_the_draws_of_numpy_choice():
+    """The vectorised draws are the same as drawing one triple at a time (numpy's algorithm:
+    three by the weights, repeats redrawn without the indices found), on skewed weights where
+    repeats are common and the spare random numbers run out."""
+    for trial in range(40):
+        r = np.random.default_rng(trial)
+        n = int(r.integers(3, 20))
+        w = r.uniform(0.01, 1.0, n) ** 4
+        p = w / w.sum()
+        a, b = np.random.default_rng(trial + 99), np.random.default_rng(trial + 99)
+        want = np.array([a.choice(n, 3, replace=False, p=p) for _ in range(300)])
+        got = weighted_triples(b, p, 300)
+        assert np.array_equal(got, want), trial
+        assert np.all(np.sort(got, axis=1)[:, 1:] != np.sort(got, axis=1)[:, :-1])
 
 
 def test_solve_pose_dispatches_warm_and_cold():
