@@ -157,38 +157,36 @@ def weighted_triples(rng: np.random.Generator, p: np.ndarray, n: int) -> np.ndar
     Each draw takes three uniform numbers through the weights' CDF, keeps the distinct indices in
     the order drawn, and draws the missing ones again from the weights without those found. It is
     the algorithm of numpy's ``Generator.choice(len(p), 3, replace=False, p=p)``, and consumes the
-    generator's stream the same way, so ``n`` calls of that give the same triples; here the draws
-    without a repeat (most of them) are looked up at once."""
+    generator's stream the same way, so ``n`` calls of that give the same triples; here every
+    number of the stream is looked up once, and only draws with a repeat take more work."""
     cdf0 = np.cumsum(p)
     cdf0 /= cdf0[-1]
-    buf, pos = rng.random(3 * n + 64), 0
+    buf = rng.random(4 * n + 64)
+    idx = np.searchsorted(cdf0, buf, side="right").tolist()
     out = np.empty((n, 3), np.intp)
-    i = 0
-    while i < n:
-        m = n - i
-        if pos + 3 * m > len(buf):  # redraws used up the spare numbers: draw on from the same stream
-            buf, pos = np.concatenate([buf[pos:], rng.random(3 * m + 64)]), 0
-        first = np.searchsorted(cdf0, buf[pos:pos + 3 * m].reshape(m, 3), side="right")
-        repeat = ~_distinct(first)
-        j = int(np.argmax(repeat)) if repeat.any() else m
-        out[i:i + j] = first[:j]
-        pos, i = pos + 3 * j, i + j
-        if i == n:
-            break
-        found = _first_occurrences(first[j])  # the first draw with a repeat, done one at a time
+    pos = 0
+    for i in range(n):
+        if pos + 3 > len(buf):  # redraws used up the spare numbers: draw on from the same stream
+            more = rng.random(3 * (n - i) + 64)
+            buf, idx, pos = np.concatenate([buf[pos:], more]), idx[pos:] + np.searchsorted(cdf0, more, side="right").tolist(), 0
+        a, b, c = idx[pos:pos + 3]
         pos += 3
+        if a != b and a != c and b != c:
+            out[i] = a, b, c
+            continue
+        found = [a] + ([b] if b != a else []) + ([c] if c not in (a, b) else [])
         q = np.array(p, np.float64)
         while len(found) < 3:
             k = 3 - len(found)
             if pos + k > len(buf):
-                buf, pos = np.concatenate([buf[pos:], rng.random(k + 64)]), 0
+                more = rng.random(3 * (n - i) + 64)
+                buf, idx, pos = np.concatenate([buf[pos:], more]), idx[pos:] + np.searchsorted(cdf0, more, side="right").tolist(), 0
             q[found] = 0.0
             cdf = np.cumsum(q)
             cdf /= cdf[-1]
             found += _first_occurrences(cdf.searchsorted(buf[pos:pos + k], side="right"))
             pos += k
         out[i] = found
-        i += 1
     return out
 
 
