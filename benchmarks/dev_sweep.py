@@ -84,6 +84,21 @@ def summary(scores: dict) -> str:
     return "\n".join(lines)
 
 
+def parse_seeds(text: str) -> tuple[int, ...]:
+    """'2-9' or '2,3,6' (ranges and single seeds, comma-separated) -> the seeds, in order; the demo's
+    seed is refused (it is scored for reference anyway, and kept out of every choice)."""
+    out: list[int] = []
+    try:
+        for part in filter(None, text.split(",")):
+            lo, sep, hi = part.partition("-")
+            out += range(int(lo), (int(hi) if sep else int(lo)) + 1)
+    except ValueError:
+        raise SystemExit(f"--seeds {text}: give seeds and ranges, e.g. 2-9 or 2,3,6.") from None
+    if not out or DEMO_SEED in out or min(out) < 0:
+        raise SystemExit(f"--seeds {text}: give development seeds >= 0 other than the demo's seed {DEMO_SEED}, e.g. 2-9.")
+    return tuple(dict.fromkeys(out))
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("variants", help='JSON object: {"name": {TrackerConfig overrides}}')
@@ -91,6 +106,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model", action="append", default=[], metavar="OBJECT=ONNX",
                    help="score this model for OBJECT (default or bottle) instead of the shipped one; repeatable")
     p.add_argument("--objects", default=",".join(DEV_SEEDS), help="which objects' sequences (default: default,bottle)")
+    p.add_argument("--seeds", default=None, metavar="LIST",
+                   help="development seeds for every listed object, e.g. 2-9 or 2,3,6 (default: each object's own; "
+                        f"object directories {DIR_SEEDS[0]}-{DIR_SEEDS[-1]}); seed {DEMO_SEED} is the demo's, scored for reference only")
     args = p.parse_args(argv)
     models = dict(m.split("=", 1) for m in args.model if "=" in m)
     objects = [o for o in args.objects.split(",") if o]
@@ -103,6 +121,9 @@ def main(argv: list[str] | None = None) -> int:
     if not objects:
         raise SystemExit(f"--objects {args.objects}: a comma-separated list of {', '.join(DEV_SEEDS)} or object directories.")
     seeds = {o: DEV_SEEDS.get(o, DIR_SEEDS) for o in objects}
+    if args.seeds is not None:
+        chosen = parse_seeds(args.seeds)
+        seeds = {o: chosen for o in objects}
     try:
         variants = json.loads(args.variants)
     except json.JSONDecodeError as e:

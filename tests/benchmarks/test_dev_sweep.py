@@ -3,7 +3,7 @@ variants are one clear error."""
 
 import pytest
 
-from benchmarks.dev_sweep import main, summary
+from benchmarks.dev_sweep import main, parse_seeds, summary
 from tracker.cli import main as kptrack
 
 
@@ -46,3 +46,11 @@ def test_an_object_directory_is_named_by_the_name_it_declares(tmp_path):
     assert kptrack(["object", "init", "--box", "80x60x40", "--symmetry", "box", "--name", "plainbox", "--out", str(out)]) == 0
     text = summary({(str(out), 1): (0.5, 0.5, 0, 10), (str(out), 2): (0.9, 0.8, 1, 100)})
     assert "plainbox: dev mean ADD 90.00 %" in text and "demos (reference only): plainbox 50.0 / 50.0 %" in text
+
+
+def test_seeds_are_parsed_and_the_demo_seed_is_refused():
+    assert parse_seeds("2-5,8") == (2, 3, 4, 5, 8)
+    assert parse_seeds("6,6,7") == (6, 7)
+    for bad in ("1-4", "x", "", "5-"):
+        with pytest.raises(SystemExit, match="--seeds"):
+            parse_seeds(bad)
