@@ -3,19 +3,21 @@
 # alike but for its edge lengths, where a network's corner labels are least reliable.
 #   1. object: 80 x 60 x 40 mm, one uniform grey, --symmetry box (the three half turns)
 #   2. synthetic training and test images (canonical labels per view)
-#   3. train from the shipped backbone
+#   3. train from the shipped backbone, with two global-context blocks (--context 2: a corner's
+#      channel sees the whole box; test PCK@5px 57 -> 69 % at the same 10000 iterations)
 #   4. export, and `kptrack score` on the unseen test images
-#   5. track its development sequences (seeds 2-5; seed 1 shown for reference) with the tracker's
+#   5. track its development sequences (seeds 2-9; seed 1 shown for reference) with the tracker's
 #      symmetric-object options off and on, same model, same run
 #
-#   bash benchmarks/plainbox.sh [WORK]      (default WORK=runs/plainbox; ITERS, NUM, THREADS and
-#                                            STAGES=all|track in the environment)
+#   bash benchmarks/plainbox.sh [WORK]      (default WORK=runs/plainbox; ITERS, NUM, THREADS, CONTEXT,
+#                                            SEEDS and STAGES=all|track in the environment)
 # The model this made, with its card, ships as models/plainbox/; step 5 alone on it:
 #   STAGES=track OBJ=models/plainbox/object MODEL=models/plainbox/model.onnx bash benchmarks/plainbox.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 W=${1:-runs/plainbox}
 ITERS=${ITERS:-10000}; NUM=${NUM:-20000}; THREADS=${THREADS:-2}; STAGES=${STAGES:-all}
+CONTEXT=${CONTEXT:-2}; SEEDS=${SEEDS:-2-9}
 OBJ=${OBJ:-$W/object}; MODEL=${MODEL:-$W/model.onnx}
 mkdir -p "$W"
 start=$(date +%s)
@@ -29,7 +31,7 @@ if [ "$STAGES" = all ]; then
   kptrack synth --object "$OBJ" --out "$W/data" --num "$NUM" --seed 0 --workers 2
   kptrack synth --object "$OBJ" --out "$W/data" --num 500 --seed 777 --split test_synth --workers 2
   stamp "3. train ($ITERS iterations, $THREADS thread(s))"
-  kptrack train --data "$W/data" --object "$OBJ" --preset lite --optimizer adam --lr 1e-3 \
+  kptrack train --data "$W/data" --object "$OBJ" --preset lite --context "$CONTEXT" --optimizer adam --lr 1e-3 \
     --peak-weight 5 --sigma-start 4 --iters "$ITERS" --val-every 1000 --val-split test_synth --log-every 100 \
     --workers 1 --threads "$THREADS" --seed 0 --out "$W/run"
   stamp "4. export and score"
@@ -46,5 +48,5 @@ python -m benchmarks.dev_sweep \
     "+ cold hypotheses from peaks": {"max_label_turn_deg": 180},
     "+ the matched fit holds (default)": {},
     "+ recheck while tracking": {"peak_recheck": true}}' \
-  --objects "$OBJ" --model "$OBJ=$MODEL" --cache "$W/sequences"
+  --objects "$OBJ" --model "$OBJ=$MODEL" --seeds "$SEEDS" --cache "$W/sequences"
 stamp "done"
