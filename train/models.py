@@ -17,13 +17,13 @@ Presets
 ``lite``
     A real-time net in the spirit of MobileNetV2 (Sandler et al., CVPR 2018) inverted
     residuals and a light U-Net (Ronneberger et al., MICCAI 2015) decoder: a stride-4 stem of two
-    3x3/2 convolutions, inverted-residual stages at 64, 32, 16 and 8 cells (the 8-cell stage gives
-    the whole-object context that tells one corner from another), then bilinear upsampling with
+    3x3/2 convolutions, inverted-residual stages at 64, 32, 16 and 8 cells, then bilinear upsampling with
     1x1-projected skips back to 64x64 and a 1x1 head. Conv + BN + ReLU only, so ONNX Runtime
     fuses every block; about 0.3 GFLOPs per 256x256 crop at width 1. ``context`` (default 0) adds
     that many global-context blocks after the 8-cell stage: a 7x7 depthwise convolution and a 1x1
-    projection, residual, each widening every cell's view by 6 cells (192 px), so two of them let
-    a corner's cell see the whole crop. They start as the identity (last BN scale zero), so a
+    projection, residual, each widening every cell's view by 6 cells (192 px). Without them a
+    heatmap cell near one corner of the crop does not see the opposite corner; two of them let it
+    see the whole crop, the context that tells one corner of a plain box from another. They start as the identity (last BN scale zero), so a
     backbone pretrained without them still fits. Meant for plain or symmetric objects, whose
     corners differ only in where they sit on the whole object.
 """

@@ -161,31 +161,33 @@ def weighted_triples(rng: np.random.Generator, p: np.ndarray, n: int) -> np.ndar
     number of the stream is looked up once, and only draws with a repeat take more work."""
     cdf0 = np.cumsum(p)
     cdf0 /= cdf0[-1]
-    buf = rng.random(4 * n + 64)
-    idx = np.searchsorted(cdf0, buf, side="right").tolist()
-    out = np.empty((n, 3), np.intp)
-    pos = 0
-    for i in range(n):
-        if pos + 3 > len(buf):  # redraws used up the spare numbers: draw on from the same stream
-            more = rng.random(3 * (n - i) + 64)
+    buf, idx, pos = np.empty(0), [], 0  # the stream's numbers, each one's index under cdf0, the next unread
+
+    def take(k: int) -> int:
+        """Where the next k numbers start (drawing on from the same stream when the buffer runs out)."""
+        nonlocal buf, idx, pos
+        if pos + k > len(buf):
+            more = rng.random(3 * n + 64)
             buf, idx, pos = np.concatenate([buf[pos:], more]), idx[pos:] + np.searchsorted(cdf0, more, side="right").tolist(), 0
-        a, b, c = idx[pos:pos + 3]
-        pos += 3
+        pos += k
+        return pos - k
+
+    out = np.empty((n, 3), np.intp)
+    for i in range(n):
+        at = take(3)
+        a, b, c = idx[at:at + 3]
         if a != b and a != c and b != c:
             out[i] = a, b, c
             continue
-        found = [a] + ([b] if b != a else []) + ([c] if c not in (a, b) else [])
+        found = list(dict.fromkeys((a, b, c)))  # a repeat: keep the distinct ones, redraw the rest without them
         q = np.array(p, np.float64)
         while len(found) < 3:
-            k = 3 - len(found)
-            if pos + k > len(buf):
-                more = rng.random(3 * (n - i) + 64)
-                buf, idx, pos = np.concatenate([buf[pos:], more]), idx[pos:] + np.searchsorted(cdf0, more, side="right").tolist(), 0
             q[found] = 0.0
             cdf = np.cumsum(q)
             cdf /= cdf[-1]
-            found += _first_occurrences(cdf.searchsorted(buf[pos:pos + k], side="right"))
-            pos += k
+            k = 3 - len(found)
+            at = take(k)
+            found += _first_occurrences(cdf.searchsorted(buf[at:at + k], side="right"))
         out[i] = found
     return out
 
