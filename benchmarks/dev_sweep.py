@@ -7,8 +7,8 @@ seeds 2-7 and bottle seeds 2-5, rendered once into the cache) with the shipped m
 object and prints ADD(-S) < 0.1 d / 2D < 5 px per sequence, the mean per object and over all,
 and the demos' figures (seed 1) for reference only. The tracker's thresholds are chosen on these
 means (benchmarks/RESULTS.md), so the demo keeps an unseen score. Pose jumps (rotations > 30 deg
-beyond the truth's between tracked frames, flips between symmetric equivalents) are summed per
-object.
+beyond the truth's between tracked frames) are summed per object, and those between two correct
+poses (ADD-S < 0.1 d on both frames: flips between symmetric equivalents) apart.
 
 An object directory (``kptrack object init``) may be listed too, with its model
 (``--objects default,DIR --model DIR=ONNX``): its sequences, seeds 2-5 and 1 for reference, are
@@ -37,7 +37,8 @@ DIR_SEEDS = (2, 3, 4, 5)  # an object directory's development sequences
 
 def score_variant(overrides: dict, cache: Path, seeds: dict = DEV_SEEDS, with_demo: bool = True,
                   models: dict | None = None) -> dict:
-    """{(object, seed): (ADD fraction, 2D fraction, pose jumps, tracked pairs)} of one variant over
+    """{(object, seed): (ADD fraction, 2D fraction, pose jumps, tracked pairs, jumps between two correct
+    poses)} of one variant over
     the sequences; models: {object: ONNX path} to score a candidate instead of the shipped model
     (required for an object directory)."""
     config = TrackerConfig.preset("fast", **overrides)  # a bad setting fails here, before any rendering
@@ -49,7 +50,8 @@ def score_variant(overrides: dict, cache: Path, seeds: dict = DEV_SEEDS, with_de
             scene = ensure_demo_sequence(cache, 300, seed=seed, object_name=name)
             report = run_demo(model, obj, Camera.from_yaml(scene / "camera.yaml"), scene, config=config)
             j = report.accuracy["jumps"]
-            out[(name, seed)] = (report.accuracy["frac_add"], report.accuracy["frac_proj"], j["jumps"], j["pairs"])
+            out[(name, seed)] = (report.accuracy["frac_add"], report.accuracy["frac_proj"], j["jumps"], j["pairs"],
+                                 j["between_correct"])
     return out
 
 
@@ -74,7 +76,8 @@ def summary(scores: dict) -> str:
         v = [x for k, x in dev.items() if k[0] == name]
         if v:
             lines.append(f"  {object_label(name)}: dev mean ADD {100 * sum(x[0] for x in v) / len(v):.2f} %  2D {100 * sum(x[1] for x in v) / len(v):.2f} %  "
-                         f"jumps {sum(x[2] for x in v)} of {sum(x[3] for x in v)} pairs  (n={len(v)})")
+                         f"jumps {sum(x[2] for x in v)} of {sum(x[3] for x in v)} pairs, {sum(x[4] for x in v)} between "
+                         f"correct poses  (n={len(v)})")
     if dev:
         lines.append(f"  all: dev mean ADD {100 * sum(x[0] for x in dev.values()) / len(dev):.2f} %  "
                      f"2D {100 * sum(x[1] for x in dev.values()) / len(dev):.2f} %  (n={len(dev)})")

@@ -155,7 +155,8 @@ def evaluate_scene(obj, gt: SceneGt, est: Estimates, cfg: EvalConfig) -> dict[st
 
     obj: an ObjectModel (vertices, keypoints, diameter mm, is_symmetric, symmetries_discrete).
     'aggregate' holds 'rates' (visible / all frames), 'errors_visible', 'jitter',
-    'jitter_acceleration', 'jumps' (rotations > 30 deg beyond the GT's between frames), 'occlusion' and 'headline' (:func:`headline`)."""
+    'jitter_acceleration', 'jumps' (rotations > 30 deg beyond the GT's between frames, sorted by whether the
+    two poses pass ADD(-S)), 'occlusion' and 'headline' (:func:`headline`)."""
     err = _pose_errors(obj, gt, est)
     d = float(obj.diameter)
     with np.errstate(invalid="ignore"):
@@ -199,7 +200,7 @@ def evaluate_scene(obj, gt: SceneGt, est: Estimates, cfg: EvalConfig) -> dict[st
         "errors_visible": {k: _summary(v[vis_mask]) for k, v in err.items()},
         "jitter": jitter(gt, est, segs),
         "jitter_acceleration": acceleration_jitter(gt, est),
-        "jumps": pose_jumps(gt, est),
+        "jumps": pose_jumps(gt, est, correct=ad_ok),
         "occlusion": {
             "episodes": [list(e) for e in episodes],
             "recovery_frames": rec,
@@ -227,13 +228,15 @@ def score_tracked(results: Sequence, scene: str | Path, obj) -> dict[str, Any]:
     """The scorer's headline for a tracker's per-frame results against a BOP scene's ground truth
     (``kptrack demo``, ``kptrack adapt``). results: objects with ``index``, ``has_pose``,
     ``R_m2c``, ``t_m2c`` and ``score`` (the pipeline's ``FrameResult``); a frame without one has no pose.
-    The headline's keys, plus 'jumps': :func:`tracker.eval.temporal.pose_jumps`'s count ('jumps', 'pairs')."""
+    The headline's keys, plus 'jumps': :func:`tracker.eval.temporal.pose_jumps`'s count ('jumps', 'pairs',
+    'between_correct': flips between two ADD(-S)-correct poses)."""
     gt = load_scene_gt(scene)
     by_index = {r.index: r for r in results}
     poses = [None if (r := by_index.get(int(i))) is None or not r.has_pose else (r.R_m2c, r.t_m2c, r.score) for i in gt.im_ids]
     scene_doc = evaluate_scene(obj, gt, estimates_from_poses(gt, poses), EvalConfig(poses="", dataset=str(scene)))
     jumps = scene_doc["aggregate"]["jumps"]
-    return {**scene_doc["aggregate"]["headline"], "jumps": {"jumps": jumps["jumps"], "pairs": jumps["pairs"]}}
+    return {**scene_doc["aggregate"]["headline"],
+            "jumps": {"jumps": jumps["jumps"], "pairs": jumps["pairs"], "between_correct": jumps["kinds"]["between_correct"]}}
 
 
 def _combine(scenes: list[dict[str, Any]]) -> dict[str, Any]:

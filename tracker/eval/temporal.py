@@ -9,7 +9,9 @@
   get a noise figure.
 * pose jumps: consecutive estimated frames whose relative rotation differs from the GT's by more
   than ``thr_deg`` (:func:`pose_jumps`). On a symmetric object two equivalent poses score the same
-  ADD-S, so this is what shows a track flipping between equivalents (#12: > 30 deg on <= 1 %).
+  ADD-S, so this is what shows a track flipping between equivalents (#12: > 30 deg on <= 1 %). Given
+  which frames are correct, each jump is sorted: a flip between two correct poses (equivalents, on a
+  symmetric object), a correct track lost, a wrong pose corrected, or between two wrong poses.
 * recovery after occlusion: for every full-occlusion episode (``visib_fract < thr`` for
   >= ``min_frames`` consecutive frames, :func:`occlusion_episodes`) that ends before the sequence
   does, the number of frames from the first visible frame after it to the first correct frame
@@ -28,6 +30,10 @@ import numpy as np
 from tracker.eval.estimates import Estimates
 from tracker.formats.bop_scene import SceneGt
 from tracker.geometry import rotation_error_deg, translation_error
+
+
+# How pose_jumps sorts a jump by the correctness of the two poses it joins.
+JUMP_KINDS = ("between_correct", "to_wrong", "to_correct", "between_wrong")
 
 
 def runs(mask: np.ndarray, min_len: int) -> list[tuple[int, int]]:
@@ -110,22 +116,35 @@ def acceleration_jitter(gt: SceneGt, est: Estimates) -> dict[str, Any]:
             "rot_deg_rms": float(np.sqrt(np.mean(a_r**2)))}
 
 
-def pose_jumps(gt: SceneGt, est: Estimates, thr_deg: float = 30.0) -> dict[str, Any]:
+def pose_jumps(gt: SceneGt, est: Estimates, thr_deg: float = 30.0, correct: np.ndarray | None = None) -> dict[str, Any]:
     """Pairs of consecutive estimated frames where the estimate turned more than ``thr_deg`` beyond
     the GT's own turn: angle of ``dR_est dR_gt^T`` > thr, ``dR_i = R_i R_{i-1}^T``.
 
+    correct: (N,) bool, the frames whose pose passes the accuracy criterion (ADD-S < 0.1 d for a
+    symmetric object). With it, each jump is also sorted by what it joins: 'between_correct' (both
+    poses correct: on a symmetric object, a flip from one equivalent to another, #12's criterion),
+    'to_wrong' (a correct track lost), 'to_correct' (a wrong pose corrected) and 'between_wrong'.
+
     Returns {'pairs': pairs with both estimates, 'jumps': how many jumped, 'frac': jumps / pairs
-    (None without pairs), 'thr_deg', 'frames': the second frame index of each jump}."""
+    (None without pairs), 'thr_deg', 'frames': the second frame index of each jump, and with
+    ``correct`` 'kinds': {kind: count}}."""
     if len(gt.im_ids) < 2:
-        return {"pairs": 0, "jumps": 0, "frac": None, "thr_deg": thr_deg, "frames": []}
+        out = {"pairs": 0, "jumps": 0, "frac": None, "thr_deg": thr_deg, "frames": []}
+        return out if correct is None else {**out, "kinds": dict.fromkeys(JUMP_KINDS, 0)}
     ok = est.valid[1:] & est.valid[:-1]
     dRg, _ = _relative_motion(gt.R_m2c, gt.t_m2c)
     dRe, _ = _relative_motion(*_filled(est))
     ang = np.asarray(rotation_error_deg(dRg, dRe)).reshape(-1)
     jump = ok & (ang > thr_deg)
     n = int(ok.sum())
-    return {"pairs": n, "jumps": int(jump.sum()), "frac": float(jump.sum() / n) if n else None, "thr_deg": thr_deg,
-            "frames": (np.flatnonzero(jump) + 1).tolist()}
+    out = {"pairs": n, "jumps": int(jump.sum()), "frac": float(jump.sum() / n) if n else None, "thr_deg": thr_deg,
+           "frames": (np.flatnonzero(jump) + 1).tolist()}
+    if correct is not None:
+        c = np.asarray(correct, bool)
+        before, after = c[:-1][jump], c[1:][jump]
+        out["kinds"] = {"between_correct": int(np.sum(before & after)), "to_wrong": int(np.sum(before & ~after)),
+                        "to_correct": int(np.sum(~before & after)), "between_wrong": int(np.sum(~before & ~after))}
+    return out
 
 
 def occlusion_episodes(visib_fract: np.ndarray, *, thr: float = 0.1, min_frames: int = 10) -> list[tuple[int, int]]:

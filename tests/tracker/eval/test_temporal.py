@@ -70,3 +70,25 @@ def test_pose_jumps_count_a_flip_between_box_equivalents_but_not_smooth_motion()
     assert j["frames"] == [10, 20] and j["jumps"] == 2 and j["pairs"] == n - 3
     assert j["frac"] == pytest.approx(2 / (n - 3))
     assert pose_jumps(gt, Estimates(R.copy(), t.copy(), np.ones(n), np.ones(n, bool)))["jumps"] == 0
+
+
+def test_pose_jumps_are_sorted_by_the_correctness_of_the_poses_they_join():
+    n = 30
+    R = np.array([so3_exp(np.array([0.0, 0.0, 0.05 * i])) for i in range(n)])
+    t = np.tile([0.0, 0.0, 500.0], (n, 1))
+    gt = SceneGt(1, Path("s"), np.arange(n), np.repeat(K[None], n, 0), R, t, np.ones(n))
+    flip = so3_exp(np.array([np.pi, 0.0, 0.0]))
+    est_R = R.copy()
+    est_R[5:10] = est_R[5:10] @ flip    # jumps at 5 and 10
+    est_R[15:20] = est_R[15:20] @ flip  # jumps at 15 and 20
+    est = Estimates(est_R, t.copy(), np.ones(n), np.ones(n, bool))
+    correct = np.ones(n, bool)          # 5..9: an equivalent, as correct as the truth: flips at 5 and 10
+    correct[15:21] = False              # 15..20 wrong: 15 loses the track, 20 is wrong to wrong, 21 is no jump
+    correct[14] = True
+    j = pose_jumps(gt, est, correct=correct)
+    assert j["frames"] == [5, 10, 15, 20]
+    assert j["kinds"] == {"between_correct": 2, "to_wrong": 1, "to_correct": 0, "between_wrong": 1}
+    correct[20] = True                  # the jump back at 20 now corrects the pose
+    assert pose_jumps(gt, est, correct=correct)["kinds"] == {"between_correct": 2, "to_wrong": 1, "to_correct": 1,
+                                                             "between_wrong": 0}
+    assert "kinds" not in pose_jumps(gt, est)
