@@ -111,3 +111,33 @@ def load_into(model: nn.Module, doc: dict, preset: str, model_kwargs: dict) -> N
         raise KptrackError(f"--init {doc['path']}: the weights do not fit the {preset!r} network ({stray[:3]} ...). "
                            "The file is damaged or from another kptrack version; pretrain again or use --init none.")
     log.info("network starts from the pretrained backbone %s (%s)", doc["path"], doc.get("info", {}).get("summary", ""))
+
+
+def grown_options(preset: str, trained: dict, given: dict) -> dict:
+    """The network options of a run that starts from a training checkpoint's weights: the
+    checkpoint's, with each add-on option (ADDONS) that the command line sets and the checkpoint
+    does not have (0) taken from the command line, so a trained model can be grown by blocks that
+    start as the identity (``--init run/best.pt --context 2``). An add-on the checkpoint already
+    has at another count is refused: its trained blocks would be dropped or left out."""
+    kw = dict(trained)
+    for opt in ADDONS.get(preset, {}):
+        want, have = given.get(opt), int(trained.get(opt, 0))
+        if want is None or want == have:
+            continue
+        if have:
+            raise KptrackError(f"--{opt} {want}: the --init checkpoint's network already has {opt}={have}; a trained "
+                               f"block is neither dropped nor duplicated. Leave --{opt} out or pass --{opt} {have}.")
+        kw[opt] = want
+    return kw
+
+
+def load_grown(model: nn.Module, state: dict, preset: str, src: str) -> list[str]:
+    """Load a training checkpoint's weights into a network that may have add-on blocks the
+    checkpoint lacks (they keep their identity start). Returns the add-on keys left as built."""
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    addons = tuple(ADDONS.get(preset, {}).values())
+    stray = [k for k in missing if not k.startswith(addons)] + list(unexpected)
+    if stray:
+        raise KptrackError(f"--init {src}: the checkpoint's weights do not fit this network ({stray[:3]} ...). "
+                           "The file is damaged or from another kptrack version.")
+    return list(missing)

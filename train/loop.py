@@ -46,7 +46,8 @@ from tracker.objects import ObjectModel, load_object
 from tracker.objects.symmetry import symmetry_group
 from tracker.objects.symmetry_keypoints import keypoint_permutations
 from train.checkpoint import check_checkpoint_fits, load_checkpoint, make_checkpoint, save_checkpoint
-from train.backbone import HEADS, default_backbone_path, fits, is_backbone, load_backbone, load_into
+from train.backbone import (HEADS, default_backbone_path, fits, grown_options, is_backbone, load_backbone, load_grown,
+                            load_into)
 from train.config import TrainConfig, check_config
 from train.dataset import CropDataset, collate, load_records, normalise_batch
 from train.distributed import (
@@ -200,7 +201,7 @@ def _start_checkpoints(cfg: TrainConfig, obj: ObjectModel) -> tuple[dict | None,
     The weights to start from: --init's training checkpoint or backbone; by default (no --init,
     no --resume) the preset's shipped backbone when it fits the network options; none with
     ``--init none``. A checkpoint must fit the run (preset, keypoints); its network options win
-    over cfg's."""
+    over cfg's, except an add-on it lacks (``--context``), which grows it (train.backbone.grown_options)."""
     resume = load_checkpoint(cfg.resume) if cfg.resume else None
     kw = cfg.model_options()
     if resume is not None:
@@ -220,7 +221,7 @@ def _start_checkpoints(cfg: TrainConfig, obj: ObjectModel) -> tuple[dict | None,
         if is_backbone(init):
             return None, init, kw
         check_checkpoint_fits(init, cfg, obj, "--init")
-        return None, init, dict(init["model_kwargs"])
+        return None, init, grown_options(cfg.preset, init["model_kwargs"], {"context": cfg.context})
     shipped = default_backbone_path(cfg.preset)
     if cfg.preset in HEADS and shipped.is_file():
         doc = load_backbone(shipped)
@@ -271,8 +272,9 @@ def _restore(cfg: TrainConfig, model: nn.Module, opt, sched, resume: dict | None
     if init is not None and is_backbone(init):
         load_into(model, init, cfg.preset, cfg.model_options())
     elif init is not None:
-        model.load_state_dict(init["model"])
-        log.info("network weights from %s (iteration %d); optimizer and schedule start fresh", init["path"], int(init["iteration"]))
+        added = load_grown(model, init["model"], cfg.preset, init["path"])
+        log.info("network weights from %s (iteration %d); optimizer and schedule start fresh%s", init["path"],
+                 int(init["iteration"]), f"; {len(added)} add-on weights start as the identity" if added else "")
     if resume is None:
         return 0, None
     model.load_state_dict(resume["model"])

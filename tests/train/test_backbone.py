@@ -10,7 +10,7 @@ from kp_tinydata import write_tiny_bop
 from tracker.errors import KptrackError
 from tracker.objects import load_object
 from train import loop
-from train.backbone import HEADS, fits, load_backbone, load_into, save_backbone
+from train.backbone import HEADS, fits, grown_options, load_backbone, load_grown, load_into, save_backbone
 from train.checkpoint import load_checkpoint, model_from_checkpoint
 from train.config import TrainConfig
 from train.loop import train
@@ -103,3 +103,25 @@ def test_a_backbone_without_context_blocks_fits_a_network_with_them(tmp_path):
     assert not fits(doc_ctx, "lite", kw)
     with pytest.raises(KptrackError, match=r"this run builds 'lite' with .*'context': 0"):
         load_into(build_model("lite", 6, **kw), doc_ctx, "lite", kw)
+
+
+def test_init_from_a_checkpoint_grows_it_by_context_blocks_that_start_as_the_identity(data, tmp_path):
+    run = tmp_path / "run"
+    train(TrainConfig(data=str(data), out=str(run), iters=1, init="none", **FAST))
+    ckpt = load_checkpoint(run / "last.pt")
+    assert ckpt["model_kwargs"]["context"] == 0
+    before = model_from_checkpoint(ckpt)
+    grown = build_model("lite", len(ckpt["keypoint_names"]), **grown_options("lite", ckpt["model_kwargs"], {"context": 2}))
+    added = load_grown(grown, ckpt["model"], "lite", "run/last.pt")
+    assert added and all(k.startswith("context.") for k in added)
+    x = torch.randn(2, 3, 96, 96)
+    with torch.no_grad():
+        assert torch.allclose(grown.eval()(x), before(x), atol=1e-5)  # the new blocks change nothing yet
+    # through `kptrack train`: the run's network has the blocks, and trains them from there
+    big = tmp_path / "big"
+    train(TrainConfig(data=str(data), out=str(big), iters=1, init=str(run / "last.pt"), **dict(FAST, context=2)))
+    assert load_checkpoint(big / "last.pt")["model_kwargs"]["context"] == 2
+    # a checkpoint that has blocks is neither cut nor grown to another count
+    with pytest.raises(KptrackError, match="--context 1: the --init checkpoint's network already has context=2"):
+        train(TrainConfig(data=str(data), out=str(tmp_path / "c"), iters=1, init=str(big / "last.pt"), **dict(FAST, context=1)))
+    train(TrainConfig(data=str(data), out=str(tmp_path / "same"), iters=1, init=str(big / "last.pt"), **FAST))
