@@ -26,6 +26,7 @@ from pathlib import Path
 from benchmarks.demo import DEMO_SEED, ensure_demo_sequence, run_demo
 from tracker.camera import Camera
 from tracker.errors import KptrackError
+from tracker.eval.temporal import JUMP_KINDS
 from tracker.objects import load_object
 from tracker.paths import default_cache_dir, resolve_model
 from tracker.pipeline.config import TrackerConfig
@@ -37,8 +38,8 @@ DIR_SEEDS = (2, 3, 4, 5)  # an object directory's development sequences
 
 def score_variant(overrides: dict, cache: Path, seeds: dict = DEV_SEEDS, with_demo: bool = True,
                   models: dict | None = None) -> dict:
-    """{(object, seed): (ADD fraction, 2D fraction, pose jumps, tracked pairs, jumps between two correct
-    poses)} of one variant over
+    """{(object, seed): (ADD fraction, 2D fraction, pose jumps, tracked pairs, {jump kind: count})} of
+    one variant (kinds: tracker.eval.temporal.JUMP_KINDS) over
     the sequences; models: {object: ONNX path} to score a candidate instead of the shipped model
     (required for an object directory)."""
     config = TrackerConfig.preset("fast", **overrides)  # a bad setting fails here, before any rendering
@@ -51,7 +52,7 @@ def score_variant(overrides: dict, cache: Path, seeds: dict = DEV_SEEDS, with_de
             report = run_demo(model, obj, Camera.from_yaml(scene / "camera.yaml"), scene, config=config)
             j = report.accuracy["jumps"]
             out[(name, seed)] = (report.accuracy["frac_add"], report.accuracy["frac_proj"], j["jumps"], j["pairs"],
-                                 j["between_correct"])
+                                 dict(j["kinds"]))
     return out
 
 
@@ -68,6 +69,14 @@ def object_label(name: str) -> str:
         return Path(name).name
 
 
+def _kinds(v: list) -> str:
+    """The jumps of some sequences by the poses they join: a flip between symmetric equivalents joins
+    two correct poses; the others lose a track, correct one, or move between wrong poses."""
+    n = {k: sum(x[4].get(k, 0) for x in v) for k in JUMP_KINDS}
+    return (f"{n['between_correct']} between correct poses, {n['to_wrong']} to a wrong pose, "
+            f"{n['to_correct']} back to a correct one, {n['between_wrong']} wrong to wrong")
+
+
 def summary(scores: dict) -> str:
     """One line per object and one over all: the development means (demo seed excluded), then the demos."""
     lines = []
@@ -76,8 +85,7 @@ def summary(scores: dict) -> str:
         v = [x for k, x in dev.items() if k[0] == name]
         if v:
             lines.append(f"  {object_label(name)}: dev mean ADD {100 * sum(x[0] for x in v) / len(v):.2f} %  2D {100 * sum(x[1] for x in v) / len(v):.2f} %  "
-                         f"jumps {sum(x[2] for x in v)} of {sum(x[3] for x in v)} pairs, {sum(x[4] for x in v)} between "
-                         f"correct poses  (n={len(v)})")
+                         f"jumps {sum(x[2] for x in v)} of {sum(x[3] for x in v)} pairs, {_kinds(v)}  (n={len(v)})")
     if dev:
         lines.append(f"  all: dev mean ADD {100 * sum(x[0] for x in dev.values()) / len(dev):.2f} %  "
                      f"2D {100 * sum(x[1] for x in dev.values()) / len(dev):.2f} %  (n={len(dev)})")

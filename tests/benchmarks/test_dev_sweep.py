@@ -8,11 +8,14 @@ from tracker.cli import main as kptrack
 
 
 def test_summary_means_exclude_the_demo_seed():
-    scores = {("default", 1): (0.0, 0.0, 5, 9, 5), ("default", 2): (0.9, 0.8, 1, 100, 0), ("default", 3): (0.7, 0.6, 0, 50, 0),
-              ("bottle", 2): (0.5, 0.4, 2, 80, 1)}
+    k = lambda c=0, w=0, r=0, ww=0: {"between_correct": c, "to_wrong": w, "to_correct": r, "between_wrong": ww}  # noqa: E731
+    scores = {("default", 1): (0.0, 0.0, 5, 9, k(5)), ("default", 2): (0.9, 0.8, 1, 100, k(w=1)), ("default", 3): (0.7, 0.6, 0, 50, k()),
+              ("bottle", 2): (0.5, 0.4, 2, 80, k(c=1, ww=1))}
     text = summary(scores)
-    assert "default: dev mean ADD 80.00 %  2D 70.00 %  jumps 1 of 150 pairs, 0 between correct poses  (n=2)" in text
-    assert "bottle: dev mean ADD 50.00 %  2D 40.00 %  jumps 2 of 80 pairs, 1 between correct poses  (n=1)" in text
+    assert ("default: dev mean ADD 80.00 %  2D 70.00 %  jumps 1 of 150 pairs, 0 between correct poses, 1 to a wrong pose, "
+            "0 back to a correct one, 0 wrong to wrong  (n=2)") in text
+    assert ("bottle: dev mean ADD 50.00 %  2D 40.00 %  jumps 2 of 80 pairs, 1 between correct poses, 0 to a wrong pose, "
+            "0 back to a correct one, 1 wrong to wrong  (n=1)") in text
     assert "all: dev mean ADD 70.00 %  2D 60.00 %  (n=3)" in text
     assert "demos (reference only): default 0.0 / 0.0 %" in text
 
@@ -44,7 +47,7 @@ def test_an_object_directory_needs_its_model(tmp_path):
 def test_an_object_directory_is_named_by_the_name_it_declares(tmp_path):
     out = tmp_path / "object"
     assert kptrack(["object", "init", "--box", "80x60x40", "--symmetry", "box", "--name", "plainbox", "--out", str(out)]) == 0
-    text = summary({(str(out), 1): (0.5, 0.5, 0, 10, 0), (str(out), 2): (0.9, 0.8, 1, 100, 0)})
+    text = summary({(str(out), 1): (0.5, 0.5, 0, 10, {}), (str(out), 2): (0.9, 0.8, 1, 100, {"to_wrong": 1})})
     assert "plainbox: dev mean ADD 90.00 %" in text and "demos (reference only): plainbox 50.0 / 50.0 %" in text
 
 
