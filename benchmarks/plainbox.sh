@@ -42,11 +42,11 @@ fi
 stamp "5. development sequences: the symmetric-object options added one by one"
 # max_label_turn_deg 180 turns off the hold of the matched fit (every labelled fit may replace it)
 python -m benchmarks.dev_sweep \
-  '{"labels only": {"associate": false, "confusable": false, "peak_cold": false, "max_label_turn_deg": 180},
-    "+ matched peaks": {"confusable": false, "peak_cold": false, "max_label_turn_deg": 180},
-    "+ confusable turns": {"peak_cold": false, "max_label_turn_deg": 180},
-    "+ cold hypotheses from peaks": {"max_label_turn_deg": 180},
-    "+ the matched fit holds (default)": {},
-    "+ recheck while tracking": {"peak_recheck": true}}' \
+  '{"labels only": {"associate": false, "confusable": false, "peak_cold": false, "max_label_turn_deg": 180, "peak_recheck": false},
+    "+ matched peaks": {"confusable": false, "peak_cold": false, "max_label_turn_deg": 180, "peak_recheck": false},
+    "+ confusable turns": {"peak_cold": false, "max_label_turn_deg": 180, "peak_recheck": false},
+    "+ cold hypotheses from peaks": {"max_label_turn_deg": 180, "peak_recheck": false},
+    "+ the matched fit holds": {"peak_recheck": false},
+    "+ recheck while tracking (default)": {}}' \
   --objects "$OBJ" --model "$OBJ=$MODEL" --seeds "$SEEDS" --cache "$W/sequences"
 stamp "done"

@@ -89,10 +89,13 @@ class TrackerConfig:
     # cold hypotheses from the peaks took the mean ADD-S from 54.1 to 75.3 %, the holding matched
     # fit (max_label_turn_deg) to 79.1 % with 0.96 % pose jumps. A plain box's right labels are
     # often a peak's second or third channel: 100 draws found the true pose less often than 300.
-    # peak_recheck reached 82.1 % but with 2.1 % jumps and a lower frame rate: left off.
+    # peak_recheck, with the context model (seeds 2-9): mean ADD-S 84.15 -> 86.46 %, 2D 80.85 ->
+    # 83.66 %; jumps 18 -> 44 of ~1600 pairs, but none between two correct poses either way (no flip
+    # between equivalents): the added ones are recoveries (4 -> 11) and moves between wrong poses
+    # (4 -> 21). Solve 7.7 -> 10-11 ms a frame. On, since 2026-12-04; only discrete symmetries use it.
     peak_cold: bool = True
     peak_ransac_iters: int = 300
-    peak_recheck: bool = False
+    peak_recheck: bool = True
     max_label_turn_deg: float = 30.0
     lost_patience: int = 1
     max_predict_frames: int = 5
