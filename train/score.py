@@ -63,7 +63,8 @@ def score_crops(model_fn: Callable[[np.ndarray], np.ndarray], dataset, indices=N
     model_fn: crops (N, S, S, 3) uint8 BGR -> heatmaps (N, K, Hm, Hm) float32.
     dataset: a train.dataset.CropDataset (items as dicts with 'image', 'keypoints', 'visibility').
     indices: which items (default all). Returns {'pck2', 'pck5', 'mean_px', 'median_px',
-    'pck5_labelled', 'n_visible', 'n_images'} with errors in crop pixels; a keypoint with no
+    'pck5_labelled', 'n_visible', 'n_images', 'pck5_per_keypoint'} with errors in crop pixels
+    ('pck5_per_keypoint': K values over each keypoint's visible instances, NaN where it has none); a keypoint with no
     decodable peak counts as a miss, its error capped at the crop diagonal in the mean.
     perms: (M, K), a discrete symmetry's keypoint permutations: each crop is then scored against
     the equivalent its keypoints fit best (:func:`train.equivalents.best_equivalent_labels`).
@@ -96,6 +97,7 @@ def score_crops(model_fn: Callable[[np.ndarray], np.ndarray], dataset, indices=N
         "pck5_labelled": float(np.mean(el <= 5.0)) if el.size else nan,
         "n_visible": int(ev.size),
         "n_images": int(e.shape[0]),
+        "pck5_per_keypoint": [float(np.mean(e[v[:, k], k] <= 5.0)) if v[:, k].any() else nan for k in range(e.shape[1])],
     }
 
 
@@ -114,6 +116,7 @@ def run_score(cfg: ScoreConfig) -> dict:
         records = [records[i] for i in keep]
     ds = CropDataset(records, augment=None, input_size=model.meta.input_size, heatmap_size=model.meta.heatmap_size)
     scores = score_crops(model, ds, batch=cfg.batch, perms=keypoint_permutations(symmetry_group(obj), obj.keypoints))
+    scores["pck5_per_keypoint"] = dict(zip(obj.keypoint_names, scores["pck5_per_keypoint"]))
     scores.update({"model": str(cfg.model), "data": str(cfg.data), "split": cfg.split, "provider": model.provider})
     if cfg.json_out:
         Path(cfg.json_out).parent.mkdir(parents=True, exist_ok=True)

@@ -49,3 +49,23 @@ def test_shifted_heatmaps_measure_the_shift(tiny):
     s = score_crops(_oracle(ds, np.array([3.0, 0.0])), ds, batch=4)
     assert s["pck2"] < 0.05 and s["pck5"] > 0.95
     assert abs(s["median_px"] - 3.0) < 0.1
+
+
+def test_per_keypoint_pck_finds_the_one_keypoint_that_is_off(tiny):
+    _root, _obj, ds = tiny
+    items = [ds[i] for i in range(len(ds))]
+    pos = [0]
+
+    def fn(crops):  # perfect, except keypoint 2, 8 px to the right
+        out = []
+        for _ in range(len(crops)):
+            kp = items[pos[0]]["keypoints"].astype(np.float64).copy()
+            pos[0] += 1
+            kp[2, 0] += 8.0
+            out.append(gaussian_targets(kp, np.full(len(kp), 2))[0])
+        return np.stack(out)
+
+    per = score_crops(fn, ds, batch=4)["pck5_per_keypoint"]
+    seen = [k for k in range(len(per)) if per[k] == per[k]]
+    assert 2 in seen and per[2] == 0.0
+    assert all(per[k] == 1.0 for k in seen if k != 2)

@@ -32,4 +32,6 @@ def run(args: argparse.Namespace) -> int:
         f"{s['n_images']} images, {s['n_visible']} visible keypoints: PCK@2px {s['pck2']:.3f}  PCK@5px {s['pck5']:.3f}  "
         f"mean {s['mean_px']:.2f} px  median {s['median_px']:.2f} px (256x256 crop; provider {s['provider']})"
     )
+    worst = sorted(s["pck5_per_keypoint"].items(), key=lambda kv: (kv[1] == kv[1], kv[1]))  # NaN (never visible) first
+    print("PCK@5px per keypoint, weakest first: " + ", ".join(f"{k} {v:.3f}" for k, v in worst))
     return 0
