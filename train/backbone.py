@@ -95,6 +95,13 @@ def fits(doc: dict, preset: str, model_kwargs: dict) -> bool:
             and all(have.get(k, 0) in (0, want.get(k, 0)) for k in addons))
 
 
+def _load_partial(model: nn.Module, state: dict, may_be_missing) -> tuple[list[str], list[str]]:
+    """Load ``state`` into ``model`` where it fits. Returns (the model's keys left as built, which
+    ``may_be_missing`` allows; the keys that do not fit: missing ones it does not allow, and extras)."""
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    return [k for k in missing if may_be_missing(k)], [k for k in missing if not may_be_missing(k)] + list(unexpected)
+
+
 def load_into(model: nn.Module, doc: dict, preset: str, model_kwargs: dict) -> None:
     """Copy a backbone's weights into ``model`` (everything but the head, which stays as built).
 
@@ -105,8 +112,7 @@ def load_into(model: nn.Module, doc: dict, preset: str, model_kwargs: dict) -> N
             f"{doc['model_kwargs']}, but this run builds {preset!r} with {model_kwargs}. Use that preset and those "
             "options, another backbone, or --init none to train from scratch."
         )
-    missing, unexpected = model.load_state_dict(doc["state_dict"], strict=False)
-    stray = [k for k in missing if not _may_be_missing(k, preset)] + list(unexpected)
+    _, stray = _load_partial(model, doc["state_dict"], lambda k: _may_be_missing(k, preset))
     if stray:
         raise KptrackError(f"--init {doc['path']}: the weights do not fit the {preset!r} network ({stray[:3]} ...). "
                            "The file is damaged or from another kptrack version; pretrain again or use --init none.")
@@ -134,10 +140,9 @@ def grown_options(preset: str, trained: dict, given: dict) -> dict:
 def load_grown(model: nn.Module, state: dict, preset: str, src: str) -> list[str]:
     """Load a training checkpoint's weights into a network that may have add-on blocks the
     checkpoint lacks (they keep their identity start). Returns the add-on keys left as built."""
-    missing, unexpected = model.load_state_dict(state, strict=False)
     addons = tuple(ADDONS.get(preset, {}).values())
-    stray = [k for k in missing if not k.startswith(addons)] + list(unexpected)
+    added, stray = _load_partial(model, state, lambda k: k.startswith(addons))
     if stray:
         raise KptrackError(f"--init {src}: the checkpoint's weights do not fit this network ({stray[:3]} ...). "
                            "The file is damaged or from another kptrack version.")
-    return list(missing)
+    return added

@@ -229,15 +229,14 @@ def score_tracked(results: Sequence, scene: str | Path, obj) -> dict[str, Any]:
     (``kptrack demo``, ``kptrack adapt``). results: objects with ``index``, ``has_pose``,
     ``R_m2c``, ``t_m2c`` and ``score`` (the pipeline's ``FrameResult``); a frame without one has no pose.
     The headline's keys, plus 'jumps': :func:`tracker.eval.temporal.pose_jumps`'s count ('jumps', 'pairs',
-    'between_correct': flips between two ADD(-S)-correct poses, and 'kinds': every jump by the poses it joins)."""
+    'kinds': every jump by the poses it joins; 'between_correct' are flips between two ADD(-S)-correct poses)."""
     gt = load_scene_gt(scene)
     by_index = {r.index: r for r in results}
     poses = [None if (r := by_index.get(int(i))) is None or not r.has_pose else (r.R_m2c, r.t_m2c, r.score) for i in gt.im_ids]
     scene_doc = evaluate_scene(obj, gt, estimates_from_poses(gt, poses), EvalConfig(poses="", dataset=str(scene)))
     jumps = scene_doc["aggregate"]["jumps"]
     return {**scene_doc["aggregate"]["headline"],
-            "jumps": {"jumps": jumps["jumps"], "pairs": jumps["pairs"], "between_correct": jumps["kinds"]["between_correct"],
-                      "kinds": dict(jumps["kinds"])}}
+            "jumps": {"jumps": jumps["jumps"], "pairs": jumps["pairs"], "kinds": dict(jumps["kinds"])}}
 
 
 def _combine(scenes: list[dict[str, Any]]) -> dict[str, Any]:
