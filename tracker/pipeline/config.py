@@ -51,6 +51,8 @@ class TrackerConfig:
     Solver: loss ('huber' | 'cauchy' | 'l2'), robust_scale_cells (the loss's scale, heatmap
     cells of the crop), max_iter, ransac_iters, ransac_reproj_cells. track_passes: crop passes
     per tracked frame (2 re-crops around the first refined pose: steadier under fast motion).
+    max_depth_step: a tracked frame's fit is accepted only when its depth lies within this factor
+    of the predicted depth (0: no check; search fits are not checked).
     State: lost_patience (frames after a failure that retry the predicted crop before full
     search), max_predict_frames (cap on constant-velocity extrapolation), max_consecutive_errors.
     Smoothing: smoothing on/off; One-Euro min_cutoff_hz, beta_t (per mm/s), beta_r (per rad/s),
@@ -97,6 +99,12 @@ class TrackerConfig:
     peak_ransac_iters: int = 300
     peak_recheck: bool = True
     max_label_turn_deg: float = 30.0
+    # A tracked fit whose distance from the camera differs from the prediction's by more than this
+    # factor (an object at 0.5 m moving 0.25 m in 33 ms, 7.5 m/s) is a degenerate fit of a few
+    # keypoints, not motion: the frame is failed instead, and the next one crops from the
+    # prediction rather than from a pose twice as far as the object. A real jump is taken by the
+    # search after lost_patience, which is not checked. 0 turns the check off.
+    max_depth_step: float = 1.5
     lost_patience: int = 1
     max_predict_frames: int = 5
     max_consecutive_errors: int = 30
@@ -147,5 +155,7 @@ class TrackerConfig:
             raise KptrackError(f"tracker config: peak_ransac_iters {self.peak_ransac_iters} must be >= 1.")
         if self.confusable_margin < 1:
             raise KptrackError(f"tracker config: confusable_margin {self.confusable_margin} must be >= 1 keypoint.")
+        if not (self.max_depth_step == 0.0 or self.max_depth_step > 1.0):
+            raise KptrackError(f"tracker config: max_depth_step {self.max_depth_step} must be 0 (off) or > 1 (a factor).")
         if not self.roi_margin >= 1.0:
             raise KptrackError(f"tracker config: roi_margin {self.roi_margin} must be >= 1.")

@@ -23,7 +23,8 @@ Per frame (``mode`` in the result says which path produced it):
 States (``status`` of each result = the state after that frame):
 
 * ``searching``: no pose; full-frame search every frame. A confident pose -> ``tracking``.
-* ``tracking``: the pose of this frame was accepted. A failed frame -> ``lost``.
+* ``tracking``: the pose of this frame was accepted. A failed frame -> ``lost``. A tracked fit
+  whose depth jumps from the prediction's by more than a factor ``max_depth_step`` fails the frame.
 * ``lost``: this frame failed while tracking. For ``lost_patience`` more frames the predicted
   crop is tried again (cheap, rides over motion blur or a brief occlusion); then ``searching``.
 
@@ -171,6 +172,8 @@ class Tracker:
         mode, p = "track", None
         if pred is not None:
             p = self._track(image, index, pred[0], pred[1], max(1, cfg.track_passes), clock)
+            if p is not None and p.accepted and not self._plausible_depth(p, pred[1]):
+                p = _rejected(p)
         if p is None:  # no prediction, or it left the frame: search
             mode, p = "search", self._search(image, index, clock)
         if not p.accepted:
@@ -199,6 +202,17 @@ class Tracker:
         s = min(index - i1, self.config.max_predict_frames) / span
         w = so3_log(R1 @ R0.T)
         return so3_exp(s * w) @ R1, t1 + s * (t1 - t0)
+
+    def _plausible_depth(self, p: PassResult, t_pred: np.ndarray) -> bool:
+        """Whether a tracked fit's depth lies within a factor ``max_depth_step`` of the predicted
+        depth (always, with the check off; after missed frames too: a real jump is taken by the
+        search, which is not checked). A fit of a few keypoints can explain them with the object
+        twice as far away and turned; its crop next frame would then miss the object."""
+        step = self.config.max_depth_step
+        if step == 0.0:
+            return True
+        z, z_pred = float(np.asarray(p.pose.t_m2c)[2]), float(t_pred[2])
+        return z_pred > 0.0 and z_pred / step <= z <= z_pred * step
 
     def _aligned(self, R: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The symmetric equivalent of a solved pose nearest the last solved one (see the module docstring)."""

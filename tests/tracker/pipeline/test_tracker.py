@@ -328,3 +328,35 @@ def test_search_looks_closer_where_three_keypoints_gather(obj, cam):
     assert rotation_error_deg(res[True][1].R_m2c, R) < 0.5 and np.linalg.norm(res[True][1].t_m2c - t) < 2.0
     # the accepted crop is the close one, at about tracking scale
     assert abs(np.linalg.det(r0.affine[:, :2])) > 0.6
+
+
+def test_a_tracked_fit_that_jumps_in_depth_fails_the_frame_until_the_search_confirms_it(obj, cam):
+    """Frames 10-11 show the keypoints of the object twice as far away (what a degenerate fit of a
+    few keypoints gives); from frame 12 on the object really sits there. With max_depth_step the
+    tracked fits at 10 and 11 fail (no pose, the crop stays on the prediction); the search of
+    frame 12, which is not checked, takes the new depth, and tracking goes on from it."""
+    def pose(i, far_from):
+        R, t = gt_pose(i)
+        return (R, t * np.array([1.0, 1.0, 2.0])) if i >= far_from else (R, t)
+
+    def results(far_from, **kw):
+        oracle = OracleHeatmaps(obj.keypoint_names, lambda i: cam.project(obj.keypoints, *pose(i, far_from)))
+        return run(Tracker(oracle, obj, cam, TrackerConfig.preset("fast", smoothing=False, **kw)), range(16))
+
+    res = results(10)
+    assert all(r.status == TRACKING for r in res[:10])
+    assert [res[i].status for i in (10, 11)] == [LOST, SEARCHING] and not res[10].has_pose and not res[11].has_pose
+    assert res[12].status == TRACKING and res[12].mode == "search"
+    for r in res[12:]:
+        R, t = pose(r.index, 10)
+        assert r.status == TRACKING and np.linalg.norm(r.t_m2c - t) < 4.0
+    off = results(10, max_depth_step=0)  # without the check the jump is tracked at once
+    assert off[10].status == TRACKING and off[10].t_m2c[2] > 1.8 * gt_pose(10)[1][2]
+    steady = results(99)  # the trajectory's own depth changes (~1.7 mm a frame) pass the check
+    assert all(r.status == TRACKING for r in steady)
+
+
+def test_max_depth_step_must_be_off_or_a_factor_above_one():
+    with pytest.raises(KptrackError, match="max_depth_step"):
+        TrackerConfig.preset("fast", max_depth_step=0.9)
+    assert TrackerConfig.preset("fast", max_depth_step=0).max_depth_step == 0
