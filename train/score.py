@@ -63,19 +63,26 @@ def score_crops(model_fn: Callable[[np.ndarray], np.ndarray], dataset, indices=N
     model_fn: crops (N, S, S, 3) uint8 BGR -> heatmaps (N, K, Hm, Hm) float32.
     dataset: a train.dataset.CropDataset (items as dicts with 'image', 'keypoints', 'visibility').
     indices: which items (default all). Returns {'pck2', 'pck5', 'mean_px', 'median_px',
-    'pck5_labelled', 'n_visible', 'n_images', 'pck5_per_keypoint'} with errors in crop pixels
+    'pck5_labelled', 'n_visible', 'n_images', 'pck5_per_keypoint', 'conf_visible', 'conf_hidden',
+    'pck5_hidden', 'conf_auc'} with errors in crop pixels
     ('pck5_per_keypoint': K values over each keypoint's visible instances, NaN where it has none); a keypoint with no
-    decodable peak counts as a miss, its error capped at the crop diagonal in the mean.
+    decodable peak counts as a miss, its error capped at the crop diagonal in the mean. The
+    confidence figures say whether the decoded peak values mean what the tracker reads them as:
+    the mean over visible and over hidden keypoints (labelled, inside the crop, not visible), the
+    hidden ones' PCK@5px, and :func:`confidence_auc` over all labelled keypoints (misplaced: more
+    than ``MISPLACED_PX`` off).
     perms: (M, K), a discrete symmetry's keypoint permutations: each crop is then scored against
     the equivalent its keypoints fit best (:func:`train.equivalents.best_equivalent_labels`).
     """
     idx = list(range(len(dataset))) if indices is None else list(indices)
-    errs, vis, lab = [], [], []
+    errs, vis, lab, confs = [], [], [], []
     for s in range(0, len(idx), batch):
         items = [dataset[i] for i in idx[s : s + batch]]
         crops = np.stack([it["image"] for it in items])
         hm = np.asarray(model_fn(crops), dtype=np.float32)
-        xy = np.stack([decode_dark(np.ascontiguousarray(h))[0] for h in hm])
+        decoded = [decode_dark(np.ascontiguousarray(h)) for h in hm]
+        xy = np.stack([d[0] for d in decoded])
+        confs.append(np.stack([d[1] for d in decoded]))
         kp, vis_k, _ = best_equivalent_labels(xy, np.stack([it["keypoints"] for it in items]),
                                               np.stack([it["visibility"] for it in items]), perms, crops.shape[1], hm.shape[-1])
         e, v, lb = crop_pixel_errors(xy, kp, vis_k, crops.shape[1], hm.shape[-1])
@@ -84,10 +91,11 @@ def score_crops(model_fn: Callable[[np.ndarray], np.ndarray], dataset, indices=N
         lab.append(lb)
     if not errs:
         raise KptrackError("nothing to score: the split holds no images. Check --data and --split.")
-    e, v, lb = np.concatenate(errs), np.concatenate(vis), np.concatenate(lab)
+    e, v, lb, conf = np.concatenate(errs), np.concatenate(vis), np.concatenate(lab), np.concatenate(confs)
     diag = crops.shape[1] * math.sqrt(2.0)
     ev = np.minimum(e[v], diag)
     el = e[lb]
+    hidden = lb & ~v
     nan = float("nan")
     return {
         "pck2": float(np.mean(ev <= 2.0)) if ev.size else nan,
@@ -98,7 +106,33 @@ def score_crops(model_fn: Callable[[np.ndarray], np.ndarray], dataset, indices=N
         "n_visible": int(ev.size),
         "n_images": int(e.shape[0]),
         "pck5_per_keypoint": [float(np.mean(e[v[:, k], k] <= 5.0)) if v[:, k].any() else nan for k in range(e.shape[1])],
+        "conf_visible": float(np.mean(conf[v])) if v.any() else nan,
+        "conf_hidden": float(np.mean(conf[hidden])) if hidden.any() else nan,
+        "pck5_hidden": float(np.mean(e[hidden] <= 5.0)) if hidden.any() else nan,
+        "conf_auc": confidence_auc(conf[lb], e[lb] <= MISPLACED_PX),
     }
+
+
+#: A labelled keypoint further than this from its truth (crop px) is misplaced, for conf_auc.
+MISPLACED_PX = 10.0
+
+
+def confidence_auc(conf: np.ndarray, good: np.ndarray) -> float:
+    """How well confidence ranks well-placed keypoints over misplaced ones: the probability that a
+    random good one (``good`` True) has a higher confidence than a random bad one, ties counting
+    half (the area under the ROC curve, by the Mann-Whitney rank sum). 1 = confidence alone tells
+    them apart, 0.5 = it says nothing; NaN when either group is empty. conf, good: (n,)."""
+    conf, good = np.asarray(conf, np.float64).ravel(), np.asarray(good, bool).ravel()
+    n_good, n_bad = int(good.sum()), int((~good).sum())
+    if n_good == 0 or n_bad == 0:
+        return float("nan")
+    order = np.argsort(conf, kind="mergesort")
+    ranks = np.empty(len(conf))
+    ranks[order] = np.arange(1, len(conf) + 1)
+    vals, first, counts = np.unique(conf[order], return_index=True, return_counts=True)
+    for f, c in zip(first[counts > 1], counts[counts > 1]):  # ties share their mean rank
+        ranks[order[f : f + c]] = f + (c + 1) / 2.0
+    return float((ranks[good].sum() - n_good * (n_good + 1) / 2.0) / (n_good * n_bad))
 
 
 def run_score(cfg: ScoreConfig) -> dict:

@@ -69,3 +69,40 @@ def test_per_keypoint_pck_finds_the_one_keypoint_that_is_off(tiny):
     seen = [k for k in range(len(per)) if per[k] == per[k]]
     assert 2 in seen and per[2] == 0.0
     assert all(per[k] == 1.0 for k in seen if k != 2)
+
+
+def _scaled_oracle(ds, off_kp, off_px, peak_off, peak_rest):
+    """Gaussians at the true keypoints, keypoint ``off_kp`` moved off_px to the right; the moved
+    one's peak is peak_off, the others' peak_rest."""
+    items = [ds[i] for i in range(len(ds))]
+    pos = [0]
+
+    def fn(crops):
+        out = []
+        for _ in range(len(crops)):
+            kp = items[pos[0]]["keypoints"].astype(np.float64).copy()
+            pos[0] += 1
+            kp[off_kp, 0] += off_px
+            t = gaussian_targets(kp, np.full(len(kp), 2))[0]
+            t *= peak_rest
+            t[off_kp] *= peak_off / peak_rest
+            out.append(t)
+        return np.stack(out)
+
+    return fn
+
+
+def test_confidence_auc_tells_a_model_that_doubts_its_misplaced_keypoints_from_one_that_trusts_them(tiny):
+    _root, _obj, ds = tiny
+    doubts = score_crops(_scaled_oracle(ds, 2, 20.0, peak_off=0.3, peak_rest=0.9), ds, batch=4)
+    trusts = score_crops(_scaled_oracle(ds, 2, 20.0, peak_off=0.9, peak_rest=0.3), ds, batch=4)
+    assert doubts["conf_auc"] == pytest.approx(1.0) and trusts["conf_auc"] == pytest.approx(0.0)
+    assert doubts["conf_visible"] > 0.8 and trusts["conf_visible"] < 0.4  # nine peaks of 0.9 (0.3) and one of 0.3 (0.9)
+
+
+def test_confidence_auc_counts_ties_half_and_needs_both_groups():
+    from train.score import confidence_auc
+
+    assert confidence_auc(np.array([0.5, 0.5, 0.5, 0.5]), np.array([True, False, True, False])) == pytest.approx(0.5)
+    assert confidence_auc(np.array([0.9, 0.2, 0.5]), np.array([True, False, True])) == pytest.approx(1.0)
+    assert np.isnan(confidence_auc(np.array([0.9, 0.8]), np.array([True, True])))

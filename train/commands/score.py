@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from tracker.paths import resolve_model
-from train.score import ScoreConfig, run_score
+from train.score import MISPLACED_PX, ScoreConfig, run_score
 
 HELP = "keypoint accuracy of an ONNX model on a labelled split (PCK@2/5px, mean px in the crop)"
 
@@ -34,4 +34,6 @@ def run(args: argparse.Namespace) -> int:
     )
     worst = sorted(s["pck5_per_keypoint"].items(), key=lambda kv: (kv[1] == kv[1], kv[1]))  # NaN (never visible) first
     print("PCK@5px per keypoint, weakest first: " + ", ".join(f"{k} {v:.3f}" for k, v in worst))
+    print(f"confidence: visible {s['conf_visible']:.2f}, hidden {s['conf_hidden']:.2f} (hidden PCK@5px {s['pck5_hidden']:.3f}); "
+          f"AUC of confidence, keypoints within {MISPLACED_PX:.0f} px against the rest: {s['conf_auc']:.3f}")
     return 0
