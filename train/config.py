@@ -33,7 +33,9 @@ class TrainConfig:
     and narrow to ``sigma`` along a cosine over the first ``sigma_decay`` of the iterations (wide
     targets give every cell near a keypoint a gradient early on). peak_weight: loss weight of a
     cell on a target's peak (1 + (peak_weight - 1) * target; 1 = plain MSE), so the few peak cells
-    are not outvoted by the thousands of background cells. symmetric_loss: for an object whose
+    are not outvoted by the thousands of background cells. hidden_peak: the peak of a hidden
+    keypoint's target (v=1; 1 = as a visible one's), so that confidence keeps meaning visibility
+    (:func:`train.heatmaps.scale_hidden`). symmetric_loss: for an object whose
     discrete symmetries permute its keypoints (a box's corners), 'canonical' (default) scores each
     crop against the canonical rule's labels, 'min' against the equivalent its prediction fits best
     (:func:`train.validation.heatmap_loss`; it measured worse on the plain box, see
@@ -70,6 +72,7 @@ class TrainConfig:
     sigma_start: float | None = None
     sigma_decay: float = 0.5
     peak_weight: float = 1.0
+    hidden_peak: float = 1.0
     symmetric_loss: str = "canonical"
     low_res: float = 0.0
     rotation_deg: float = 30.0
@@ -112,6 +115,7 @@ def check_config(cfg: TrainConfig) -> None:
         (0 < cfg.sigma_decay <= 1, f"--sigma-decay {cfg.sigma_decay}: must be within (0, 1]"),
         (0 <= cfg.low_res < 1, f"--low-res {cfg.low_res}: must be a fraction within [0, 1)"),
         (cfg.peak_weight >= 1, f"--peak-weight {cfg.peak_weight}: must be >= 1"),
+        (0 < cfg.hidden_peak <= 1, f"--hidden-peak {cfg.hidden_peak}: must be within (0, 1]"),
         (cfg.symmetric_loss in ("min", "canonical"), f"--symmetric-loss {cfg.symmetric_loss!r}: use min or canonical"),
         (0 <= cfg.rotation_deg <= 180, f"--rot-range {cfg.rotation_deg}: must be within 0..180 degrees"),
         (0 <= cfg.scale_jitter < 1, f"scale_jitter {cfg.scale_jitter}: must be within [0, 1)"),

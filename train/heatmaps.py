@@ -16,7 +16,8 @@ Visibility (COCO convention) and what each case is trained to:
 keypoint                         target               weight
 ===============================  ===================  ==========
 v=2 visible, inside the crop     Gaussian             1
-v=1 hidden, inside the crop      Gaussian             1  (the pose needs hidden keypoints too)
+v=1 hidden, inside the crop      Gaussian             1  (the pose needs hidden keypoints too;
+                                 (peak hidden_peak)      its peak lowered by ``--hidden-peak``)
 v>=1 but centre off the heatmap  all zeros            1  (the net learns to answer "not here")
 v=0 unlabelled                   all zeros            0  (no gradient: we do not know)
 ===============================  ===================  ==========
@@ -97,6 +98,19 @@ def batch_targets(keypoints_crop: np.ndarray, visibility: np.ndarray, sigma: flo
     Returns (N, K, heatmap_size, heatmap_size) float32.
     """
     return np.stack([gaussian_targets(q, v, sigma, input_size, heatmap_size)[0] for q, v in zip(keypoints_crop, visibility)])
+
+
+def scale_hidden(targets: np.ndarray, visibility: np.ndarray, hidden_peak: float) -> np.ndarray:
+    """Targets with each hidden keypoint's Gaussian (v=1) scaled to peak ``hidden_peak``, so that a
+    network's confidence on a keypoint it cannot see is trained to stay below its confidence on a
+    visible one (the tracker weighs and gates keypoints by confidence). 1 returns ``targets``.
+
+    targets: (N, K, H, W) float32; visibility: (N, K) COCO flags. Returns a new array unless 1.
+    """
+    if hidden_peak == 1.0:
+        return targets
+    scale = np.where(np.asarray(visibility) == 1, np.float32(hidden_peak), np.float32(1.0)).astype(np.float32)
+    return targets * scale[:, :, None, None]
 
 
 def half_resolution_keypoints(keypoints_crop: np.ndarray) -> np.ndarray:

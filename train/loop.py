@@ -59,7 +59,7 @@ from train.distributed import (
     init_distributed,
     wrap_model,
 )
-from train.heatmaps import batch_targets, half_resolution_keypoints, sigma_at
+from train.heatmaps import batch_targets, half_resolution_keypoints, scale_hidden, sigma_at
 from train.models import build_model
 from train.runlog import RunLog
 from train.sources import batch_sampler, data_sources, source_datasets, validation_groups
@@ -345,19 +345,24 @@ def _step(r: _Run, net: nn.Module, batch: dict) -> tuple[torch.Tensor, int]:
 
 def _targets(r: _Run, batch: dict, low_res: bool) -> torch.Tensor:
     """The batch's target heatmaps at this iteration: the workers' (drawn at the final sigma),
-    redrawn when the sigma schedule widens them or the input is at half resolution.
+    redrawn when the sigma schedule widens them or the input is at half resolution; hidden keypoints' peaks
+    lowered to ``hidden_peak`` (:func:`train.heatmaps.scale_hidden`).
 
     Half resolution (:func:`train.heatmaps.half_resolution_keypoints`): the heatmap is half as
     large; sigma stays in cells (twice as wide in the crop, which suits the coarse early phase).
     """
     cfg = r.cfg
     sigma = sigma_at(r.it, cfg.iters, cfg.sigma, cfg.sigma_start, cfg.sigma_decay)
-    if sigma == cfg.sigma and not low_res:  # no schedule, or past its decay: the workers' targets are these
-        return batch["target"]
     q, v = batch["keypoints"].numpy(), batch["visibility"].numpy()
+    if sigma == cfg.sigma and not low_res:  # no schedule, or past its decay: the workers' targets are these
+        if cfg.hidden_peak == 1.0:
+            return batch["target"]
+        return torch.from_numpy(scale_hidden(batch["target"].numpy(), v, cfg.hidden_peak))
     if low_res:
-        return torch.from_numpy(batch_targets(half_resolution_keypoints(q), v, sigma, INPUT_SIZE // 2, HEATMAP_SIZE // 2))
-    return torch.from_numpy(batch_targets(q, v, sigma))
+        t = batch_targets(half_resolution_keypoints(q), v, sigma, INPUT_SIZE // 2, HEATMAP_SIZE // 2)
+    else:
+        t = batch_targets(q, v, sigma)
+    return torch.from_numpy(scale_hidden(t, v, cfg.hidden_peak))
 
 
 def _count_bad_images(r: _Run, train_ds: CropDataset, bad: list[int]) -> None:

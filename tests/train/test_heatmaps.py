@@ -97,3 +97,34 @@ def test_half_resolution_keypoints_follow_a_2x2_average_pool():
     yx = np.argwhere(small.numpy() == 1.0)
     assert yx.tolist() == [[10, 5]]
     np.testing.assert_allclose(half_resolution_keypoints([[10.5, 20.5]]), [[5.0, 10.0]])
+
+
+def test_hidden_peak_lowers_only_the_hidden_keypoints_targets():
+    from train.heatmaps import scale_hidden
+
+    q = np.array([[[60.0, 70.0], [128.3, 100.9], [200.0, 40.0]]])
+    v = np.array([[2, 1, 0]])
+    t = batch_targets(q, v, 2.0)
+    assert scale_hidden(t, v, 1.0) is t
+    s = scale_hidden(t, v, 0.4)
+    assert np.array_equal(s[0, 0], t[0, 0]) and np.array_equal(s[0, 2], t[0, 2])  # visible, unlabelled
+    assert s[0, 1].max() == pytest.approx(0.4 * t[0, 1].max())
+    assert t[0, 1].max() > 0.9  # the input is not changed
+
+
+def test_the_training_loop_draws_hidden_targets_at_hidden_peak():
+    import types
+
+    import torch
+
+    from train.config import TrainConfig
+    from train.loop import _targets
+
+    q = np.array([[[60.0, 70.0], [128.3, 100.9]]])
+    v = np.array([[2, 1]])
+    batch = {"keypoints": torch.from_numpy(q), "visibility": torch.from_numpy(v),
+             "target": torch.from_numpy(batch_targets(q, v, 2.0))}
+    for sigma_start in (None, 4.0):  # the workers' targets, and targets redrawn by the sigma schedule
+        cfg = TrainConfig(data="d", out="o", iters=100, hidden_peak=0.5, sigma_start=sigma_start)
+        t = _targets(types.SimpleNamespace(cfg=cfg, it=0), batch, low_res=False).numpy()
+        assert t[0, 0].max() > 0.9 and 0.45 < t[0, 1].max() <= 0.5

@@ -24,5 +24,8 @@ def test_bad_options(data, tmp_path):
         train(TrainConfig(data=str(data), out=str(tmp_path / "r"), iters=1, sigma_start=1.0))
     with pytest.raises(KptrackError, match="--peak-weight"):
         train(TrainConfig(data=str(data), out=str(tmp_path / "r"), iters=1, peak_weight=0.5))
+    for bad in (0.0, 1.5):
+        with pytest.raises(KptrackError, match="--hidden-peak"):
+            train(TrainConfig(data=str(data), out=str(tmp_path / "r"), iters=1, hidden_peak=bad))
     with pytest.raises(KptrackError, match="--symmetric-loss 'best': use min or canonical"):
         train(TrainConfig(data=str(data), out=str(tmp_path / "r"), iters=1, symmetric_loss="best"))

@@ -45,6 +45,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="start the targets this wide (cells) and narrow them to --sigma over the first --sigma-decay of the run (default: constant)")
     p.add_argument("--sigma-decay", dest="sigma_decay", type=float, default=None, help="fraction of the run over which --sigma-start narrows to --sigma (default 0.5)")
     p.add_argument("--peak-weight", dest="peak_weight", type=float, default=None, help="loss weight of a target's peak cells, 1 = plain MSE (default 1)")
+    p.add_argument("--hidden-peak", dest="hidden_peak", type=float, default=None,
+                   help="peak of a hidden keypoint's target, within (0, 1]: lower keeps the network's confidence "
+                        "on keypoints it cannot see below that on visible ones (default 1)")
     p.add_argument("--symmetric-loss", dest="symmetric_loss", choices=["min", "canonical"], default=None,
                    help="an object whose discrete symmetries permute its keypoints: score each crop against the canonical "
                         "labels (canonical, default) or against its best-fitting equivalent (min)")
@@ -72,7 +75,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         "val_split": args.val_split, "device": args.device, "val_every": args.val_every, "sigma": args.sigma,
         "rotation_deg": args.rotation_deg, "width": args.width, "context": args.context, "log_every": args.log_every, "threads": args.threads,
         "optimizer": args.optimizer, "sigma_start": args.sigma_start, "sigma_decay": args.sigma_decay,
-        "peak_weight": args.peak_weight, "low_res": args.low_res, "schedule": args.schedule,
+        "peak_weight": args.peak_weight, "hidden_peak": args.hidden_peak, "low_res": args.low_res, "schedule": args.schedule,
         "symmetric_loss": args.symmetric_loss,
     }
     merged = {k: v for k, v in base.items() if k in names}
