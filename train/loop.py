@@ -355,10 +355,8 @@ def _targets(r: _Run, batch: dict, low_res: bool) -> torch.Tensor:
     sigma = sigma_at(r.it, cfg.iters, cfg.sigma, cfg.sigma_start, cfg.sigma_decay)
     q, v = batch["keypoints"].numpy(), batch["visibility"].numpy()
     if sigma == cfg.sigma and not low_res:  # no schedule, or past its decay: the workers' targets are these
-        if cfg.hidden_peak == 1.0:
-            return batch["target"]
-        return torch.from_numpy(scale_hidden(batch["target"].numpy(), v, cfg.hidden_peak))
-    if low_res:
+        t = batch["target"].numpy()  # shares the tensor's memory; scale_hidden copies only when it scales
+    elif low_res:
         t = batch_targets(half_resolution_keypoints(q), v, sigma, INPUT_SIZE // 2, HEATMAP_SIZE // 2)
     else:
         t = batch_targets(q, v, sigma)

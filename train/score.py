@@ -34,6 +34,10 @@ from train.equivalents import best_equivalent_labels
 log = logging.getLogger(__name__)
 
 
+#: A labelled keypoint further than this from its truth (crop px) is misplaced, for conf_auc.
+MISPLACED_PX = 10.0
+
+
 @dataclass(frozen=True)
 class ScoreConfig:
     """What ``kptrack score`` scores.
@@ -113,10 +117,6 @@ def score_crops(model_fn: Callable[[np.ndarray], np.ndarray], dataset, indices=N
     }
 
 
-#: A labelled keypoint further than this from its truth (crop px) is misplaced, for conf_auc.
-MISPLACED_PX = 10.0
-
-
 def confidence_auc(conf: np.ndarray, good: np.ndarray) -> float:
     """How well confidence ranks well-placed keypoints over misplaced ones: the probability that a
     random good one (``good`` True) has a higher confidence than a random bad one, ties counting
@@ -129,7 +129,7 @@ def confidence_auc(conf: np.ndarray, good: np.ndarray) -> float:
     order = np.argsort(conf, kind="mergesort")
     ranks = np.empty(len(conf))
     ranks[order] = np.arange(1, len(conf) + 1)
-    vals, first, counts = np.unique(conf[order], return_index=True, return_counts=True)
+    _, first, counts = np.unique(conf[order], return_index=True, return_counts=True)
     for f, c in zip(first[counts > 1], counts[counts > 1]):  # ties share their mean rank
         ranks[order[f : f + c]] = f + (c + 1) / 2.0
     return float((ranks[good].sum() - n_good * (n_good + 1) / 2.0) / (n_good * n_bad))
