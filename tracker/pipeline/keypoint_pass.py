@@ -16,7 +16,10 @@ does: preprocess, inference, postprocess):
    network trained with the min-over-equivalents loss labels whichever equivalent it sees, which
    need not be the start's), the accepted fit with the lowest RMS kept; without a start, or
    (``cold_retry``) when no warm fit is accepted, SQPnP in RANSAC
-   (:mod:`tracker.pipeline.solve_ransac`) on the same keypoints. For such an object
+   (:mod:`tracker.pipeline.solve_ransac`) on the same keypoints. When the start is the motion
+   prediction (``gate``) and ``predict_gate_cells`` is on, an accepted warm fit is refitted without
+   the keypoints found farther than that from where the start projects them, kept when accepted
+   (it never rescues a refused fit, which would hold a lost track). For such an object
    (``associate``) the heatmaps' peaks are also matched to the keypoints that the warm start
    projects, whatever channel they came from, and fitted
    (:mod:`tracker.pipeline.associate`); that fit wins when it explains more keypoints. The same
@@ -162,9 +165,12 @@ class KeypointPass:
         self.solve_cold = solve_cold or ColdSolver(config)
         self.undistort = camera.undistort_points if camera.has_distortion else _identity
 
-    def __call__(self, image: np.ndarray, A: np.ndarray, index: int | None, warm: tuple | None, clock: StageClock) -> PassResult:
+    def __call__(self, image: np.ndarray, A: np.ndarray, index: int | None, warm: tuple | None, clock: StageClock,
+                 gate: bool = False) -> PassResult:
         """One pass over ``image`` (H, W, 3) uint8 BGR with crop affine A (2, 3); ``warm`` = (R, t)
-        starts the fit (None: cold). Adds crop/infer/decode/solve milliseconds to ``clock``."""
+        starts the fit (None: cold). gate: ``warm`` is the motion prediction, so an accepted warm
+        fit is refitted without the keypoints found more than ``predict_gate_cells`` from where it
+        projects them (see the module docstring). Adds crop/infer/decode/solve milliseconds to ``clock``."""
         s, hs = self.input_size, self.heatmap_size
         clock.start()
         crop = cv2.warpAffine(image, A, (s, s), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
@@ -176,7 +182,7 @@ class KeypointPass:
         conf = np.where(np.isfinite(conf), conf, 0.0)
         clock.lap("decode")
         px_per_cell = (1.0 / abs(np.linalg.det(A[:, :2])) ** 0.5) * (s - 1) / (hs - 1)
-        pose, accepted, matched = self._solve(uv, conf, warm, px_per_cell, heat, A)
+        pose, accepted, matched = self._solve(uv, conf, warm, px_per_cell, heat, A, gate)
         if matched is not None:  # the fit is of the matched peaks: report those as the keypoints
             uv, conf = matched
         clock.lap("solve")
@@ -189,7 +195,7 @@ class KeypointPass:
         return heat[0]
 
     def _solve(self, uv: np.ndarray, conf: np.ndarray, warm: tuple | None, px_per_cell: float,
-               heat: np.ndarray | None = None, A: np.ndarray | None = None):
+               heat: np.ndarray | None = None, A: np.ndarray | None = None, gate: bool = False):
         """(pose or None, accepted, matched) from the confident keypoints, or from the heatmaps'
         peaks matched to the warm start's projection (then matched = their (uv, conf), keypoint
         order, for the PassResult; else None); see the module docstring."""
@@ -213,16 +219,22 @@ class KeypointPass:
             return (None, False, None) if matched is None else self._with_mask(*matched)
         uv_ideal = self.undistort(uv[ok])
         xyz, w = self.keypoints[ok], conf[ok]
-        res = None
+        res, used = None, np.flatnonzero(ok)
         if warm is not None:
             res = self.solve_warm(xyz, uv_ideal, w, self.K, warm[0], warm[1], scale)
         accepted = res is not None and self.acceptable(res, px_per_cell)
+        if accepted and gate:  # refit the keypoints found where the prediction puts them
+            near = self._gated(uv_ideal, xyz, warm, px_per_cell)
+            if near is not None and not near.all():
+                g = self.solve_warm(xyz[near], uv_ideal[near], w[near], self.K, warm[0], warm[1], scale)
+                if g is not None and self.acceptable(g, px_per_cell):
+                    res, used = g, used[near]
         if warm is not None and not accepted and self.equivalents is not None:
             R0, t0 = np.asarray(warm[0], np.float64), np.asarray(warm[1], np.float64)
             for S in self.equivalents[1:]:
                 alt = self.solve_warm(xyz, uv_ideal, w, self.K, R0 @ S[:3, :3], t0 + R0 @ S[:3, 3], scale)
                 if alt is not None and self.acceptable(alt, px_per_cell) and (not accepted or alt.rms < res.rms):
-                    res, accepted = alt, True
+                    res, accepted, used = alt, True, np.flatnonzero(ok)
         if matched is not None and matched[2] and (not accepted or self._matched_holds(matched[0], res)):
             return self._with_mask(*matched)
         if not accepted and (warm is None or cfg.cold_retry):
@@ -232,14 +244,25 @@ class KeypointPass:
             cold = self.solve_cold(xyz, uv_ideal, w, self.K, cfg.ransac_reproj_cells * px_per_cell, scale)
             cold_ok = cold is not None and self.acceptable(cold, px_per_cell)
             if cold_ok or warm is None:
-                res, accepted = cold, cold_ok
+                res, accepted, used = cold, cold_ok, np.flatnonzero(ok)
             if warm is None:
                 m = self._cold_peak_fit(peaks, cold, px_per_cell, scale)
                 if m is not None and m[2] and (not accepted or _fits_better(m[0], res)):
                     return self._with_mask(*m)
         if res is None:
             return None, False, None
-        return self._with_mask(res, np.flatnonzero(ok), accepted)
+        return self._with_mask(res, used, accepted)
+
+    def _gated(self, uv_ideal: np.ndarray, xyz: np.ndarray, warm: tuple, px_per_cell: float) -> np.ndarray | None:
+        """Which keypoints (of those given) lie within ``predict_gate_cells`` of where the
+        prediction ``warm`` projects them; None when the gate is off or keeps fewer than
+        ``min_keypoints`` (a fast move the prediction missed: the fit then takes them all)."""
+        cfg = self.config
+        if cfg.predict_gate_cells <= 0.0:
+            return None
+        d = np.linalg.norm(uv_ideal - project(xyz, np.asarray(warm[0], np.float64), np.asarray(warm[1], np.float64), self.K), axis=1)
+        near = d <= cfg.predict_gate_cells * px_per_cell
+        return near if np.count_nonzero(near) >= cfg.min_keypoints else None
 
     def _matched_holds(self, matched, labelled) -> bool:
         """Whether the accepted matched-peak fit (the warm start's continuation) stands against an

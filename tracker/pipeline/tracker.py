@@ -171,7 +171,7 @@ class Tracker:
         clock.lap("predict")
         mode, p = "track", None
         if pred is not None:
-            p = self._track(image, index, pred[0], pred[1], max(1, cfg.track_passes), clock)
+            p = self._track(image, index, pred[0], pred[1], max(1, cfg.track_passes), clock, gate=True)
             if p is not None and p.accepted and not self._plausible_depth(p, pred[1]):
                 p = _rejected(p)
         if p is None:  # no prediction, or it left the frame: search
@@ -223,8 +223,10 @@ class Tracker:
         self._sym_ref = R
         return R, t
 
-    def _track(self, image, index, R, t, passes: int, clock: StageClock) -> PassResult | None:
+    def _track(self, image, index, R, t, passes: int, clock: StageClock, gate: bool = False) -> PassResult | None:
         """Crop around (R, t) and refine, ``passes`` times (each re-crops at the last pose).
+        gate: (R, t) is the motion prediction, whose first pass gates the keypoints by it
+        (``predict_gate_cells``); a search pose is too rough to gate by.
 
         Returns the last accepted pass, else the first failed one, else None (no crop possible)."""
         cfg, best = self.config, None
@@ -235,11 +237,11 @@ class Tracker:
             if A is None:
                 break
             # the network labels the equivalent canonical for the view: warm-start from that one
-            p = self.keypass(image, A, index, canonical_pose(R, t, self.symmetry), clock)
+            p = self.keypass(image, A, index, canonical_pose(R, t, self.symmetry), clock, gate=gate)
             if not p.accepted:
                 best = best or p
                 break
-            best = p
+            best, gate = p, False
             R, t = p.pose.R_m2c, p.pose.t_m2c
         return best
 

@@ -274,3 +274,66 @@ def test_a_start_a_quarter_turn_off_is_corrected_by_the_confusable_turns(cam, wa
     fixed = run()
     assert right(fixed) and fixed.pose.n_inliers == 8
     assert not right(run(confusable=False))
+
+
+def _occluded_pass(obj, cam, warm, **cfg):
+    """One tracked pass of the drill whose first three keypoints are hidden and detected,
+    confidently, 8 cells (about 25 px) away from where they are: an occluder's confident guesses."""
+    t = np.array([10.0, -5.0, 450.0])
+    uv = cam.project(obj.keypoints, R0, t)
+    uv[:3] += [20.0, 16.0]
+    oracle = OracleHeatmaps(obj.keypoint_names, lambda i: uv)
+    c = TrackerConfig.preset("fast", cold_retry=False, **cfg)
+    A = box_crop(cam, np.array(obj.box_corners, float), R0, t, c.roi_margin, c.min_roi_px)
+    p = KeypointPass(oracle, obj.keypoints, cam, c)(np.zeros((H, W, 3), np.uint8), A, 0, warm, StageClock(), gate=True)
+    return p, rotation_error_deg(p.pose.R_m2c, R0), float(np.linalg.norm(p.pose.t_m2c - t))
+
+
+def test_the_prediction_gate_leaves_out_keypoints_found_far_from_where_it_puts_them(obj, cam):
+    """A good prediction (1 deg, 4 mm off): with the gate, the three far keypoints are left out of
+    the fit and the pose is right; without it, they pull the fit off."""
+    warm = (so3_exp(np.array([0.015, -0.01, 0.0])) @ R0, np.array([13.0, -3.0, 452.0]))
+    gated, rot_g, tr_g = _occluded_pass(obj, cam, warm, predict_gate_cells=3.0)
+    _, rot_o, tr_o = _occluded_pass(obj, cam, warm)
+    assert gated.accepted and rot_g < 0.3 and tr_g < 2.0
+    assert rot_o > 3 * rot_g + 0.3 or tr_o > 3 * tr_g + 2.0
+    assert not gated.pose.inlier_mask[:3].any() and gated.pose.inlier_mask[3:].sum() >= 5
+
+
+def test_a_prediction_that_missed_a_fast_move_gates_nothing_out(obj, cam):
+    """The prediction 40 px off puts every keypoint outside the gate: the fit takes them all, as
+    without the gate, rather than leaving too few to fit."""
+    warm = (R0, np.array([10.0 + 40.0 * 450.0 / cam.K[0, 0], -5.0, 450.0]))
+    gated, rot_g, tr_g = _occluded_pass(obj, cam, warm, predict_gate_cells=3.0)
+    plain, rot_o, tr_o = _occluded_pass(obj, cam, warm)
+    assert gated.pose is not None and gated.pose.inlier_mask.sum() >= 5
+    assert (rot_g, tr_g) == (pytest.approx(rot_o, abs=1e-9), pytest.approx(tr_o, abs=1e-9))
+    np.testing.assert_array_equal(gated.pose.inlier_mask, plain.pose.inlier_mask)
+
+
+def test_the_prediction_gate_must_not_be_negative():
+    with pytest.raises(KptrackError, match="predict_gate_cells"):
+        TrackerConfig.preset("fast", predict_gate_cells=-1.0)
+
+
+def test_the_prediction_gate_never_rescues_a_fit_that_was_refused(obj, cam):
+    """The gate only refines an accepted fit: when the fit of all the keypoints is refused (the
+    object is lost, or the prediction is wrong), a fit of the few that agree with the prediction
+    must not keep the track alive on it. A stand-in solver refuses every fit of all ten keypoints
+    (RMS 50 px) and fits any fewer perfectly; the gate would leave out three."""
+    t = np.array([10.0, -5.0, 450.0])
+    uv = cam.project(obj.keypoints, R0, t)
+    uv[:3] += [20.0, 16.0]
+    oracle = OracleHeatmaps(obj.keypoint_names, lambda i: uv)
+    calls = []
+
+    def solver(xyz, uv_, w, K, R, t0, scale):
+        calls.append(len(xyz))
+        n = len(xyz)
+        return PoseResult(R0, t, 50.0 if n == len(obj.keypoints) else 0.1, n, np.ones(n, bool), np.eye(6), 3, True)
+
+    c = TrackerConfig.preset("fast", cold_retry=False, predict_gate_cells=3.0)
+    A = box_crop(cam, np.array(obj.box_corners, float), R0, t, c.roi_margin, c.min_roi_px)
+    kp = KeypointPass(oracle, obj.keypoints, cam, c, solve_warm=solver)
+    p = kp(np.zeros((H, W, 3), np.uint8), A, 0, (R0, t), StageClock(), gate=True)
+    assert not p.accepted and calls == [len(obj.keypoints)]
