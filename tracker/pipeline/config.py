@@ -109,7 +109,7 @@ class TrackerConfig:
     # search after lost_patience, which is not checked. 0 turns the check off.
     max_depth_step: float = 1.5
     # Off: on 24 development sequences (drill, bottle, plain box, seeds 2-9) 3 and 4 cells lost
-    # 0.4-1.0 point of mean ADD on the drill and 1.4-1.6 on the bottle (one sequence each held a
+    # 0.6-1.0 point of mean ADD on the drill and 1.4-2.0 on the bottle (one sequence each held a
     # wrong pose that the ungated fit let go), and gained 0.9 on the plain box; the demos gained.
     predict_gate_cells: float = 0.0
     lost_patience: int = 1
