@@ -13,7 +13,8 @@ Per frame (``mode`` in the result says which path produced it):
   linearly, ``t = t1 + s (t1 - t0)``, s = elapsed frames / frames between the two poses); the
   crop is the square around the object's 3D box projected with it
   (:func:`tracker.pipeline.search.box_crop`), and the keypoint pass refines the pose warm-started
-  from the prediction.
+  from the prediction (with ``predict_gate_cells``, an accepted fit is refitted without the
+  keypoints found far from where the prediction puts them; off by default).
 * ``search``: with no pose (at start, or after losing the object) one full-frame search view per
   frame, in turn (:func:`tracker.pipeline.search.search_views`), with a cold solve; a rough pose
   there (``recrop_min_inliers``) aims a tracking crop around the object, whose refined pass is
