@@ -219,7 +219,7 @@ class KeypointPass:
             return (None, False, None) if matched is None else self._with_mask(*matched)
         uv_ideal = self.undistort(uv[ok])
         xyz, w = self.keypoints[ok], conf[ok]
-        res, used = None, np.flatnonzero(ok)
+        res, used = None, np.flatnonzero(ok)  # the keypoints res fits: all, unless the gated refit replaces it
         if warm is not None:
             res = self.solve_warm(xyz, uv_ideal, w, self.K, warm[0], warm[1], scale)
         accepted = res is not None and self.acceptable(res, px_per_cell)
@@ -234,7 +234,7 @@ class KeypointPass:
             for S in self.equivalents[1:]:
                 alt = self.solve_warm(xyz, uv_ideal, w, self.K, R0 @ S[:3, :3], t0 + R0 @ S[:3, 3], scale)
                 if alt is not None and self.acceptable(alt, px_per_cell) and (not accepted or alt.rms < res.rms):
-                    res, accepted, used = alt, True, np.flatnonzero(ok)
+                    res, accepted = alt, True
         if matched is not None and matched[2] and (not accepted or self._matched_holds(matched[0], res)):
             return self._with_mask(*matched)
         if not accepted and (warm is None or cfg.cold_retry):
@@ -244,7 +244,7 @@ class KeypointPass:
             cold = self.solve_cold(xyz, uv_ideal, w, self.K, cfg.ransac_reproj_cells * px_per_cell, scale)
             cold_ok = cold is not None and self.acceptable(cold, px_per_cell)
             if cold_ok or warm is None:
-                res, accepted, used = cold, cold_ok, np.flatnonzero(ok)
+                res, accepted = cold, cold_ok
             if warm is None:
                 m = self._cold_peak_fit(peaks, cold, px_per_cell, scale)
                 if m is not None and m[2] and (not accepted or _fits_better(m[0], res)):

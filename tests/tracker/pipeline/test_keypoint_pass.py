@@ -276,13 +276,21 @@ def test_a_start_a_quarter_turn_off_is_corrected_by_the_confusable_turns(cam, wa
     assert not right(run(confusable=False))
 
 
-def _occluded_pass(obj, cam, warm, **cfg):
-    """One tracked pass of the drill whose first three keypoints are hidden and detected,
+T_OCCLUDED = np.array([10.0, -5.0, 450.0])
+
+
+def _occluded_oracle(obj, cam):
+    """The drill at (R0, T_OCCLUDED) whose first three keypoints are hidden and detected,
     confidently, 8 cells (about 25 px) away from where they are: an occluder's confident guesses."""
-    t = np.array([10.0, -5.0, 450.0])
-    uv = cam.project(obj.keypoints, R0, t)
+    uv = cam.project(obj.keypoints, R0, T_OCCLUDED)
     uv[:3] += [20.0, 16.0]
-    oracle = OracleHeatmaps(obj.keypoint_names, lambda i: uv)
+    return OracleHeatmaps(obj.keypoint_names, lambda i: uv)
+
+
+def _occluded_pass(obj, cam, warm, **cfg):
+    """One tracked pass over :func:`_occluded_oracle`'s drill: (pass, rotation error deg, translation error mm)."""
+    t = T_OCCLUDED
+    oracle = _occluded_oracle(obj, cam)
     c = TrackerConfig.preset("fast", cold_retry=False, **cfg)
     A = box_crop(cam, np.array(obj.box_corners, float), R0, t, c.roi_margin, c.min_roi_px)
     p = KeypointPass(oracle, obj.keypoints, cam, c)(np.zeros((H, W, 3), np.uint8), A, 0, warm, StageClock(), gate=True)
@@ -321,10 +329,8 @@ def test_the_prediction_gate_never_rescues_a_fit_that_was_refused(obj, cam):
     object is lost, or the prediction is wrong), a fit of the few that agree with the prediction
     must not keep the track alive on it. A stand-in solver refuses every fit of all ten keypoints
     (RMS 50 px) and fits any fewer perfectly; the gate would leave out three."""
-    t = np.array([10.0, -5.0, 450.0])
-    uv = cam.project(obj.keypoints, R0, t)
-    uv[:3] += [20.0, 16.0]
-    oracle = OracleHeatmaps(obj.keypoint_names, lambda i: uv)
+    t = T_OCCLUDED
+    oracle = _occluded_oracle(obj, cam)
     calls = []
 
     def solver(xyz, uv_, w, K, R, t0, scale):
