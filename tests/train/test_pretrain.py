@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from tracker.camera import Camera
+from tracker.errors import KptrackError
 from train.backbone import load_backbone
 from train.pretrain.data import CHANNELS, PretextDataset, edge_map, normals_from_depth
 from train.pretrain.loop import PretrainConfig, lr_at, pretrain
@@ -66,3 +67,27 @@ def test_pretrain_writes_a_backbone_and_resumes(tmp_path):
         assert [int(r["iter"]) for r in csv.DictReader(f)] == [2, 4]  # the resumed run continues the log
     ck = torch.load(tmp_path / "run" / "last.pt", weights_only=True)
     assert ck["iteration"] == 4
+
+
+def test_pretrain_init_starts_from_a_backbone(tmp_path):
+    first = pretrain(PretrainConfig(out=str(tmp_path / "a"), iters=1, batch=2, pool=2, workers=0, threads=1, warmup=1))
+    # a further stage: at a vanishing learning rate its backbone is the first one's weights
+    second = pretrain(PretrainConfig(out=str(tmp_path / "b"), iters=1, batch=2, pool=2, workers=0, threads=1, warmup=1,
+                                     lr=1e-12, seed=1, init=str(first)))
+    a, b = load_backbone(first)["state_dict"], load_backbone(second)["state_dict"]
+    assert a.keys() == b.keys()
+    for k in a:
+        if a[k].is_floating_point() and "running" not in k:  # batch-norm statistics move with the data
+            assert torch.allclose(a[k], b[k], atol=1e-6), k
+    assert load_backbone(second)["info"]["config"]["init"] == str(first)
+    fresh = pretrain(PretrainConfig(out=str(tmp_path / "c"), iters=1, batch=2, pool=2, workers=0, threads=1, warmup=1,
+                                    lr=1e-12, seed=1))
+    c = load_backbone(fresh)["state_dict"]
+    assert not all(torch.allclose(a[k], c[k]) for k in a if a[k].is_floating_point())  # without init: other weights
+
+
+def test_pretrain_init_refuses_resume_and_a_misfit(tmp_path):
+    with pytest.raises(KptrackError, match="--init .* with --resume"):
+        pretrain(PretrainConfig(out=str(tmp_path / "a"), iters=1, init="x.pt", resume=True))
+    with pytest.raises(KptrackError, match="--init .*no such file"):
+        pretrain(PretrainConfig(out=str(tmp_path / "a"), iters=1, workers=0, threads=1, init=str(tmp_path / "missing.pt")))

@@ -24,11 +24,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=int, default=None, help="data processes (default: cores - 1)")
     p.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: all cores)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last.pt")
+    p.add_argument("--init", default=None, help="a backbone file a new run starts from (a further pretraining stage; "
+                   "the head starts as built); not with --resume")
 
 
 def run(args: argparse.Namespace) -> int:
     cfg = PretrainConfig(out=args.out, backbone=args.backbone, iters=args.iters, batch=args.batch, lr=args.lr, seed=args.seed,
                          pool=args.pool, preset=args.preset, save_every=args.save_every, workers=args.workers,
-                         threads=args.threads, resume=args.resume)
+                         threads=args.threads, resume=args.resume, init=args.init)
     print(f"wrote the backbone {pretrain(cfg)}")
     return 0

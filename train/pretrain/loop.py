@@ -8,7 +8,9 @@ The loss is a per-channel weighted MSE on the 64 x 64 grid: mask 1, edges 2, nor
 the object), corners 4 (the rarest and the closest to the keypoint task). Adam with a linear
 warm-up and a cosine decay to 2 % of the learning rate. Every ``save_every`` iterations the run
 folder gets ``last.pt`` (weights, optimizer, iteration: ``--resume`` continues from it exactly)
-and the backbone file; ``log.csv`` has the losses and the wall time.
+and the backbone file; ``log.csv`` has the losses and the wall time. ``--init BACKBONE`` starts a
+new run from a backbone's weights (a further stage of pretraining, with its own schedule and,
+with another ``--seed``, other objects); the head starts as built.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from tqdm import tqdm
 
 from tracker.atomic import atomic_write
 from tracker.errors import KptrackError
-from train.backbone import save_backbone
+from train.backbone import load_backbone, load_into, save_backbone
 from train.dataset import normalise_batch
 from train.distributed import cores
 from train.models import build_model, model_kwargs
@@ -60,6 +62,7 @@ class PretrainConfig:
     workers: int | None = None
     threads: int | None = None
     resume: bool = False
+    init: str | None = None
 
 
 def lr_at(cfg: PretrainConfig, it: int) -> float:
@@ -87,6 +90,9 @@ def _check(cfg: PretrainConfig) -> None:
                     (cfg.lr > 0, f"--lr {cfg.lr}: must be > 0"), (cfg.pool >= 1, f"--pool {cfg.pool}: must be >= 1")):
         if not ok:
             raise KptrackError(msg + ".")
+    if cfg.init and cfg.resume:
+        raise KptrackError(f"--init {cfg.init} with --resume: a resumed run continues from {Path(cfg.out) / 'last.pt'}. "
+                           "Drop --init to resume, or drop --resume and give a new --out to start from the backbone.")
 
 
 def pretrain(cfg: PretrainConfig) -> Path:
@@ -110,6 +116,8 @@ def pretrain(cfg: PretrainConfig) -> Path:
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])
         start, wall0 = int(ck["iteration"]), float(ck["wall_s"])
+    elif cfg.init:
+        load_into(model, load_backbone(cfg.init), cfg.preset, kw)
 
     # 2. the data: sample i of iteration it is it * batch + i, so a resumed run sees what it would have
     ds = PretextDataset(cfg.iters * cfg.batch, seed=cfg.seed, pool=cfg.pool)
