@@ -74,12 +74,13 @@ def test_pretrain_init_starts_from_a_backbone(tmp_path):
     # a further stage: at a vanishing learning rate its backbone is the first one's weights
     second = pretrain(PretrainConfig(out=str(tmp_path / "b"), iters=1, batch=2, pool=2, workers=0, threads=1, warmup=1,
                                      lr=1e-12, seed=1, init=str(first)))
-    a, b = load_backbone(first)["state_dict"], load_backbone(second)["state_dict"]
+    doc = load_backbone(second)
+    a, b = load_backbone(first)["state_dict"], doc["state_dict"]
     assert a.keys() == b.keys()
     for k in a:
         if a[k].is_floating_point() and "running" not in k:  # batch-norm statistics move with the data
             assert torch.allclose(a[k], b[k], atol=1e-6), k
-    assert load_backbone(second)["info"]["config"]["init"] == str(first)
+    assert doc["info"]["config"]["init"] == str(first)
     fresh = pretrain(PretrainConfig(out=str(tmp_path / "c"), iters=1, batch=2, pool=2, workers=0, threads=1, warmup=1,
                                     lr=1e-12, seed=1))
     c = load_backbone(fresh)["state_dict"]
