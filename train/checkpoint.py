@@ -33,11 +33,12 @@ CHECKPOINT_VERSION = 1
 
 def make_checkpoint(cfg: TrainConfig, model: nn.Module, opt: torch.optim.Optimizer, sched, model_kwargs: dict,
                     obj: ObjectModel, meta: ModelMeta, iteration: int, scores: dict, best_scores: dict | None,
-                    bad_images: int) -> dict:
+                    bad_images: int, coord_head: nn.Module | None = None) -> dict:
     """The checkpoint of a run at ``iteration``: a dict of tensors and primitives (see the module docstring).
 
-    The scheduler's learning-rate callables are stored as None: the config rebuilds them on resume."""
-    return {
+    The scheduler's learning-rate callables are stored as None: the config rebuilds them on resume.
+    ``coord_head``: the training-only coordinate head (:mod:`train.coords`), kept for --resume."""
+    ck = {
         "format": CHECKPOINT_FORMAT,
         "version": CHECKPOINT_VERSION,
         "model": {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
@@ -57,6 +58,9 @@ def make_checkpoint(cfg: TrainConfig, model: nn.Module, opt: torch.optim.Optimiz
         "bad_images": int(bad_images),
         "torch_version": str(torch.__version__),
     }
+    if coord_head is not None:
+        ck["coord_head"] = {k: v.detach().cpu().contiguous() for k, v in coord_head.state_dict().items()}
+    return ck
 
 
 def save_checkpoint(obj: dict, path: Path) -> None:

@@ -61,6 +61,8 @@ class Record:
     box: (x, y, w, h) float frame pixels, the object's tight box. key: a stable identity string.
     symmetric: for a symmetric object with a known pose, relabels each crop with the equivalent
     canonical for the crop as rotated (keypoints_uv / visibility are the unrotated view's).
+    pose: (R_m2c (3, 3), t_m2c (3,) mm, K (3, 3)) where the source has the object's pose (BOP),
+    for the dense coordinate targets of :mod:`train.coords`; None for hand-labelled keypoints.
     """
 
     image_path: Path
@@ -70,6 +72,7 @@ class Record:
     key: str
     mask_path: Path | None = None
     symmetric: SymmetricLabels | None = None
+    pose: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
 
 # ---------------------------------------------------------------------------- sources
@@ -168,7 +171,8 @@ def bop_records(root: str | Path, obj, split: str | None = None, obj_id: int = 1
             box = _keypoint_box(uv, v)
         if box is None:
             continue
-        out.append(Record(s.image_path, uv, v, box, f"{s.scene_id}/{s.im_id}/{s.gt_index}", s.mask_path, sym))
+        pose = (np.asarray(s.R_m2c, np.float64), np.asarray(s.t_m2c, np.float64).reshape(3), np.asarray(s.K, np.float64))
+        out.append(Record(s.image_path, uv, v, box, f"{s.scene_id}/{s.im_id}/{s.gt_index}", s.mask_path, sym, pose))
     return out
 
 
@@ -262,7 +266,9 @@ class CropDataset:
     Each item is a dict: ``image`` (S, S, 3) uint8 BGR crop, ``target`` (K, 64, 64) float32,
     ``weight`` (K,) float32, ``keypoints`` (K, 2) float32 crop pixels (NaN if unlabelled),
     ``visibility`` (K,) int8, ``affine`` (2, 3) float64, ``search`` bool, ``bad``: list of
-    record indices whose image could not be read (skipped).
+    record indices whose image could not be read (skipped). With ``coords`` (a
+    :class:`train.coords.CoordTargets`), also ``coords`` (4, 64, 64) float32, the crop's
+    model-coordinate target, and ``has_coords`` bool (False, target zero, where the record has no pose).
     """
 
     def __init__(
@@ -273,8 +279,10 @@ class CropDataset:
         sigma: float = DEFAULT_SIGMA,
         input_size: int = INPUT_SIZE,
         heatmap_size: int = HEATMAP_SIZE,
+        coords=None,
     ):
         self.records = list(records)
+        self.coords = coords
         self.indices = np.arange(len(self.records)) if indices is None else np.asarray(indices, dtype=np.int64)
         self.augment = augment
         self.sigma = float(sigma)
@@ -331,7 +339,7 @@ class CropDataset:
         v = v if v is not None else _derive_visibility(rec, (h, w), uv)
         q = apply_affine(A, uv)
         target, weight = gaussian_targets(q, v, self.sigma, self.input_size, self.heatmap_size)
-        return {
+        out = {
             "image": np.ascontiguousarray(crop),
             "target": target,
             "weight": weight,
@@ -340,6 +348,12 @@ class CropDataset:
             "affine": A,
             "search": search,
         }
+        if self.coords is not None:
+            has = rec.pose is not None
+            out["coords"] = (self.coords(rec.pose, (h, w), A) if has
+                             else np.zeros((4, self.heatmap_size, self.heatmap_size), np.float32))
+            out["has_coords"] = has
+        return out
 
 
 def collate(items: list[dict]) -> dict:
@@ -350,6 +364,9 @@ def collate(items: list[dict]) -> dict:
     for k in ("image", "target", "weight", "keypoints", "visibility", "affine"):
         out[k] = torch.from_numpy(np.stack([it[k] for it in items]))
     out["search"] = torch.tensor([bool(it["search"]) for it in items])
+    if "coords" in items[0]:
+        out["coords"] = torch.from_numpy(np.stack([it["coords"] for it in items]))
+        out["has_coords"] = torch.tensor([bool(it["has_coords"]) for it in items])
     out["bad"] = [b for it in items for b in it["bad"]]
     return out
 

@@ -45,6 +45,7 @@ from tracker.geometry.crop import HEATMAP_SIZE, INPUT_SIZE
 from tracker.objects import ObjectModel, load_object
 from tracker.objects.symmetry import symmetry_group
 from tracker.objects.symmetry_keypoints import keypoint_permutations
+from train.coords import CoordHead, CoordTargets, WithCoords, coord_loss
 from train.checkpoint import check_checkpoint_fits, load_checkpoint, make_checkpoint, save_checkpoint
 from train.backbone import (HEADS, default_backbone_path, fits, grown_options, is_backbone, load_backbone, load_grown,
                             load_into)
@@ -102,6 +103,7 @@ class _Run:
     meta: ModelMeta = DEFAULT_META
     perms: np.ndarray | None = None  # a discrete symmetry's keypoint permutations (M, K), see TrainConfig.symmetric_loss
     train_perms: torch.Tensor | None = None  # the same on the device when the loss takes the minimum over them
+    coord_head: nn.Module | None = None  # the training-only model-coordinate head (--coord-weight)
 
     @property
     def dir(self) -> Path:
@@ -125,6 +127,9 @@ def train(cfg: TrainConfig) -> TrainResult:
 def _train(cfg: TrainConfig, dist: Dist, device: torch.device, obj: ObjectModel) -> TrainResult:
     # 1. the checkpoints this run starts from (--resume continues one, --init takes its weights)
     resume, init, kw = _start_checkpoints(cfg, obj)
+    if cfg.coord_weight > 0 and not symmetry_group(obj).is_trivial:
+        raise KptrackError(f"--coord-weight {cfg.coord_weight}: the object {obj.name!r} has symmetries, so a pixel's model "
+                           "coordinates are not defined by the image. Train it without --coord-weight.")
 
     # 2. data: the training crops and the held-out ones
     train_ds, val_ds = _datasets(cfg, obj)
@@ -139,9 +144,12 @@ def _train(cfg: TrainConfig, dist: Dist, device: torch.device, obj: ObjectModel)
     # NHWC: 1.3-1.5x faster convolutions on CPU (oneDNN) and on GPUs' tensor cores.
     mem = torch.channels_last if cfg.channels_last else torch.contiguous_format
     model = model.to(memory_format=mem)
-    opt, sched = build_optimizer(cfg, model)
-    start, best = _restore(cfg, model, opt, sched, resume, init)
-    net = wrap_model(model, dist, device)
+    # the coordinate head trains beside the network: one module for the optimizer and for DDP
+    coord_head = CoordHead(model).to(device, memory_format=mem) if cfg.coord_weight > 0 else None
+    trained = WithCoords(model, coord_head) if coord_head is not None else model
+    opt, sched = build_optimizer(cfg, trained)
+    start, best = _restore(cfg, model, opt, sched, resume, init, coord_head)
+    net = wrap_model(trained, dist, device)
 
     # 4. loaders: batches are a pure function of (seed, iteration), from `start` on
     loader, val_loader = _loaders(cfg, dist, device, train_ds, val_ds, start, workers)
@@ -157,7 +165,7 @@ def _train(cfg: TrainConfig, dist: Dist, device: torch.device, obj: ObjectModel)
             cfg.batch, dist.world, start, cfg.iters, device, threads, workers, Path(cfg.out),
         )
     r = _Run(cfg, dist, device, obj, kw, model, opt, sched, mem, val_loader, runlog, start, start,
-             scores=dict(resume.get("scores", {})) if resume else {}, best=best)
+             scores=dict(resume.get("scores", {})) if resume else {}, best=best, coord_head=coord_head)
     r.perms = keypoint_permutations(symmetry_group(obj), obj.keypoints)
     if r.perms is not None and cfg.symmetric_loss == "min":
         r.train_perms = torch.as_tensor(r.perms, dtype=torch.long, device=device)
@@ -249,7 +257,8 @@ def _datasets(cfg: TrainConfig, obj: ObjectModel) -> tuple[CropDataset, CropData
     (:mod:`train.sources`): a held-out part of each, or the --val-split."""
     val = _val_records(cfg, obj) if cfg.val_split else None
     return source_datasets(cfg.data, obj, cfg.augment(), cfg.sigma, split=cfg.split, val_fraction=cfg.val_fraction,
-                           val_max=cfg.val_max, val_records=val)
+                           val_max=cfg.val_max, val_records=val,
+                           coords=CoordTargets(obj) if cfg.coord_weight > 0 else None)
 
 
 def _val_records(cfg: TrainConfig, obj: ObjectModel):
@@ -266,9 +275,10 @@ def _val_records(cfg: TrainConfig, obj: ObjectModel):
 
 
 # ---------------------------------------------------------------------------- 3. weights and state
-def _restore(cfg: TrainConfig, model: nn.Module, opt, sched, resume: dict | None, init: dict | None) -> tuple[int, dict | None]:
-    """Load --init's weights, or --resume's weights, optimizer and schedule. Returns (the
-    iteration to start from, the best scores so far)."""
+def _restore(cfg: TrainConfig, model: nn.Module, opt, sched, resume: dict | None, init: dict | None,
+             coord_head: nn.Module | None = None) -> tuple[int, dict | None]:
+    """Load --init's weights, or --resume's weights, optimizer and schedule (and the coordinate
+    head's weights; --init's start fresh). Returns (the iteration to start from, the best scores so far)."""
     if init is not None and is_backbone(init):
         load_into(model, init, cfg.preset, cfg.model_options())
     elif init is not None:
@@ -278,6 +288,11 @@ def _restore(cfg: TrainConfig, model: nn.Module, opt, sched, resume: dict | None
     if resume is None:
         return 0, None
     model.load_state_dict(resume["model"])
+    if coord_head is not None:
+        if "coord_head" not in resume:
+            raise KptrackError(f"{resume['path']}: trained without --coord-weight; it cannot be resumed with it. "
+                               "Resume with --coord-weight 0, or start a new run with --init.")
+        coord_head.load_state_dict(resume["coord_head"])
     restore_optimizer(opt, sched, resume, cfg)
     start = int(resume["iteration"])
     if start >= cfg.iters:
@@ -335,7 +350,14 @@ def _step(r: _Run, net: nn.Module, batch: dict) -> tuple[torch.Tensor, int]:
     x = x.contiguous(memory_format=r.memory_format)
     target = _targets(r, batch, low).to(r.device, non_blocking=pin)
     weight = batch["weight"].to(r.device, non_blocking=pin)
-    loss = heatmap_loss(net(x), target, weight, cfg.peak_weight, r.train_perms)
+    outs = net(x)
+    if r.coord_head is not None:
+        outs, coords = outs
+        ct = batch["coords"].to(r.device, non_blocking=pin)
+        extra = cfg.coord_weight * coord_loss(coords, ct, batch["has_coords"])  # pooled to the head's grid
+    loss = heatmap_loss(outs, target, weight, cfg.peak_weight, r.train_perms)
+    if r.coord_head is not None:
+        loss = loss + extra
     r.opt.zero_grad(set_to_none=True)
     loss.backward()
     r.opt.step()
@@ -373,7 +395,8 @@ def _count_bad_images(r: _Run, train_ds: CropDataset, bad: list[int]) -> None:
 
 
 def _checkpoint(r: _Run) -> dict:
-    return make_checkpoint(r.cfg, r.model, r.opt, r.sched, r.model_kwargs, r.obj, r.meta, r.it, r.scores, r.best, len(r.bad))
+    return make_checkpoint(r.cfg, r.model, r.opt, r.sched, r.model_kwargs, r.obj, r.meta, r.it, r.scores, r.best, len(r.bad),
+                           r.coord_head)
 
 
 def _validate_and_save(r: _Run) -> None:

@@ -28,6 +28,7 @@ from tracker.objects.symmetry import symmetry_group
 from tracker.objects.symmetry_keypoints import keypoint_permutations
 from tracker.pipeline.decode import decode_dark
 from tracker.pipeline.infer import OnnxHeatmapModel
+from tracker.geometry.crop import heatmap_to_crop
 from train.dataset import CropDataset, crop_pixel_errors, load_records
 from train.equivalents import best_equivalent_labels
 
@@ -36,6 +37,8 @@ log = logging.getLogger(__name__)
 
 #: A labelled keypoint further than this from its truth (crop px) is misplaced, for conf_auc.
 MISPLACED_PX = 10.0
+#: A misplaced keypoint this close (crop px) to another keypoint's truth was put on that one: swapped.
+SWAPPED_PX = 6.0
 
 
 @dataclass(frozen=True)
@@ -74,12 +77,16 @@ def score_crops(model_fn: Callable[[np.ndarray], np.ndarray], dataset, indices=N
     confidence figures say whether the decoded peak values mean what the tracker reads them as:
     the mean over visible and over hidden keypoints (labelled, inside the crop, not visible), the
     hidden ones' PCK@5px, and :func:`confidence_auc` over all labelled keypoints (misplaced: more
-    than ``MISPLACED_PX`` off).
+    than ``MISPLACED_PX`` off). Whether misplaced keypoints are imprecise or mistaken for another:
+    'misplaced', the fraction of visible keypoints more than ``MISPLACED_PX`` off; 'swapped', the
+    fraction on another labelled keypoint's spot (within ``SWAPPED_PX``); 'swaps', (K, K) counts of
+    keypoint i put on keypoint j's spot.
     perms: (M, K), a discrete symmetry's keypoint permutations: each crop is then scored against
     the equivalent its keypoints fit best (:func:`train.equivalents.best_equivalent_labels`).
     """
     idx = list(range(len(dataset))) if indices is None else list(indices)
     errs, vis, lab, confs = [], [], [], []
+    swaps: np.ndarray | None = None
     for s in range(0, len(idx), batch):
         items = [dataset[i] for i in idx[s : s + batch]]
         crops = np.stack([it["image"] for it in items])
@@ -90,6 +97,9 @@ def score_crops(model_fn: Callable[[np.ndarray], np.ndarray], dataset, indices=N
         kp, vis_k, _ = best_equivalent_labels(xy, np.stack([it["keypoints"] for it in items]),
                                               np.stack([it["visibility"] for it in items]), perms, crops.shape[1], hm.shape[-1])
         e, v, lb = crop_pixel_errors(xy, kp, vis_k, crops.shape[1], hm.shape[-1])
+        if swaps is None:
+            swaps = np.zeros((e.shape[1], e.shape[1]), np.int64)
+        swaps += swap_counts(heatmap_to_crop(xy, crops.shape[1], hm.shape[-1]), kp, e, v, lb)
         errs.append(e)
         vis.append(v)
         lab.append(lb)
@@ -114,7 +124,28 @@ def score_crops(model_fn: Callable[[np.ndarray], np.ndarray], dataset, indices=N
         "conf_hidden": float(np.mean(conf[hidden])) if hidden.any() else nan,
         "pck5_hidden": float(np.mean(e[hidden] <= 5.0)) if hidden.any() else nan,
         "conf_auc": confidence_auc(conf[lb], e[lb] <= MISPLACED_PX),
+        "misplaced": float(np.mean(e[v] > MISPLACED_PX)) if v.any() else nan,
+        "swapped": float(swaps.sum() / v.sum()) if v.any() else nan,
+        "swaps": swaps.tolist(),
     }
+
+
+def swap_counts(pred_px: np.ndarray, gt_px: np.ndarray, err: np.ndarray, visible: np.ndarray,
+                labelled: np.ndarray) -> np.ndarray:
+    """(K, K) int counts: [i, j] = visible keypoints i that are misplaced (``err`` > ``MISPLACED_PX``)
+    and within ``SWAPPED_PX`` of keypoint j's labelled position in the same crop (the nearest such j).
+    pred_px, gt_px: (N, K, 2) crop px; err, visible, labelled: (N, K)."""
+    n, k = err.shape
+    out = np.zeros((k, k), np.int64)
+    gt = np.where(labelled[..., None], gt_px, np.nan)
+    for c, i in zip(*np.nonzero(visible & (err > MISPLACED_PX))):
+        d = np.linalg.norm(gt[c] - pred_px[c, i], axis=1)
+        d[i] = np.inf
+        d[~np.isfinite(d)] = np.inf
+        j = int(np.argmin(d))
+        if d[j] <= SWAPPED_PX:
+            out[i, j] += 1
+    return out
 
 
 def confidence_auc(conf: np.ndarray, good: np.ndarray) -> float:

@@ -112,15 +112,16 @@ class SourceCrops(CropDataset):
     of this dataset (so validation can be scored per source, and sampling weighted by source)."""
 
     def __init__(self, records: Sequence[Record], indices, augment: AugmentConfig | None, sigma: float,
-                 sources: Sequence[tuple[str, float, int, int]]):
-        super().__init__(records, indices, augment=augment, sigma=sigma)
+                 sources: Sequence[tuple[str, float, int, int]], coords=None):
+        super().__init__(records, indices, augment=augment, sigma=sigma, coords=coords)
         self.sources = list(sources)
 
 
 def source_datasets(data: str | Sequence[str], obj, augment: AugmentConfig, sigma: float, *, split: str | None = None,
                     val_fraction: float = 0.05, val_max: int = 500,
-                    val_records: Sequence[Record] | None = None) -> tuple[SourceCrops, SourceCrops]:
+                    val_records: Sequence[Record] | None = None, coords=None) -> tuple[SourceCrops, SourceCrops]:
     """(training crops with ``augment``, validation crops without) over every source of ``data``.
+    ``coords`` (a :class:`train.coords.CoordTargets`): the training crops also carry model-coordinate targets.
 
     Each source is held out separately (``val_fraction``, at most ``val_max``), unless
     ``val_records`` (the --val-split's) replace the held-out parts; then all of every source trains."""
@@ -145,7 +146,7 @@ def source_datasets(data: str | Sequence[str], obj, augment: AugmentConfig, sigm
         val_src.append((label, s.weight, v, v + len(va)))
         t, v = t + len(tr), v + len(va)
         records += recs
-    train = SourceCrops(records, np.concatenate(train_idx), augment, sigma, train_src)
+    train = SourceCrops(records, np.concatenate(train_idx), augment, sigma, train_src, coords)
     if val_records is not None:
         val = SourceCrops(val_records, None, None, sigma, [("val_split", 1.0, 0, len(val_records))])
     else:

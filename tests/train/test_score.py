@@ -7,6 +7,7 @@ from kp_tinydata import write_tiny_bop
 from tracker.objects import load_object
 from train.dataset import CropDataset, load_records
 from train.heatmaps import gaussian_targets
+from train.commands.score import swap_summary
 from train.score import score_crops
 
 
@@ -106,3 +107,48 @@ def test_confidence_auc_counts_ties_half_and_needs_both_groups():
     assert confidence_auc(np.array([0.5, 0.5, 0.5, 0.5]), np.array([True, False, True, False])) == pytest.approx(0.5)
     assert confidence_auc(np.array([0.9, 0.2, 0.5]), np.array([True, False, True])) == pytest.approx(1.0)
     assert np.isnan(confidence_auc(np.array([0.9, 0.8]), np.array([True, True])))
+
+
+def _relabelled(ds, move):
+    """A model whose heatmaps put each crop's keypoints where ``move(kp)`` says (crop px)."""
+    items = [ds[i] for i in range(len(ds))]
+    pos = [0]
+
+    def fn(crops):
+        out = []
+        for _ in range(len(crops)):
+            kp = move(items[pos[0]]["keypoints"].astype(np.float64).copy())
+            pos[0] += 1
+            out.append(gaussian_targets(kp, np.full(len(kp), 2))[0])
+        return np.stack(out)
+
+    return fn
+
+
+def test_swapped_keypoints_are_told_from_imprecise_ones(tiny):
+    _root, _obj, ds = tiny
+
+    def swap(kp):
+        kp[[1, 4]] = kp[[4, 1]]
+        return kp
+
+    s = score_crops(_relabelled(ds, swap), ds, batch=4)
+    swaps = np.asarray(s["swaps"])
+    far = [ds[i]["keypoints"] for i in range(len(ds))]
+    apart = sum(np.linalg.norm(k[1] - k[4]) > 10 for k in far)  # a swap shows only where the two are apart
+    assert apart > 0 and swaps[1, 4] >= 1 and swaps[4, 1] >= 1
+    assert swaps.sum() == swaps[1, 4] + swaps[4, 1]
+    assert s["misplaced"] > 0 and s["swapped"] == pytest.approx(swaps.sum() / s["n_visible"])
+    # every keypoint 12 px off in the same direction: misplaced, but on no other keypoint's spot
+    s = score_crops(_relabelled(ds, lambda kp: kp + [12.0, 0.0]), ds, batch=4)
+    assert s["misplaced"] > 0.9 and s["swapped"] < 0.5 * s["misplaced"]
+
+
+def test_swap_summary_names_the_commonest_swaps_and_the_remedy():
+    counts = np.zeros((3, 3), int)
+    counts[0, 2], counts[2, 0] = 30, 12
+    s = {"pck5_per_keypoint": {"a": 0.5, "b": 0.9, "c": 0.6}, "swaps": counts.tolist(), "misplaced": 0.2, "swapped": 0.15}
+    line = swap_summary(s)
+    assert "a on c 30x, c on a 12x" in line and "--coord-weight" in line
+    s.update(swapped=0.01)
+    assert "--coord-weight" not in swap_summary(s)

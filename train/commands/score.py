@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+import numpy as np
+
 from tracker.paths import resolve_model
 from train.score import MISPLACED_PX, ScoreConfig, run_score
 
@@ -36,4 +38,20 @@ def run(args: argparse.Namespace) -> int:
     print("PCK@5px per keypoint, weakest first: " + ", ".join(f"{k} {v:.3f}" for k, v in worst))
     print(f"confidence: visible {s['conf_visible']:.2f}, hidden {s['conf_hidden']:.2f} (hidden PCK@5px {s['pck5_hidden']:.3f}); "
           f"AUC of confidence, keypoints within {MISPLACED_PX:.0f} px against the rest: {s['conf_auc']:.3f}")
+    print(swap_summary(s))
     return 0
+
+
+def swap_summary(s: dict, top: int = 4) -> str:
+    """One line: how many visible keypoints are misplaced, how many of them sit on another keypoint's
+    spot and the commonest such swaps, with what to try when those dominate."""
+    names = list(s["pck5_per_keypoint"])
+    counts = np.asarray(s["swaps"])
+    pairs = sorted(((int(counts[i, j]), names[i], names[j]) for i, j in zip(*np.nonzero(counts))), reverse=True)[:top]
+    line = (f"misplaced (> {MISPLACED_PX:.0f} px): {100 * s['misplaced']:.1f} % of visible keypoints; on another keypoint's "
+            f"spot: {100 * s['swapped']:.1f} %")
+    if pairs:
+        line += " (" + ", ".join(f"{a} on {b} {c}x" for c, a, b in pairs) + ")"
+    if s["swapped"] > 0.5 * s["misplaced"] > 0.02:
+        line += ". Mostly mistaken identity: train longer, or with --coord-weight (objects without symmetries) or --context 2"
+    return line

@@ -1,0 +1,180 @@
+"""Model-coordinate maps: a dense auxiliary target for keypoint training (``--coord-weight``).
+
+A heatmap names a keypoint at one spot of the crop; every other cell of the object gets no word
+on which part of the object it shows. On a textured box the network then learns where corners
+are long before it learns which corner is which: on the recipe's 12000-iteration box run, a
+quarter of the visible keypoints sat more than 12 px off, three in four of them on another
+corner, mostly the one across the box's shortest edge (benchmarks/RESULTS.md). Dense
+correspondences are how pose networks such as Pix2Pose, DPOD and GDR-Net learn the object's
+geometry: every object pixel is told where on the model it lies.
+
+For each training crop whose record has a pose (a BOP record: synthetic data or the user's
+ground truth), the object's depth is rendered (:meth:`tracker.render.Renderer.render_depth`, at
+half the frame's resolution), back-projected into model coordinates, and warped with the crop's
+affine onto the heatmap grid. The target has four channels per cell: the object's coverage
+(0..1) and its model x, y, z scaled by the object's bounding box to [-1, 1]. A 1x1 head
+(:class:`CoordHead`) reads the decoder's features at half the heatmap's resolution (lite: the
+32x32 stage; hourglass: the last stack's features), through a forward hook, so the network, its
+checkpoint and its ONNX export are unchanged; :func:`coord_loss` scores it against the target
+pooled to its grid. Which corner is which is decided at the coarse stages; read at the 64x64
+features that draw the peaks, the same head cost the box 5 points of PCK@2px
+(benchmarks/RESULTS.md). The head exists only during training.
+
+Objects with symmetries are refused: their model coordinates are not defined by the image.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import cv2
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from tracker.errors import KptrackError
+from tracker.geometry.crop import HEATMAP_SIZE, INPUT_SIZE, crop_to_heatmap_scale
+from tracker.render import Renderer
+from train.models import LiteNet, StackedHourglass
+
+CHANNELS = ("mask", "x", "y", "z")
+RENDER_SCALE = 0.5  # depth rendered at half the frame's resolution: still finer than the heatmap grid
+
+
+class CoordTargets:
+    """Renders a record's coordinate target for one crop; one renderer per process, built lazily
+    (DataLoader workers build their own)."""
+
+    def __init__(self, obj, heatmap_size: int = HEATMAP_SIZE, input_size: int = INPUT_SIZE):
+        self.obj = obj
+        self.heatmap_size = int(heatmap_size)
+        self.input_size = int(input_size)
+        self.centre = np.asarray(obj.bbox_min, np.float64) + 0.5 * np.asarray(obj.bbox_size, np.float64)
+        self.half = np.maximum(0.5 * np.asarray(obj.bbox_size, np.float64), 1e-6)
+        self._renderer = None
+
+    def __getstate__(self) -> dict:
+        return dict(self.__dict__, _renderer=None)
+
+    def _render_depth(self, K: np.ndarray, w: int, h: int, R: np.ndarray, t: np.ndarray) -> np.ndarray:
+        if self._renderer is None:
+            self._renderer = Renderer(self.obj)
+        depth, _ = self._renderer.render_depth(SimpleNamespace(K=K, width=w, height=h), R, t)
+        return depth
+
+    def __call__(self, pose: tuple[np.ndarray, np.ndarray, np.ndarray], image_hw: tuple[int, int], A: np.ndarray) -> np.ndarray:
+        """(4, Hm, Hm) float32 target of the crop ``A`` (2x3, frame px -> crop px) of a frame of size
+        ``image_hw`` showing the object at ``pose`` = (R_m2c, t_m2c mm, K)."""
+        R, t, K = (np.asarray(p, np.float64) for p in pose)
+        s = RENDER_SCALE
+        # pixel centres: u_small = s * u + (s - 1) / 2
+        S = np.array([[s, 0.0, 0.5 * (s - 1.0)], [0.0, s, 0.5 * (s - 1.0)], [0.0, 0.0, 1.0]])
+        h, w = (max(1, int(round(d * s))) for d in image_hw)
+        depth = self._render_depth(S @ K, w, h, R, t.reshape(3))
+        on = depth > 0
+        stack = np.zeros((h, w, 4), np.float32)
+        if on.any():
+            v, u = np.nonzero(on)
+            z = depth[v, u].astype(np.float64)
+            Ks = S @ K
+            ray = np.linalg.solve(Ks, np.stack([u, v, np.ones_like(u)]).astype(np.float64))  # (3, n)
+            p_cam = ray * (z / ray[2])
+            p_model = (R.T @ (p_cam - t.reshape(3, 1))).T  # (n, 3)
+            stack[v, u, 0] = 1.0
+            stack[v, u, 1:] = (p_model - self.centre) / self.half  # times the mask: averaged below
+        # frame px -> heatmap cells, through the small frame: cells = c * (A @ [S^-1 u_small])
+        c = crop_to_heatmap_scale(self.input_size, self.heatmap_size)
+        A3 = np.vstack([np.asarray(A, np.float64), [0.0, 0.0, 1.0]])
+        M = (c * (A3 @ np.linalg.inv(S)))[:2]
+        g = self.heatmap_size
+        warped = cv2.warpAffine(stack, M, (g, g), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        return masked_mean_channels(np.moveaxis(warped, -1, 0))
+
+
+def masked_mean_channels(t: np.ndarray) -> np.ndarray:
+    """(4, H, W): channels 1-3 hold coverage-weighted sums after a resampling; divide them by the
+    coverage (channel 0) so they are coordinates again (0 off the object)."""
+    out = np.array(t, dtype=np.float32, copy=True)
+    m = out[0]
+    ok = m > 1e-3
+    out[1:] = np.where(ok, out[1:] / np.where(ok, m, 1.0), 0.0)
+    out[0] = np.clip(m, 0.0, 1.0)
+    return out
+
+
+def half_resolution(t: torch.Tensor) -> torch.Tensor:
+    """(N, 4, H, W) targets -> (N, 4, H/2, W/2): the coverage averaged, the coordinates averaged
+    over the object's part of each 2x2 block (the low-resolution phase, ``--low-res``)."""
+    m = t[:, :1]
+    pm = F.avg_pool2d(m, 2)
+    pxyz = F.avg_pool2d(t[:, 1:] * m, 2)
+    xyz = torch.where(pm > 1e-3, pxyz / pm.clamp_min(1e-3), torch.zeros_like(pxyz))
+    return torch.cat([pm, xyz], dim=1)
+
+
+def coord_loss(pred: torch.Tensor, target: torch.Tensor, has: torch.Tensor) -> torch.Tensor:
+    """Auxiliary loss of predictions ``pred`` (N, 4, h, w) against targets ``target`` (N, 4, H, W),
+    H = h * 2^k (pooled to the prediction's grid by :func:`half_resolution`), over the crops whose
+    record has a pose (``has`` (N,) bool): the squared error of the coverage averaged over the
+    cells, plus the squared error of x, y, z summed over the axes and averaged over the object's
+    cells (coverage > 0.5). Zero when no crop has a target."""
+    while target.shape[-1] > pred.shape[-1] and target.shape[-1] % 2 == 0 and target.shape[-2] % 2 == 0:
+        target = half_resolution(target)
+    if pred.shape[-2:] != target.shape[-2:]:
+        raise ValueError(f"coordinate maps: prediction {tuple(pred.shape)} against target {tuple(target.shape)}")
+    keep = has.to(pred.device)
+    if not bool(keep.any()):
+        return pred.sum() * 0.0
+    p, t = pred[keep], target[keep]
+    mask_term = ((p[:, 0] - t[:, 0]) ** 2).mean()
+    on = (t[:, 0] > 0.5).float()
+    xyz_term = (((p[:, 1:] - t[:, 1:]) ** 2).sum(dim=1) * on).sum() / on.sum().clamp_min(1.0)
+    return mask_term + xyz_term
+
+
+def feature_tap(model: nn.Module) -> tuple[nn.Module, int]:
+    """(the module whose output the coordinate head reads, its channels): the lite network's
+    32x32 decoder stage, or the hourglass's last stack's features."""
+    if isinstance(model, LiteNet):
+        return model.ref32, model.head.in_channels
+    if isinstance(model, StackedHourglass):
+        return model.feats[-1], model.heads[-1].in_channels
+    raise KptrackError(f"--coord-weight: no coordinate head is defined for the network {type(model).__name__}. "
+                       "Train without --coord-weight.")
+
+
+class CoordHead(nn.Module):
+    """A 1x1 convolution from the tapped features (:func:`feature_tap`) to the four coordinate
+    channels. Training only: not part of the network or its export."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        _, channels = feature_tap(model)
+        self.conv = nn.Conv2d(channels, len(CHANNELS), 1)
+        nn.init.normal_(self.conv.weight, std=1e-3)
+        nn.init.zeros_(self.conv.bias)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.conv(features)
+
+
+class WithCoords(nn.Module):
+    """The network and its coordinate head as one module (one DistributedDataParallel wrapper,
+    one parameter list): ``forward(x)`` returns (the network's training outputs, the coordinate
+    maps read from the tapped features)."""
+
+    def __init__(self, model: nn.Module, coord_head: CoordHead):
+        super().__init__()
+        self.model = model
+        self.coord_head = coord_head
+        self._features: torch.Tensor | None = None
+        feature_tap(model)[0].register_forward_hook(self._keep)
+
+    def _keep(self, _module, _inputs, output) -> None:
+        self._features = output
+
+    def forward(self, x: torch.Tensor):
+        outs = self.model(x)
+        feats, self._features = self._features, None
+        return outs, self.coord_head(feats)
