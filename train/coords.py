@@ -72,17 +72,7 @@ class CoordTargets:
         S = np.array([[s, 0.0, 0.5 * (s - 1.0)], [0.0, s, 0.5 * (s - 1.0)], [0.0, 0.0, 1.0]])
         h, w = (max(1, int(round(d * s))) for d in image_hw)
         depth = self._render_depth(S @ K, w, h, R, t.reshape(3))
-        on = depth > 0
-        stack = np.zeros((h, w, 4), np.float32)
-        if on.any():
-            v, u = np.nonzero(on)
-            z = depth[v, u].astype(np.float64)
-            Ks = S @ K
-            ray = np.linalg.solve(Ks, np.stack([u, v, np.ones_like(u)]).astype(np.float64))  # (3, n)
-            p_cam = ray * (z / ray[2])
-            p_model = (R.T @ (p_cam - t.reshape(3, 1))).T  # (n, 3)
-            stack[v, u, 0] = 1.0
-            stack[v, u, 1:] = (p_model - self.centre) / self.half  # times the mask: averaged below
+        stack = model_coordinates(depth, S @ K, R, t, self.centre, self.half)
         # frame px -> heatmap cells, through the small frame: cells = c * (A @ [S^-1 u_small])
         c = crop_to_heatmap_scale(self.input_size, self.heatmap_size)
         A3 = np.vstack([np.asarray(A, np.float64), [0.0, 0.0, 1.0]])
@@ -90,6 +80,22 @@ class CoordTargets:
         g = self.heatmap_size
         warped = cv2.warpAffine(stack, M, (g, g), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
         return masked_mean_channels(np.moveaxis(warped, -1, 0))
+
+
+def model_coordinates(depth: np.ndarray, K: np.ndarray, R: np.ndarray, t: np.ndarray, centre: np.ndarray,
+                      half: np.ndarray) -> np.ndarray:
+    """(H, W, 4) float32 [coverage, x, y, z] of a depth map (H, W) mm (0 = background) rendered with
+    intrinsics K at pose (R, t): each object pixel back-projected into the model frame, scaled to
+    [-1, 1] by the box ``centre`` +- ``half``; zero off the object."""
+    out = np.zeros((*depth.shape, 4), np.float32)
+    v, u = np.nonzero(depth > 0)
+    if len(u):
+        z = depth[v, u].astype(np.float64)
+        ray = np.linalg.solve(np.asarray(K, np.float64), np.stack([u, v, np.ones_like(u)]).astype(np.float64))  # (3, n)
+        p_model = (np.asarray(R, np.float64).T @ (ray * (z / ray[2]) - np.asarray(t, np.float64).reshape(3, 1))).T
+        out[v, u, 0] = 1.0
+        out[v, u, 1:] = (p_model - centre) / half  # times the coverage: resampling averages, then divides
+    return out
 
 
 def masked_mean_channels(t: np.ndarray) -> np.ndarray:

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from tracker.camera import Camera
+from tracker.geometry.crop import crop_to_heatmap
 from tracker.errors import KptrackError
 from train.backbone import load_backbone
 from train.pretrain.data import CHANNELS, PretextDataset, edge_map, normals_from_depth
@@ -54,6 +55,24 @@ def test_pretext_targets_match_the_render():
     norms = np.linalg.norm(t[2:5][:, on], axis=0)  # cell averages of unit normals: <= 1, ~1 away from edges
     assert norms.max() <= 1.0 + 1e-5 and np.median(norms) > 0.9
     assert np.all(t[2:5][:, t[0] == 0] == 0) and t[1].max() > 0.5 and 0 <= t[5].min() and t[5].max() <= 1
+    # model coordinates: within the object's box, zero off it, spanning the part of the box in view
+    xyz = t[6:9][:, on]
+    assert np.abs(t[6:9]).max() <= 1.0 + 1e-4 and np.all(t[6:9][:, t[0] == 0] == 0)
+    assert np.all(xyz.max(axis=1) - xyz.min(axis=1) > 0.3)
+
+
+def test_pretext_coordinates_reproject_onto_their_cells():
+    """Each covered cell's model coordinates, projected with the sample's pose, land on that cell."""
+    ds = PretextDataset(8, seed=3, pool=2, augment=None)
+    _, t = ds.sample(2)
+    obj, _corners, _rend, cam, R, tr = ds.scene(np.random.default_rng([3, 2]))  # sample 2's scene
+    on = t[0] > 0.99
+    ys, xs = np.nonzero(on)
+    lo, size = np.asarray(obj.bbox_min), np.asarray(obj.bbox_size)
+    p = t[6:9, ys, xs].T * (size / 2) + lo + size / 2
+    cells = crop_to_heatmap(cam.project(p, R, tr))
+    err = np.linalg.norm(cells - np.c_[xs, ys], axis=1)
+    assert len(err) > 50 and np.median(err) < 0.25
 
 
 def test_pretrain_writes_a_backbone_and_resumes(tmp_path):
@@ -67,6 +86,11 @@ def test_pretrain_writes_a_backbone_and_resumes(tmp_path):
         assert [int(r["iter"]) for r in csv.DictReader(f)] == [2, 4]  # the resumed run continues the log
     ck = torch.load(tmp_path / "run" / "last.pt", weights_only=True)
     assert ck["iteration"] == 4
+    # a last.pt from before the coordinate channels: refused with the way on
+    ck["model"]["head.weight"] = ck["model"]["head.weight"][:6]
+    torch.save(ck, tmp_path / "run" / "last.pt")
+    with pytest.raises(KptrackError, match="6 pretext channels.*--init"):
+        pretrain(PretrainConfig(iters=6, resume=True, **cfg))
 
 
 def test_pretrain_init_starts_from_a_backbone(tmp_path):

@@ -15,6 +15,9 @@ ch    name       target
 1     edges      silhouette and crease edges (normals turning > 30 deg), 0..1
 2-4   normals    camera-frame unit surface normal, averaged per cell (0 off the object)
 5     corners    Gaussian (sigma 2 cells) at each visible corner of the object
+6-8   coords     model coordinates, scaled by the object's box to [-1, 1], averaged over
+                 the object's part of each cell (0 off the object): which part of the
+                 object each cell shows (:mod:`train.coords`)
 ====  =========  ===================================================================
 """
 
@@ -31,12 +34,13 @@ from tracker.geometry import random_rotation
 from tracker.geometry.crop import HEATMAP_SIZE, INPUT_SIZE
 from tracker.render import Renderer, keypoint_visibility
 from train.augment import AugmentConfig, photometric
+from train.coords import masked_mean_channels, model_coordinates
 from train.heatmaps import gaussian_targets
 from train.pretrain.shapes import random_object
 from train.synth.backgrounds import procedural_background
 from train.synth.sampling import random_light
 
-CHANNELS = ("mask", "edges", "normal_x", "normal_y", "normal_z", "corners")
+CHANNELS = ("mask", "edges", "normal_x", "normal_y", "normal_z", "corners", "coord_x", "coord_y", "coord_z")
 S_POOL = 2**31 + 11  # seed stream of the object pool
 
 
@@ -82,7 +86,7 @@ def to_cells(img: np.ndarray) -> np.ndarray:
 
 class PretextDataset(torch.utils.data.Dataset):
     """Rendered pretext samples (see the module docstring). ``len`` is ``n``; item ``i`` is
-    ``{'image': (S, S, 3) uint8 BGR tensor, 'target': (6, 64, 64) float32 tensor}``."""
+    ``{'image': (S, S, 3) uint8 BGR tensor, 'target': (9, 64, 64) float32 tensor}``."""
 
     def __init__(self, n: int, seed: int = 0, pool: int = 256, augment: AugmentConfig | None = AugmentConfig()):
         self.n, self.seed, self.pool_size, self.augment = int(n), int(seed), int(pool), augment
@@ -97,15 +101,21 @@ class PretextDataset(torch.utils.data.Dataset):
             self._pool[j] = (obj, corners, Renderer(obj))
         return self._pool[j]
 
-    def sample(self, i: int) -> tuple[np.ndarray, np.ndarray]:
-        """(image (S, S, 3) uint8 BGR, target (6, 64, 64) float32) of sample ``i``."""
-        rng = np.random.default_rng([self.seed, i])
+    def scene(self, rng: np.random.Generator):
+        """(object, its corners, its renderer, camera, R, t) of a sample: the first draws of its ``rng``."""
         obj, corners, rend = self._object(int(rng.integers(self.pool_size)))
         s = INPUT_SIZE
         cam = Camera.from_fov(rng.uniform(30.0, 60.0), s, s)
         R = random_rotation(rng)
         z = cam.fx * obj.diameter / (rng.uniform(0.45, 0.9) * s)
         t = np.array([*(rng.uniform(-0.1, 0.1, 2) * s * z / cam.fx), z])
+        return obj, corners, rend, cam, R, t
+
+    def sample(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        """(image (S, S, 3) uint8 BGR, target (9, 64, 64) float32) of sample ``i``."""
+        rng = np.random.default_rng([self.seed, i])
+        obj, corners, rend, cam, R, t = self.scene(rng)
+        s = INPUT_SIZE
         light, ambient, specular = random_light(rng)
         out = rend.render(cam, R, t, light_dir_cam=light, ambient=ambient, specular=specular)
         image = np.where(out.mask[..., None], out.color, procedural_background(rng, s, s))
@@ -125,6 +135,9 @@ class PretextDataset(torch.utils.data.Dataset):
                 uv = cam.project(corners[vis], R, t)  # the image is the crop: crop pixels
                 maps, _ = gaussian_targets(uv, np.full(len(uv), 2, np.int8), 2.0)
                 target[5] = maps.max(0)
+        lo, size = np.asarray(obj.bbox_min, np.float64), np.asarray(obj.bbox_size, np.float64)
+        coords = model_coordinates(out.depth, cam.K, R, t, lo + size / 2, np.maximum(size / 2, 1e-6))
+        target[6:9] = masked_mean_channels(np.moveaxis(to_cells(coords), -1, 0))[1:]
         return np.ascontiguousarray(image), target
 
     def __getitem__(self, i: int) -> dict:

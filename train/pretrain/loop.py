@@ -1,11 +1,12 @@
 """Backbone pretraining: ``kptrack pretrain``.
 
-The lite network learns the six dense pretext targets of :mod:`train.pretrain.data` (mask,
-edges, normals, corners) on procedural objects rendered on the fly, then everything but its head
+The lite network learns the nine dense pretext targets of :mod:`train.pretrain.data` (mask,
+edges, normals, corners, model coordinates) on procedural objects rendered on the fly, then everything but its head
 is written as a backbone (:mod:`train.backbone`) that ``kptrack train`` starts from.
 
 The loss is a per-channel weighted MSE on the 64 x 64 grid: mask 1, edges 2, normals 1 (only on
-the object), corners 4 (the rarest and the closest to the keypoint task). Adam with a linear
+the object), corners 4 (the rarest and the closest to the keypoint task), model coordinates 1
+(only on the object). Adam with a linear
 warm-up and a cosine decay to 2 % of the learning rate. Every ``save_every`` iterations the run
 folder gets ``last.pt`` (weights, optimizer, iteration: ``--resume`` continues from it exactly)
 and the backbone file; ``log.csv`` has the losses and the wall time. ``--init BACKBONE`` starts a
@@ -38,7 +39,8 @@ from train.validation import DEFAULT_META
 
 log = logging.getLogger(__name__)
 
-CHANNEL_WEIGHTS = (1.0, 2.0, 1.0, 1.0, 1.0, 4.0)
+CHANNEL_WEIGHTS = (1.0, 2.0, 1.0, 1.0, 1.0, 4.0, 1.0, 1.0, 1.0)
+ON_OBJECT = (2, 3, 4, 6, 7, 8)  # normals and model coordinates: scored on the object only
 
 
 @dataclass(frozen=True)
@@ -74,13 +76,14 @@ def lr_at(cfg: PretrainConfig, it: int) -> float:
 
 
 def pretext_loss(pred: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(weighted loss, per-channel losses (6,)) of predictions and targets (N, 6, 64, 64);
-    the normals count only on the object (target mask > 0.5)."""
+    """(weighted loss, per-channel losses (C,)) of predictions and targets (N, C, 64, 64), C =
+    len(CHANNELS); normals and model coordinates count only on the object (target mask > 0.5)."""
     err = (pred - target) ** 2
     on = (target[:, :1] > 0.5).float()
     per = err.mean(dim=(0, 2, 3))
-    per_n = (err[:, 2:5] * on).sum(dim=(0, 2, 3)) / on.sum().clamp_min(1.0)
-    per = torch.cat([per[:2], per_n, per[5:]])
+    idx = list(ON_OBJECT)
+    per_on = (err[:, idx] * on).sum(dim=(0, 2, 3)) / on.sum().clamp_min(1.0)
+    per = per.index_put((torch.tensor(idx, device=per.device),), per_on)
     w = torch.tensor(CHANNEL_WEIGHTS, device=per.device)
     return (per * w).sum() * 1000.0, per.detach()
 
@@ -113,6 +116,11 @@ def pretrain(cfg: PretrainConfig) -> Path:
         if not (out / "last.pt").is_file():
             raise KptrackError(f"--resume: {out / 'last.pt'} does not exist. Start without --resume.")
         ck = torch.load(out / "last.pt", map_location="cpu", weights_only=True)
+        had = int(ck["model"]["head.weight"].shape[0]) if "head.weight" in ck["model"] else -1
+        if had != len(CHANNELS):
+            raise KptrackError(f"--resume: {out / 'last.pt'} was pretrained with {had} pretext channels, this kptrack has "
+                               f"{len(CHANNELS)} ({', '.join(CHANNELS)}). Start a further stage from its backbone instead: "
+                               f"--init {out / 'backbone.pt'} with a new --out.")
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])
         start, wall0 = int(ck["iteration"]), float(ck["wall_s"])
