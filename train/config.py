@@ -40,7 +40,8 @@ class TrainConfig:
     crop against the canonical rule's labels, 'min' against the equivalent its prediction fits best
     (:func:`train.validation.heatmap_loss`; it measured worse on the plain box, see
     benchmarks/RESULTS.md); other objects always train on the canonical labels. coord_weight: weight
-    of the auxiliary model-coordinate loss (:mod:`train.coords`; 0 = off). low_res: fraction of the iterations,
+    of the auxiliary model-coordinate loss (:mod:`train.coords`; 0 = off; None = 20 for objects
+    without symmetries, 0 for the others, :func:`train.coords.resolve_weight`). low_res: fraction of the iterations,
     from the start, trained on crops pooled to half resolution (128 px in, 32x32 heatmaps out; a
     step costs about a third), a resolution curriculum. rotation_deg, scale_jitter, search_prob: see
     train.augment.AugmentConfig. width and context (lite), stacks and features (hourglass): model options
@@ -76,7 +77,7 @@ class TrainConfig:
     hidden_peak: float = 1.0
     symmetric_loss: str = "canonical"
     low_res: float = 0.0
-    coord_weight: float = 0.0
+    coord_weight: float | None = None
     rotation_deg: float = 30.0
     scale_jitter: float = 0.25
     search_prob: float = 0.15
@@ -118,7 +119,8 @@ def check_config(cfg: TrainConfig) -> None:
         (0 <= cfg.low_res < 1, f"--low-res {cfg.low_res}: must be a fraction within [0, 1)"),
         (cfg.peak_weight >= 1, f"--peak-weight {cfg.peak_weight}: must be >= 1"),
         (0 < cfg.hidden_peak <= 1, f"--hidden-peak {cfg.hidden_peak}: must be within (0, 1]"),
-        (cfg.coord_weight >= 0 and math.isfinite(cfg.coord_weight), f"--coord-weight {cfg.coord_weight}: must be >= 0"),
+        (cfg.coord_weight is None or (cfg.coord_weight >= 0 and math.isfinite(cfg.coord_weight)),
+         f"--coord-weight {cfg.coord_weight}: must be >= 0"),
         (cfg.symmetric_loss in ("min", "canonical"), f"--symmetric-loss {cfg.symmetric_loss!r}: use min or canonical"),
         (0 <= cfg.rotation_deg <= 180, f"--rot-range {cfg.rotation_deg}: must be within 0..180 degrees"),
         (0 <= cfg.scale_jitter < 1, f"scale_jitter {cfg.scale_jitter}: must be within [0, 1)"),

@@ -20,7 +20,8 @@ pooled to its grid. Which corner is which is decided at the coarse stages; read 
 features that draw the peaks, the same head cost the box 5 points of PCK@2px
 (benchmarks/RESULTS.md). The head exists only during training.
 
-Objects with symmetries are refused: their model coordinates are not defined by the image.
+On by default (:func:`resolve_weight`) for objects without symmetries; objects with symmetries
+train without it (their model coordinates are not defined by the image) and refuse a weight.
 """
 
 from __future__ import annotations
@@ -40,6 +41,22 @@ from train.models import LiteNet, StackedHourglass
 
 CHANNELS = ("mask", "x", "y", "z")
 RENDER_SCALE = 0.5  # depth rendered at half the frame's resolution: still finer than the heatmap grid
+
+
+#: ``--coord-weight`` when not given, for an object without symmetries (RESULTS: "Model coordinates").
+AUTO_WEIGHT = 20.0
+
+
+def resolve_weight(given: float | None, symmetric: bool, resume: dict | None = None) -> float:
+    """The coordinate loss's weight for a run: ``given``; or, when None, :data:`AUTO_WEIGHT` for an
+    object without symmetries and 0 for one with them or when resuming a run that trained without
+    the head. A positive ``given`` on a symmetric object is refused."""
+    if given is None:
+        return 0.0 if symmetric or (resume is not None and "coord_head" not in resume) else AUTO_WEIGHT
+    if given > 0 and symmetric:
+        raise KptrackError(f"--coord-weight {given}: the object has symmetries, so a pixel's model coordinates are not "
+                           "defined by the image. Train it with --coord-weight 0 (the default for such objects).")
+    return float(given)
 
 
 class CoordTargets:

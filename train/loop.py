@@ -45,7 +45,7 @@ from tracker.geometry.crop import HEATMAP_SIZE, INPUT_SIZE
 from tracker.objects import ObjectModel, load_object
 from tracker.objects.symmetry import symmetry_group
 from tracker.objects.symmetry_keypoints import keypoint_permutations
-from train.coords import CoordHead, CoordTargets, WithCoords, coord_loss
+from train.coords import CoordHead, CoordTargets, WithCoords, coord_loss, resolve_weight
 from train.checkpoint import check_checkpoint_fits, load_checkpoint, make_checkpoint, save_checkpoint
 from train.backbone import (HEADS, default_backbone_path, fits, grown_options, is_backbone, load_backbone, load_grown,
                             load_into)
@@ -104,6 +104,7 @@ class _Run:
     perms: np.ndarray | None = None  # a discrete symmetry's keypoint permutations (M, K), see TrainConfig.symmetric_loss
     train_perms: torch.Tensor | None = None  # the same on the device when the loss takes the minimum over them
     coord_head: nn.Module | None = None  # the training-only model-coordinate head (--coord-weight)
+    coord_weight: float = 0.0  # its loss weight, resolved (train.coords.resolve_weight)
 
     @property
     def dir(self) -> Path:
@@ -127,12 +128,10 @@ def train(cfg: TrainConfig) -> TrainResult:
 def _train(cfg: TrainConfig, dist: Dist, device: torch.device, obj: ObjectModel) -> TrainResult:
     # 1. the checkpoints this run starts from (--resume continues one, --init takes its weights)
     resume, init, kw = _start_checkpoints(cfg, obj)
-    if cfg.coord_weight > 0 and not symmetry_group(obj).is_trivial:
-        raise KptrackError(f"--coord-weight {cfg.coord_weight}: the object {obj.name!r} has symmetries, so a pixel's model "
-                           "coordinates are not defined by the image. Train it without --coord-weight.")
+    coord_weight = resolve_weight(cfg.coord_weight, not symmetry_group(obj).is_trivial, resume)
 
     # 2. data: the training crops and the held-out ones
-    train_ds, val_ds = _datasets(cfg, obj)
+    train_ds, val_ds = _datasets(cfg, obj, coord_weight > 0)
     threads = cfg.threads or max(1, cores() // dist.world)
     torch.set_num_threads(threads)
     workers = cfg.workers if cfg.workers is not None else min(8, max(1, cores() // (2 * dist.world)))
@@ -145,7 +144,7 @@ def _train(cfg: TrainConfig, dist: Dist, device: torch.device, obj: ObjectModel)
     mem = torch.channels_last if cfg.channels_last else torch.contiguous_format
     model = model.to(memory_format=mem)
     # the coordinate head trains beside the network: one module for the optimizer and for DDP
-    coord_head = CoordHead(model).to(device, memory_format=mem) if cfg.coord_weight > 0 else None
+    coord_head = CoordHead(model).to(device, memory_format=mem) if coord_weight > 0 else None
     trained = WithCoords(model, coord_head) if coord_head is not None else model
     opt, sched = build_optimizer(cfg, trained)
     start, best = _restore(cfg, model, opt, sched, resume, init, coord_head)
@@ -165,7 +164,8 @@ def _train(cfg: TrainConfig, dist: Dist, device: torch.device, obj: ObjectModel)
             cfg.batch, dist.world, start, cfg.iters, device, threads, workers, Path(cfg.out),
         )
     r = _Run(cfg, dist, device, obj, kw, model, opt, sched, mem, val_loader, runlog, start, start,
-             scores=dict(resume.get("scores", {})) if resume else {}, best=best, coord_head=coord_head)
+             scores=dict(resume.get("scores", {})) if resume else {}, best=best, coord_head=coord_head,
+             coord_weight=coord_weight)
     r.perms = keypoint_permutations(symmetry_group(obj), obj.keypoints)
     if r.perms is not None and cfg.symmetric_loss == "min":
         r.train_perms = torch.as_tensor(r.perms, dtype=torch.long, device=device)
@@ -252,13 +252,14 @@ def _is_backbone_file(path: str) -> bool:
 
 
 # ---------------------------------------------------------------------------- 2. data
-def _datasets(cfg: TrainConfig, obj: ObjectModel) -> tuple[CropDataset, CropDataset]:
-    """(training crops with augmentation, validation crops without) over every --data source
-    (:mod:`train.sources`): a held-out part of each, or the --val-split."""
+def _datasets(cfg: TrainConfig, obj: ObjectModel, coords: bool) -> tuple[CropDataset, CropDataset]:
+    """(training crops with augmentation, and with model-coordinate targets when ``coords``;
+    validation crops without) over every --data source (:mod:`train.sources`): a held-out part of
+    each, or the --val-split."""
     val = _val_records(cfg, obj) if cfg.val_split else None
     return source_datasets(cfg.data, obj, cfg.augment(), cfg.sigma, split=cfg.split, val_fraction=cfg.val_fraction,
                            val_max=cfg.val_max, val_records=val,
-                           coords=CoordTargets(obj) if cfg.coord_weight > 0 else None)
+                           coords=CoordTargets(obj) if coords else None)
 
 
 def _val_records(cfg: TrainConfig, obj: ObjectModel):
@@ -354,7 +355,7 @@ def _step(r: _Run, net: nn.Module, batch: dict) -> tuple[torch.Tensor, int]:
     if r.coord_head is not None:
         outs, coords = outs
         ct = batch["coords"].to(r.device, non_blocking=pin)
-        extra = cfg.coord_weight * coord_loss(coords, ct, batch["has_coords"])  # pooled to the head's grid
+        extra = r.coord_weight * coord_loss(coords, ct, batch["has_coords"])  # pooled to the head's grid
     loss = heatmap_loss(outs, target, weight, cfg.peak_weight, r.train_perms)
     if r.coord_head is not None:
         loss = loss + extra

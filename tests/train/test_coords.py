@@ -18,7 +18,8 @@ from tracker.objects.primitives import box_keypoints, box_mesh
 from tracker.objects.symmetry import parse_symmetry
 from train.checkpoint import load_checkpoint, model_from_checkpoint
 from train.config import TrainConfig
-from train.coords import CoordHead, CoordTargets, WithCoords, coord_loss, half_resolution, masked_mean_channels
+from train.coords import (AUTO_WEIGHT, CoordHead, CoordTargets, WithCoords, coord_loss, half_resolution,
+                          masked_mean_channels, resolve_weight)
 from train.dataset import CropDataset, load_records
 from train.loop import train
 from train.models import build_model
@@ -147,7 +148,7 @@ def _loss_rows(run):
 
 def test_training_with_coordinates_adds_the_loss_saves_the_head_and_resumes(data, box, tmp_path):
     kw = dict(data=str(data), object=str(_object_dir(box, tmp_path)), iters=2, low_res=0.5, **FAST)
-    base = train(TrainConfig(out=str(tmp_path / "p"), **kw))
+    base = train(TrainConfig(out=str(tmp_path / "p"), coord_weight=0.0, **kw))
     run = tmp_path / "c"
     res = train(TrainConfig(out=str(run), coord_weight=10.0, **kw))
     # the first step: same weights and batch, plus the coordinate term
@@ -160,13 +161,29 @@ def test_training_with_coordinates_adds_the_loss_saves_the_head_and_resumes(data
     assert more.iteration == 4 and res.iteration == 2
     with pytest.raises(KptrackError, match="without --coord-weight"):
         train(TrainConfig(out=str(base.run_dir), resume=str(base.run_dir / "last.pt"), coord_weight=10.0, **{**kw, "iters": 4}))
+    # by default an object without symmetries trains with the head; a run without it resumes without it
+    auto = train(TrainConfig(out=str(tmp_path / "a"), **kw))
+    assert "coord_head" in torch.load(auto.run_dir / "last.pt", weights_only=True)
+    again = train(TrainConfig(out=str(base.run_dir), resume=str(base.run_dir / "last.pt"), **{**kw, "iters": 3}))
+    assert again.iteration == 3 and "coord_head" not in torch.load(base.run_dir / "last.pt", weights_only=True)
 
 
-def test_a_symmetric_object_is_refused(data, tmp_path):
-    sym = _box("symbox", "box")
-    with pytest.raises(KptrackError, match="--coord-weight 5.0: the object 'symbox' has symmetries"):
-        train(TrainConfig(data=str(data), object=str(_object_dir(sym, tmp_path)), out=str(tmp_path / "s"), iters=1,
-                          coord_weight=5.0, **FAST))
+def test_a_symmetric_object_trains_without_coordinates_and_refuses_a_weight(data, tmp_path):
+    sym = _object_dir(_box("symbox", "box"), tmp_path)
+    with pytest.raises(KptrackError, match="--coord-weight 5.0: the object has symmetries"):
+        train(TrainConfig(data=str(data), object=str(sym), out=str(tmp_path / "s"), iters=1, coord_weight=5.0, **FAST))
+    res = train(TrainConfig(data=str(data), object=str(sym), out=str(tmp_path / "d"), iters=1, **FAST))
+    assert res.iteration == 1 and "coord_head" not in torch.load(res.run_dir / "last.pt", weights_only=True)
+
+
+def test_weight_resolution():
+    assert resolve_weight(None, symmetric=False) == AUTO_WEIGHT > 0
+    assert resolve_weight(None, symmetric=True) == 0.0
+    assert resolve_weight(None, symmetric=False, resume={"model": {}}) == 0.0  # a run trained without the head
+    assert resolve_weight(None, symmetric=False, resume={"coord_head": {}}) == AUTO_WEIGHT
+    assert resolve_weight(0.0, symmetric=True) == 0.0 and resolve_weight(3.0, symmetric=False) == 3.0
+    with pytest.raises(KptrackError, match="symmetries"):
+        resolve_weight(3.0, symmetric=True)
 
 
 def test_a_negative_weight_is_refused(data, tmp_path):
