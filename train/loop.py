@@ -45,11 +45,11 @@ from tracker.geometry.crop import HEATMAP_SIZE, INPUT_SIZE
 from tracker.objects import ObjectModel, load_object
 from tracker.objects.symmetry import symmetry_group
 from tracker.objects.symmetry_keypoints import keypoint_permutations
-from train.coords import CoordHead, CoordTargets, WithCoords, coord_loss, resolve_weight
 from train.checkpoint import check_checkpoint_fits, load_checkpoint, make_checkpoint, save_checkpoint
 from train.backbone import (HEADS, default_backbone_path, fits, grown_options, is_backbone, load_backbone, load_grown,
                             load_into)
 from train.config import TrainConfig, check_config
+from train.coords import CoordHead, CoordTargets, WithCoords, coord_loss, resolve_weight
 from train.dataset import CropDataset, collate, load_records, normalise_batch
 from train.distributed import (
     Dist,
@@ -351,14 +351,10 @@ def _step(r: _Run, net: nn.Module, batch: dict) -> tuple[torch.Tensor, int]:
     x = x.contiguous(memory_format=r.memory_format)
     target = _targets(r, batch, low).to(r.device, non_blocking=pin)
     weight = batch["weight"].to(r.device, non_blocking=pin)
-    outs = net(x)
-    if r.coord_head is not None:
-        outs, coords = outs
-        ct = batch["coords"].to(r.device, non_blocking=pin)
-        extra = r.coord_weight * coord_loss(coords, ct, batch["has_coords"])  # pooled to the head's grid
+    outs, coords = net(x) if r.coord_head is not None else (net(x), None)
     loss = heatmap_loss(outs, target, weight, cfg.peak_weight, r.train_perms)
-    if r.coord_head is not None:
-        loss = loss + extra
+    if coords is not None:  # the target is pooled to the coordinate head's grid
+        loss = loss + r.coord_weight * coord_loss(coords, batch["coords"].to(r.device, non_blocking=pin), batch["has_coords"])
     r.opt.zero_grad(set_to_none=True)
     loss.backward()
     r.opt.step()
