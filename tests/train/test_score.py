@@ -20,21 +20,25 @@ def tiny(tmp_path_factory):
     return root, obj, ds
 
 
-def _oracle(ds, shift_px):
-    """A model that answers each crop with Gaussians at its true keypoints moved by shift_px (crop px)."""
+def _relabelled(ds, move):
+    """A model whose heatmaps put each crop's keypoints where ``move(kp)`` says (crop px)."""
     items = [ds[i] for i in range(len(ds))]
     pos = [0]
 
     def fn(crops):
         out = []
         for _ in range(len(crops)):
-            it = items[pos[0]]
+            kp = move(items[pos[0]]["keypoints"].astype(np.float64).copy())
             pos[0] += 1
-            t, _w = gaussian_targets(it["keypoints"].astype(np.float64) + shift_px, np.full(len(it["visibility"]), 2))
-            out.append(t)
+            out.append(gaussian_targets(kp, np.full(len(kp), 2))[0])
         return np.stack(out)
 
     return fn
+
+
+def _oracle(ds, shift_px):
+    """A model that answers each crop with Gaussians at its true keypoints moved by shift_px (crop px)."""
+    return _relabelled(ds, lambda kp: kp + shift_px)
 
 
 def test_perfect_heatmaps_score_full_marks(tiny):
@@ -54,18 +58,11 @@ def test_shifted_heatmaps_measure_the_shift(tiny):
 
 def test_per_keypoint_pck_finds_the_one_keypoint_that_is_off(tiny):
     _root, _obj, ds = tiny
-    items = [ds[i] for i in range(len(ds))]
-    pos = [0]
+    def off(kp):  # perfect, except keypoint 2, 8 px to the right
+        kp[2, 0] += 8.0
+        return kp
 
-    def fn(crops):  # perfect, except keypoint 2, 8 px to the right
-        out = []
-        for _ in range(len(crops)):
-            kp = items[pos[0]]["keypoints"].astype(np.float64).copy()
-            pos[0] += 1
-            kp[2, 0] += 8.0
-            out.append(gaussian_targets(kp, np.full(len(kp), 2))[0])
-        return np.stack(out)
-
+    fn = _relabelled(ds, off)
     per = score_crops(fn, ds, batch=4)["pck5_per_keypoint"]
     seen = [k for k in range(len(per)) if per[k] == per[k]]
     assert 2 in seen and per[2] == 0.0
@@ -107,22 +104,6 @@ def test_confidence_auc_counts_ties_half_and_needs_both_groups():
     assert confidence_auc(np.array([0.5, 0.5, 0.5, 0.5]), np.array([True, False, True, False])) == pytest.approx(0.5)
     assert confidence_auc(np.array([0.9, 0.2, 0.5]), np.array([True, False, True])) == pytest.approx(1.0)
     assert np.isnan(confidence_auc(np.array([0.9, 0.8]), np.array([True, True])))
-
-
-def _relabelled(ds, move):
-    """A model whose heatmaps put each crop's keypoints where ``move(kp)`` says (crop px)."""
-    items = [ds[i] for i in range(len(ds))]
-    pos = [0]
-
-    def fn(crops):
-        out = []
-        for _ in range(len(crops)):
-            kp = move(items[pos[0]]["keypoints"].astype(np.float64).copy())
-            pos[0] += 1
-            out.append(gaussian_targets(kp, np.full(len(kp), 2))[0])
-        return np.stack(out)
-
-    return fn
 
 
 def test_swapped_keypoints_are_told_from_imprecise_ones(tiny):
