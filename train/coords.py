@@ -59,6 +59,13 @@ def resolve_weight(given: float | None, symmetric: bool, resume: dict | None = N
     return float(given)
 
 
+def box_frame(obj) -> tuple[np.ndarray, np.ndarray]:
+    """(centre (3,), half extent (3,), at least 1e-6) of an object's bounding box, mm: model
+    coordinates are scaled to [-1, 1] by them."""
+    lo, size = np.asarray(obj.bbox_min, np.float64), np.asarray(obj.bbox_size, np.float64)
+    return lo + 0.5 * size, np.maximum(0.5 * size, 1e-6)
+
+
 class CoordTargets:
     """Renders a record's coordinate target for one crop; one renderer per process, built lazily
     (DataLoader workers build their own)."""
@@ -67,8 +74,7 @@ class CoordTargets:
         self.obj = obj
         self.heatmap_size = int(heatmap_size)
         self.input_size = int(input_size)
-        self.centre = np.asarray(obj.bbox_min, np.float64) + 0.5 * np.asarray(obj.bbox_size, np.float64)
-        self.half = np.maximum(0.5 * np.asarray(obj.bbox_size, np.float64), 1e-6)
+        self.centre, self.half = box_frame(obj)
         self._renderer = None
 
     def __getstate__(self) -> dict:
@@ -88,8 +94,8 @@ class CoordTargets:
         # pixel centres: u_small = s * u + (s - 1) / 2
         S = np.array([[s, 0.0, 0.5 * (s - 1.0)], [0.0, s, 0.5 * (s - 1.0)], [0.0, 0.0, 1.0]])
         h, w = (max(1, int(round(d * s))) for d in image_hw)
-        depth = self._render_depth(S @ K, w, h, R, t.reshape(3))
-        stack = model_coordinates(depth, S @ K, R, t, self.centre, self.half)
+        Ks = S @ K
+        stack = model_coordinates(self._render_depth(Ks, w, h, R, t.reshape(3)), Ks, R, t, self.centre, self.half)
         # frame px -> heatmap cells, through the small frame: cells = c * (A @ [S^-1 u_small])
         c = crop_to_heatmap_scale(self.input_size, self.heatmap_size)
         A3 = np.vstack([np.asarray(A, np.float64), [0.0, 0.0, 1.0]])

@@ -23,12 +23,12 @@ from typing import Callable
 import numpy as np
 
 from tracker.errors import KptrackError
+from tracker.geometry.crop import heatmap_to_crop
 from tracker.objects import load_object
 from tracker.objects.symmetry import symmetry_group
 from tracker.objects.symmetry_keypoints import keypoint_permutations
 from tracker.pipeline.decode import decode_dark
 from tracker.pipeline.infer import OnnxHeatmapModel
-from tracker.geometry.crop import heatmap_to_crop
 from train.dataset import CropDataset, crop_pixel_errors, load_records
 from train.equivalents import best_equivalent_labels
 
@@ -135,7 +135,7 @@ def swap_counts(pred_px: np.ndarray, gt_px: np.ndarray, err: np.ndarray, visible
     """(K, K) int counts: [i, j] = visible keypoints i that are misplaced (``err`` > ``MISPLACED_PX``)
     and within ``SWAPPED_PX`` of keypoint j's labelled position in the same crop (the nearest such j).
     pred_px, gt_px: (N, K, 2) crop px; err, visible, labelled: (N, K)."""
-    n, k = err.shape
+    k = err.shape[1]
     out = np.zeros((k, k), np.int64)
     gt = np.where(labelled[..., None], gt_px, np.nan)
     for c, i in zip(*np.nonzero(visible & (err > MISPLACED_PX))):

@@ -34,7 +34,7 @@ from tracker.geometry import random_rotation
 from tracker.geometry.crop import HEATMAP_SIZE, INPUT_SIZE
 from tracker.render import Renderer, keypoint_visibility
 from train.augment import AugmentConfig, photometric
-from train.coords import masked_mean_channels, model_coordinates
+from train.coords import box_frame, masked_mean_channels, model_coordinates
 from train.heatmaps import gaussian_targets
 from train.pretrain.shapes import random_object
 from train.synth.backgrounds import procedural_background
@@ -135,8 +135,7 @@ class PretextDataset(torch.utils.data.Dataset):
                 uv = cam.project(corners[vis], R, t)  # the image is the crop: crop pixels
                 maps, _ = gaussian_targets(uv, np.full(len(uv), 2, np.int8), 2.0)
                 target[5] = maps.max(0)
-        lo, size = np.asarray(obj.bbox_min, np.float64), np.asarray(obj.bbox_size, np.float64)
-        coords = model_coordinates(out.depth, cam.K, R, t, lo + size / 2, np.maximum(size / 2, 1e-6))
+        coords = model_coordinates(out.depth, cam.K, R, t, *box_frame(obj))
         target[6:9] = masked_mean_channels(np.moveaxis(to_cells(coords), -1, 0))[1:]
         return np.ascontiguousarray(image), target
 
