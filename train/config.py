@@ -41,7 +41,8 @@ class TrainConfig:
     (:func:`train.validation.heatmap_loss`; it measured worse on the plain box, see
     benchmarks/RESULTS.md); other objects always train on the canonical labels. coord_weight: weight
     of the auxiliary model-coordinate loss (:mod:`train.coords`; 0 = off; None = 20 for objects
-    without symmetries, 0 for the others, :func:`train.coords.resolve_weight`). low_res: fraction of the iterations,
+    without symmetries, 0 for the others, :func:`train.coords.resolve_weight`; a symmetric object's
+    target is the canonical equivalent's, and the 'min' loss refuses a weight). low_res: fraction of the iterations,
     from the start, trained on crops pooled to half resolution (128 px in, 32x32 heatmaps out; a
     step costs about a third), a resolution curriculum. rotation_deg, scale_jitter, search_prob: see
     train.augment.AugmentConfig. width and context (lite), stacks and features (hourglass): model options

@@ -20,8 +20,11 @@ pooled to its grid. Which corner is which is decided at the coarse stages; read 
 features that draw the peaks, the same head cost the box 5 points of PCK@2px
 (benchmarks/RESULTS.md). The head exists only during training.
 
-On by default (:func:`resolve_weight`) for objects without symmetries; objects with symmetries
-train without it (their model coordinates are not defined by the image) and refuse a weight.
+On by default (:func:`resolve_weight`) for objects without symmetries. For an object with
+symmetries the image does not define a pixel's model coordinates, but it does define them under
+the equivalent pose that is canonical for the crop (:meth:`tracker.objects.symmetry_keypoints.SymmetricLabels.pose`),
+the one its keypoint labels come from; the target is rendered from that pose, so two crops that
+look alike get the same coordinates. Such objects train without the head unless given a weight.
 """
 
 from __future__ import annotations
@@ -47,15 +50,18 @@ RENDER_SCALE = 0.5  # depth rendered at half the frame's resolution: still finer
 AUTO_WEIGHT = 20.0
 
 
-def resolve_weight(given: float | None, symmetric: bool, resume: dict | None = None) -> float:
+def resolve_weight(given: float | None, symmetric: bool, resume: dict | None = None, min_loss: bool = False) -> float:
     """The coordinate loss's weight for a run: ``given``; or, when None, :data:`AUTO_WEIGHT` for an
     object without symmetries and 0 for one with them or when resuming a run that trained without
-    the head. A positive ``given`` on a symmetric object is refused."""
+    the head. A symmetric object's coordinates are those of the equivalent canonical for each
+    crop, like its keypoints; with ``min_loss`` (``--symmetric-loss min``: the network picks the
+    equivalent per crop) they are not defined, and a positive ``given`` is refused."""
     if given is None:
         return 0.0 if symmetric or (resume is not None and "coord_head" not in resume) else AUTO_WEIGHT
-    if given > 0 and symmetric:
-        raise KptrackError(f"--coord-weight {given}: the object has symmetries, so a pixel's model coordinates are not "
-                           "defined by the image. Train it with --coord-weight 0 (the default for such objects).")
+    if given > 0 and symmetric and min_loss:
+        raise KptrackError(f"--coord-weight {given} with --symmetric-loss min: the loss lets the network pick a symmetric "
+                           "equivalent per crop, so a pixel's model coordinates are not defined. Train with "
+                           "--symmetric-loss canonical, or with --coord-weight 0.")
     return float(given)
 
 

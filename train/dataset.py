@@ -333,9 +333,12 @@ class CropDataset:
             A, search = sample_affine(rng, np.asarray(rec.box), (w, h), self.augment, self.input_size)
             border = (0, 0, 0) if search or rng.random() < 0.7 else tuple(int(x) for x in rng.integers(0, 256, 3))
             crop = photometric(rng, warp(img, A, self.input_size, border), self.augment)
-        uv, v = rec.keypoints_uv, rec.visibility
+        uv, v, pose = rec.keypoints_uv, rec.visibility, rec.pose
         if rec.symmetric is not None:  # the equivalent canonical for the crop as rotated (tracker.objects.symmetry)
-            uv, v = rec.symmetric(math.atan2(A[1, 0], A[0, 0]))
+            roll = math.atan2(A[1, 0], A[0, 0])
+            uv, v = rec.symmetric(roll)
+            if self.coords is not None and pose is not None:  # coordinates of that same equivalent
+                pose = (*rec.symmetric.pose(roll), pose[2])
         v = v if v is not None else _derive_visibility(rec, (h, w), uv)
         q = apply_affine(A, uv)
         target, weight = gaussian_targets(q, v, self.sigma, self.input_size, self.heatmap_size)
@@ -349,8 +352,8 @@ class CropDataset:
             "search": search,
         }
         if self.coords is not None:
-            has = rec.pose is not None
-            out["coords"] = (self.coords(rec.pose, (h, w), A) if has
+            has = pose is not None
+            out["coords"] = (self.coords(pose, (h, w), A) if has
                              else np.zeros((4, self.heatmap_size, self.heatmap_size), np.float32))
             out["has_coords"] = has
         return out

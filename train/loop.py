@@ -128,7 +128,8 @@ def train(cfg: TrainConfig) -> TrainResult:
 def _train(cfg: TrainConfig, dist: Dist, device: torch.device, obj: ObjectModel) -> TrainResult:
     # 1. the checkpoints this run starts from (--resume continues one, --init takes its weights)
     resume, init, kw = _start_checkpoints(cfg, obj)
-    coord_weight = resolve_weight(cfg.coord_weight, not symmetry_group(obj).is_trivial, resume)
+    coord_weight = resolve_weight(cfg.coord_weight, not symmetry_group(obj).is_trivial, resume,
+                                   min_loss=cfg.symmetric_loss == "min")
 
     # 2. data: the training crops and the held-out ones
     train_ds, val_ds = _datasets(cfg, obj, coord_weight > 0)

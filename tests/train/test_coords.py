@@ -4,6 +4,7 @@ network, and training, resuming and refusing with it."""
 import csv
 import math
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -14,9 +15,11 @@ from tracker.geometry import project
 from tracker.geometry.crop import crop_affine, crop_to_heatmap
 from tracker.objects import ObjectModel, load_object
 from tracker.objects import write_object_dir
-from tracker.objects.primitives import box_keypoints, box_mesh
-from tracker.objects.symmetry import parse_symmetry
+from tracker.objects.primitives import box_keypoints, box_mesh, cylinder_keypoints, cylinder_mesh
+from tracker.objects.symmetry import apply_transform, parse_symmetry, rotation_about, symmetry_group
+from tracker.objects.symmetry_keypoints import SymmetricLabels
 from train.checkpoint import load_checkpoint, model_from_checkpoint
+from train.augment import AugmentConfig
 from train.config import TrainConfig
 from train.coords import (AUTO_WEIGHT, CoordHead, CoordTargets, WithCoords, coord_loss, half_resolution,
                           masked_mean_channels, resolve_weight)
@@ -168,12 +171,67 @@ def test_training_with_coordinates_adds_the_loss_saves_the_head_and_resumes(data
     assert again.iteration == 3 and "coord_head" not in torch.load(base.run_dir / "last.pt", weights_only=True)
 
 
-def test_a_symmetric_object_trains_without_coordinates_and_refuses_a_weight(data, tmp_path):
+def _cylinder(name: str) -> ObjectModel:
+    m = cylinder_mesh(30.0, 100.0)
+    names, pts = cylinder_keypoints(30.0, 100.0)
+    disc, cont = parse_symmetry("cylinder:z", m.vertices)
+    return ObjectModel.from_mesh(name, m.vertices, m.faces, names, pts, symmetries_discrete=disc, symmetries_continuous=cont)
+
+
+@pytest.mark.parametrize("obj", [_box("symbox", "box"), _cylinder("cyl")], ids=["box", "cylinder"])
+def test_symmetric_views_get_the_same_coordinates_as_well_as_the_same_keypoints(obj):
+    """Two ground truths that look the same (equivalent under the object's symmetry) give one
+    target: the canonical equivalent's coordinates, which reproject onto their cells under it."""
+    R, t, K = _pose(35.0)
+    group = symmetry_group(obj)
+    turns = group.discrete[1:] if group.axis is None else [rotation_about(group.axis, a, group.offset) for a in (0.9, 2.5, 4.0)]
+    corners = project(obj.box_corners, R, t, K)
+    A = crop_affine(corners.mean(0), 1.4 * float(np.ptp(corners, axis=0).max()), rotation_rad=0.3)
+    targets, raw = CoordTargets(obj), []
+    canon = SymmetricLabels(R, t, K, obj.keypoints, group).pose(0.3)
+    first = targets((*canon, K), (480, 640), A)
+    for S in turns:
+        R2, t2 = apply_transform(R, t, S)
+        raw.append(targets((R2, t2, K), (480, 640), A))
+        labels = SymmetricLabels(R2, t2, K, obj.keypoints, group)
+        np.testing.assert_allclose(labels(0.3)[0], SymmetricLabels(R, t, K, obj.keypoints, group)(0.3)[0], atol=1e-6)
+        np.testing.assert_allclose(targets((*labels.pose(0.3), K), (480, 640), A), first, atol=2e-3)
+    # the equivalents' own coordinates differ: without the canonical pose the targets would disagree
+    assert max(float(np.abs(r[1:] - first[1:]).max()) for r in raw) > 0.5
+    on = first[0] > 0.99
+    ys, xs = np.nonzero(on)
+    model_xyz = first[1:, ys, xs].T * (obj.bbox_size / 2) + (obj.bbox_min + obj.bbox_size / 2)
+    cells = crop_to_heatmap(np.c_[project(model_xyz, *canon, K), np.ones(len(xs))] @ A.T)
+    assert np.median(np.linalg.norm(cells - np.c_[xs, ys], axis=1)) < 0.2
+
+
+def test_a_symmetric_objects_crops_carry_the_canonical_equivalents_coordinates(tmp_path):
+    """Through the dataset: each crop's coordinate target is the one of the pose its keypoint
+    labels come from (turned with the crop's roll)."""
+    obj = _box("symbox", "box")
+    root = write_tiny_bop(tmp_path / "d", obj, n=3, size=96)
+    records = load_records(str(root), obj)
+    ds = CropDataset(records, sigma=2.0, augment=AugmentConfig(), coords=CoordTargets(obj))
+    for i in range(len(records)):
+        item = ds[(i, 11 + i)]
+        A, rec = item["affine"], records[i]
+        roll = math.atan2(A[1, 0], A[0, 0])
+        R, t = rec.symmetric.pose(roll)
+        assert item["has_coords"]
+        np.testing.assert_allclose(item["keypoints"], np.c_[project(obj.keypoints, R, t, rec.pose[2]), np.ones(len(obj.keypoints))] @ A.T, atol=1e-3)
+        expect = CoordTargets(obj)((R, t, rec.pose[2]), cv2.imread(str(rec.image_path)).shape[:2], A)
+        np.testing.assert_allclose(item["coords"], expect, atol=1e-5)
+
+
+def test_a_symmetric_object_trains_coordinates_only_when_asked_and_not_with_the_min_loss(data, tmp_path):
     sym = _object_dir(_box("symbox", "box"), tmp_path)
-    with pytest.raises(KptrackError, match="--coord-weight 5.0: the object has symmetries"):
-        train(TrainConfig(data=str(data), object=str(sym), out=str(tmp_path / "s"), iters=1, coord_weight=5.0, **FAST))
     res = train(TrainConfig(data=str(data), object=str(sym), out=str(tmp_path / "d"), iters=1, **FAST))
     assert res.iteration == 1 and "coord_head" not in torch.load(res.run_dir / "last.pt", weights_only=True)
+    res = train(TrainConfig(data=str(data), object=str(sym), out=str(tmp_path / "w"), iters=1, coord_weight=5.0, **FAST))
+    assert res.iteration == 1 and "coord_head" in torch.load(res.run_dir / "last.pt", weights_only=True)
+    with pytest.raises(KptrackError, match="--coord-weight 5.0 with --symmetric-loss min"):
+        train(TrainConfig(data=str(data), object=str(sym), out=str(tmp_path / "m"), iters=1, coord_weight=5.0,
+                          symmetric_loss="min", **FAST))
 
 
 def test_weight_resolution():
@@ -182,8 +240,10 @@ def test_weight_resolution():
     assert resolve_weight(None, symmetric=False, resume={"model": {}}) == 0.0  # a run trained without the head
     assert resolve_weight(None, symmetric=False, resume={"coord_head": {}}) == AUTO_WEIGHT
     assert resolve_weight(0.0, symmetric=True) == 0.0 and resolve_weight(3.0, symmetric=False) == 3.0
-    with pytest.raises(KptrackError, match="symmetries"):
-        resolve_weight(3.0, symmetric=True)
+    assert resolve_weight(3.0, symmetric=True) == 3.0  # the canonical equivalent's coordinates
+    assert resolve_weight(3.0, symmetric=False, min_loss=True) == 3.0  # the min loss is for symmetric objects only
+    with pytest.raises(KptrackError, match="symmetric-loss min"):
+        resolve_weight(3.0, symmetric=True, min_loss=True)
 
 
 def test_a_negative_weight_is_refused(data, tmp_path):

@@ -82,7 +82,8 @@ class SymmetricLabels:
     """What a training record of a symmetric object needs to label any crop of it: the ground-truth
     pose (R_m2c (3, 3), t_m2c (3,) mm), K (3, 3), the model keypoints (K, 3) mm, the group and the
     GT pose's COCO visibility (K,) or None. Call with the crop's roll (rad): (uv (K, 2) frame px,
-    visibility or None), see :func:`canonical_keypoint_labels`."""
+    visibility or None), see :func:`canonical_keypoint_labels`; :meth:`pose` gives the canonical
+    pose itself (the dense model-coordinate targets of :mod:`train.coords` are rendered from it)."""
 
     R_m2c: np.ndarray
     t_m2c: np.ndarray
@@ -93,6 +94,14 @@ class SymmetricLabels:
 
     def __call__(self, roll: float = 0.0) -> tuple[np.ndarray, np.ndarray | None]:
         return canonical_keypoint_labels(self.R_m2c, self.t_m2c, self.K, self.keypoints_mm, self.group, self.visibility, roll)
+
+    def pose(self, roll: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+        """(R (3, 3), t (3,) mm): the equivalent canonical for the view shown at ``roll`` rad, the
+        pose whose keypoints :meth:`__call__` labels."""
+        R, t = np.asarray(self.R_m2c, np.float64), np.asarray(self.t_m2c, np.float64).reshape(3)
+        if self.group.is_trivial:
+            return R, t
+        return apply_transform(R, t, canonical_transform(R, t, self.group, roll))
 
 
 def axis_keypoints(vertices: np.ndarray, axis: np.ndarray, offset: np.ndarray, per_rim: int = 3) -> tuple[tuple[str, ...], np.ndarray]:

@@ -56,7 +56,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--coord-weight", dest="coord_weight", type=float, default=None,
                    help="weight of an auxiliary model-coordinate map loss on crops with a known pose (BOP data), "
                         "which teaches which part of the object each pixel shows; 0 = off "
-                        "(default 20 for objects without symmetries, 0 for the others)")
+                        "(default 20 for objects without symmetries, 0 for the others; a symmetric object "
+                        "learns the coordinates of the equivalent its labels use)")
     p.add_argument("--schedule", choices=["cosine", "step", "constant"], default=None, help="learning-rate schedule after warm-up (default cosine)")
     p.add_argument("--rot-range", dest="rotation_deg", type=float, default=None, help="in-plane rotation augmentation, +-degrees, up to 180 (default 30)")
     p.add_argument("--width", type=float, default=None, help="lite preset: channel width multiplier (default 1.0)")
