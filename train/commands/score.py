@@ -53,5 +53,5 @@ def swap_summary(s: dict, top: int = 4) -> str:
     if pairs:
         line += " (" + ", ".join(f"{a} on {b} {c}x" for c, a, b in pairs) + ")"
     if s["swapped"] > 0.5 * s["misplaced"] > 0.02:
-        line += ". Mostly mistaken identity: train longer, or with --coord-weight (objects without symmetries) or --context 2"
+        line += ". Mostly mistaken identity: train longer, or with --coord-weight or --context 2"
     return line
