@@ -5,7 +5,8 @@ ECCV 2016): RMSprop at learning rate 2.5e-4, batch 8, MSE between predicted and 
 target heatmaps, with scale and 2D-rotation augmentation. The loss and the validation metrics
 are in :mod:`train.validation`, the optimizer and learning-rate schedule in
 :mod:`train.schedule`, the checkpoint format in :mod:`train.checkpoint`, the run folder's logs
-in :mod:`train.runlog`, multi-process plumbing in :mod:`train.distributed`.
+in :mod:`train.runlog`, multi-process plumbing in :mod:`train.distributed`, what a run starts
+from (``--init``, ``--resume``, the shipped backbone) in :mod:`train.start`.
 
 :func:`train` reads top to bottom: the checkpoints to start from, the data, the model and
 optimizer (restored on resume), the loaders, then the iterations; every ``val_every``
@@ -45,9 +46,7 @@ from tracker.geometry.crop import HEATMAP_SIZE, INPUT_SIZE
 from tracker.objects import ObjectModel, load_object
 from tracker.objects.symmetry import symmetry_group
 from tracker.objects.symmetry_keypoints import keypoint_permutations
-from train.checkpoint import check_checkpoint_fits, load_checkpoint, make_checkpoint, save_checkpoint
-from train.backbone import (HEADS, default_backbone_path, fits, grown_options, is_backbone, load_backbone, load_grown,
-                            load_into)
+from train.checkpoint import make_checkpoint, save_checkpoint
 from train.config import TrainConfig, check_config
 from train.coords import CoordHead, CoordTargets, WithCoords, coord_loss, resolve_weight
 from train.dataset import CropDataset, collate, load_records, normalise_batch
@@ -64,7 +63,8 @@ from train.heatmaps import batch_targets, half_resolution_keypoints, scale_hidde
 from train.models import build_model
 from train.runlog import RunLog
 from train.sources import batch_sampler, data_sources, source_datasets, validation_groups
-from train.schedule import build_optimizer, check_resumable_optimizer, restore_optimizer
+from train.schedule import build_optimizer
+from train.start import restore, start_checkpoints
 from train.validation import DEFAULT_META, evaluate, heatmap_loss, is_better
 
 log = logging.getLogger(__name__)
@@ -127,7 +127,7 @@ def train(cfg: TrainConfig) -> TrainResult:
 
 def _train(cfg: TrainConfig, dist: Dist, device: torch.device, obj: ObjectModel) -> TrainResult:
     # 1. the checkpoints this run starts from (--resume continues one, --init takes its weights)
-    resume, init, kw = _start_checkpoints(cfg, obj)
+    resume, init, kw = start_checkpoints(cfg, obj)
     coord_weight = resolve_weight(cfg.coord_weight, not symmetry_group(obj).is_trivial, resume,
                                    min_loss=cfg.symmetric_loss == "min")
 
@@ -148,7 +148,7 @@ def _train(cfg: TrainConfig, dist: Dist, device: torch.device, obj: ObjectModel)
     coord_head = CoordHead(model).to(device, memory_format=mem) if coord_weight > 0 else None
     trained = WithCoords(model, coord_head) if coord_head is not None else model
     opt, sched = build_optimizer(cfg, trained)
-    start, best = _restore(cfg, model, opt, sched, resume, init, coord_head)
+    start, best = restore(cfg, model, opt, sched, resume, init, coord_head)
     net = wrap_model(trained, dist, device)
 
     # 4. loaders: batches are a pure function of (seed, iteration), from `start` on
@@ -203,56 +203,7 @@ def _train(cfg: TrainConfig, dist: Dist, device: torch.device, obj: ObjectModel)
     return TrainResult(r.dir, r.it, r.scores, dict(r.best or {}), len(r.bad), model)
 
 
-# ---------------------------------------------------------------------------- 1. start
-def _start_checkpoints(cfg: TrainConfig, obj: ObjectModel) -> tuple[dict | None, dict | None, dict]:
-    """(the --resume checkpoint or None, the weights to start from or None, the network's keyword arguments).
-
-    The weights to start from: --init's training checkpoint or backbone; by default (no --init,
-    no --resume) the preset's shipped backbone when it fits the network options; none with
-    ``--init none``. A checkpoint must fit the run (preset, keypoints); its network options win
-    over cfg's, except an add-on it lacks (``--context``), which grows it (train.backbone.grown_options)."""
-    resume = load_checkpoint(cfg.resume) if cfg.resume else None
-    kw = cfg.model_options()
-    if resume is not None:
-        check_checkpoint_fits(resume, cfg, obj, "--resume")
-        kw = dict(resume["model_kwargs"])
-        check_resumable_optimizer(resume, cfg)
-    if cfg.init and resume is not None:
-        if cfg.init == "none":
-            raise KptrackError("--init none and --resume both given: a resumed run continues from its checkpoint's "
-                               "weights. Leave --init out when resuming.")
-        raise KptrackError("--init and --resume both given: --resume continues a run, --init starts a new one "
-                           "from a checkpoint's weights. Give one of them.")
-    if cfg.init == "none" or resume is not None:
-        return resume, None, kw
-    if cfg.init:
-        init = load_backbone(cfg.init) if _is_backbone_file(cfg.init) else load_checkpoint(cfg.init)
-        if is_backbone(init):
-            return None, init, kw
-        check_checkpoint_fits(init, cfg, obj, "--init")
-        return None, init, grown_options(cfg.preset, init["model_kwargs"], {"context": cfg.context})
-    shipped = default_backbone_path(cfg.preset)
-    if cfg.preset in HEADS and shipped.is_file():
-        doc = load_backbone(shipped)
-        if fits(doc, cfg.preset, kw):
-            return None, doc, kw
-        log.info("the shipped backbone %s is for %s; this run's network is %s: training from scratch", shipped,
-                 doc["model_kwargs"], kw)
-    return None, None, kw
-
-
-def _is_backbone_file(path: str) -> bool:
-    """Whether --init names a backbone file (as opposed to a training checkpoint or run folder)."""
-    p = Path(path)
-    if not p.is_file():
-        return False
-    try:
-        return is_backbone(torch.load(p, map_location="cpu", weights_only=True))
-    except Exception:  # not loadable here: load_checkpoint gives the clear error
-        return False
-
-
-# ---------------------------------------------------------------------------- 2. data
+# ---------------------------------------------------------------------------- data
 def _datasets(cfg: TrainConfig, obj: ObjectModel, coords: bool) -> tuple[CropDataset, CropDataset]:
     """(training crops with augmentation, and with model-coordinate targets when ``coords``;
     validation crops without) over every --data source (:mod:`train.sources`): a held-out part of
@@ -276,33 +227,7 @@ def _val_records(cfg: TrainConfig, obj: ObjectModel):
     return recs
 
 
-# ---------------------------------------------------------------------------- 3. weights and state
-def _restore(cfg: TrainConfig, model: nn.Module, opt, sched, resume: dict | None, init: dict | None,
-             coord_head: nn.Module | None = None) -> tuple[int, dict | None]:
-    """Load --init's weights, or --resume's weights, optimizer and schedule (and the coordinate
-    head's weights; --init's start fresh). Returns (the iteration to start from, the best scores so far)."""
-    if init is not None and is_backbone(init):
-        load_into(model, init, cfg.preset, cfg.model_options())
-    elif init is not None:
-        added = load_grown(model, init["model"], cfg.preset, init["path"])
-        log.info("network weights from %s (iteration %d); optimizer and schedule start fresh%s", init["path"],
-                 int(init["iteration"]), f"; {len(added)} add-on weights start as the identity" if added else "")
-    if resume is None:
-        return 0, None
-    model.load_state_dict(resume["model"])
-    if coord_head is not None:
-        if "coord_head" not in resume:
-            raise KptrackError(f"{resume['path']}: trained without --coord-weight; it cannot be resumed with it. "
-                               "Resume with --coord-weight 0, or start a new run with --init.")
-        coord_head.load_state_dict(resume["coord_head"])
-    restore_optimizer(opt, sched, resume, cfg)
-    start = int(resume["iteration"])
-    if start >= cfg.iters:
-        log.warning("checkpoint is at iteration %d >= --iters %d: nothing to train", start, cfg.iters)
-    return start, resume.get("best_scores") or None
-
-
-# ---------------------------------------------------------------------------- 4. loaders
+# ---------------------------------------------------------------------------- loaders
 def _worker_init(_):
     cv2.setNumThreads(1)
     torch.set_num_threads(1)
@@ -323,7 +248,7 @@ def _loaders(cfg: TrainConfig, dist: Dist, device: torch.device, train_ds: CropD
     return loader, val_loader
 
 
-# ---------------------------------------------------------------------------- 6. iterations
+# ---------------------------------------------------------------------------- iterations
 @contextlib.contextmanager
 def _sigterm_as_interrupt():
     """SIGTERM (a scheduler's preemption, `kill`) ends the run like Ctrl-C: last.pt is saved first.

@@ -9,7 +9,7 @@ import torch
 from kp_tinydata import write_tiny_bop
 from tracker.errors import KptrackError
 from tracker.objects import load_object
-from train import loop
+from train import start
 from train.backbone import HEADS, fits, grown_options, load_backbone, load_grown, load_into, save_backbone
 from train.checkpoint import load_checkpoint, model_from_checkpoint
 from train.config import TrainConfig
@@ -61,7 +61,7 @@ def test_train_starts_from_the_shipped_backbone_by_default(data, tmp_path, monke
     torch.manual_seed(3)
     src = build_model("lite", 6, **kw)
     shipped = save_backbone(tmp_path / "models" / "lite.pt", src, "lite", kw, {"summary": "test"})
-    monkeypatch.setattr(loop, "default_backbone_path", lambda preset: shipped)
+    monkeypatch.setattr(start, "default_backbone_path", lambda preset: shipped)
     run = tmp_path / "run"
     with caplog.at_level(logging.INFO, logger="train.backbone"):
         train(TrainConfig(data=str(data), out=str(run), iters=1, optimizer="adam", lr=1e-12, **FAST))
