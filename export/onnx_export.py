@@ -46,7 +46,7 @@ from tracker.geometry.crop import letterbox_affine
 from tracker.objects import load_object
 from train.augment import box_affine, warp
 from train.checkpoint import load_checkpoint, meta_from_checkpoint, model_from_checkpoint
-from train.dataset import load_records
+from train.records import load_records
 
 log = logging.getLogger(__name__)
 

@@ -39,7 +39,8 @@ from tracker.objects import load_object
 from tracker.paths import default_cache_dir
 from tracker.pipeline.infer import OnnxHeatmapModel, check_model_matches_object
 from train.augment import AugmentConfig
-from train.dataset import CropDataset, load_records
+from train.dataset import CropDataset
+from train.records import load_records
 from train.score import score_crops
 
 log = logging.getLogger(__name__)

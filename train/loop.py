@@ -49,7 +49,7 @@ from tracker.objects.symmetry_keypoints import keypoint_permutations
 from train.checkpoint import make_checkpoint, save_checkpoint
 from train.config import TrainConfig, check_config
 from train.coords import CoordHead, CoordTargets, WithCoords, coord_loss, resolve_weight
-from train.dataset import CropDataset, collate, load_records, normalise_batch
+from train.dataset import CropDataset, collate, normalise_batch
 from train.distributed import (
     Dist,
     barrier,
@@ -61,6 +61,7 @@ from train.distributed import (
 )
 from train.heatmaps import batch_targets, half_resolution_keypoints, scale_hidden, sigma_at
 from train.models import build_model
+from train.records import load_records
 from train.runlog import RunLog
 from train.sources import batch_sampler, data_sources, source_datasets, validation_groups
 from train.schedule import build_optimizer

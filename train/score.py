@@ -29,7 +29,8 @@ from tracker.objects.symmetry import symmetry_group
 from tracker.objects.symmetry_keypoints import keypoint_permutations
 from tracker.pipeline.decode import decode_dark
 from tracker.pipeline.infer import OnnxHeatmapModel
-from train.dataset import CropDataset, crop_pixel_errors, load_records
+from train.dataset import CropDataset, crop_pixel_errors
+from train.records import load_records
 from train.equivalents import best_equivalent_labels
 
 log = logging.getLogger(__name__)

@@ -34,7 +34,8 @@ from tracker.errors import KptrackError
 from tracker.formats.bop_scene import find_scene_dirs
 from tracker.formats.coco import read_coco
 from train.augment import AugmentConfig
-from train.dataset import CropDataset, InfiniteBatchSampler, Record, load_records, split_holdout
+from train.dataset import CropDataset, InfiniteBatchSampler, split_holdout
+from train.records import Record, load_records
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,8 @@ from train.augment import AugmentConfig
 from train.config import TrainConfig
 from train.coords import (AUTO_WEIGHT, CoordHead, CoordTargets, WithCoords, coord_loss, half_resolution,
                           masked_mean_channels, resolve_weight)
-from train.dataset import CropDataset, load_records
+from train.dataset import CropDataset
+from train.records import load_records
 from train.loop import train
 from train.models import build_model
 

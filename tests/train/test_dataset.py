@@ -14,12 +14,11 @@ from train.augment import AugmentConfig, photometric, sample_affine, warp
 from train.dataset import (
     CropDataset,
     InfiniteBatchSampler,
-    Record,
     collate,
-    load_records,
     normalise_batch,
     split_holdout,
 )
+from train.records import Record, load_records
 
 
 @pytest.fixture(scope="module")

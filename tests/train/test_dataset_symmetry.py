@@ -13,7 +13,8 @@ from tracker.objects.primitives import box_keypoints, box_mesh
 from tracker.objects.symmetry import parse_symmetry
 from tracker.objects.symmetry_keypoints import canonical_keypoint_labels
 from train.augment import AugmentConfig
-from train.dataset import CropDataset, load_records
+from train.dataset import CropDataset
+from train.records import load_records
 
 
 @pytest.fixture(scope="module")

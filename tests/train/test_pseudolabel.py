@@ -14,7 +14,7 @@ from tracker.formats.coco import read_coco
 from tracker.geometry import so3_exp
 from tracker.objects import load_object
 from tracker.pipeline.state import FrameResult
-from train.dataset import load_records
+from train.records import load_records
 from train.pseudolabel import (
     SPLIT,
     FrameVerdict,

@@ -5,7 +5,8 @@ import pytest
 from kp_tinydata import write_tiny_bop
 
 from tracker.objects import load_object
-from train.dataset import CropDataset, load_records
+from train.dataset import CropDataset
+from train.records import load_records
 from train.heatmaps import gaussian_targets
 from train.commands.score import swap_summary
 from train.score import score_crops
