@@ -30,7 +30,7 @@ import logging
 import math
 import signal
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import cv2
@@ -158,7 +158,7 @@ def _train(cfg: TrainConfig, dist: Dist, device: torch.device, obj: ObjectModel)
     # 5. rank 0 records the run
     runlog = None
     if dist.main:
-        runlog = RunLog(Path(cfg.out), cfg, start, dist.world)
+        runlog = RunLog(Path(cfg.out), replace(cfg, coord_weight=coord_weight), start, dist.world)  # the weight as resolved
         log.info(
             "training %s (%s) on %d images (%d held out for validation), %d keypoints, batch %d x %d process(es), "
             "iterations %d..%d, device %s, %d threads, %d workers -> %s",

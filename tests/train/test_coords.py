@@ -2,6 +2,7 @@
 network, and training, resuming and refusing with it."""
 
 import csv
+import json
 import math
 
 import cv2
@@ -170,6 +171,9 @@ def test_training_with_coordinates_adds_the_loss_saves_the_head_and_resumes(data
     assert "coord_head" in torch.load(auto.run_dir / "last.pt", weights_only=True)
     again = train(TrainConfig(out=str(base.run_dir), resume=str(base.run_dir / "last.pt"), **{**kw, "iters": 3}))
     assert again.iteration == 3 and "coord_head" not in torch.load(base.run_dir / "last.pt", weights_only=True)
+    # the run folder's config.json records the weight as resolved, for the model card
+    assert json.loads((auto.run_dir / "config.json").read_text())["coord_weight"] == AUTO_WEIGHT
+    assert json.loads((base.run_dir / "config.json").read_text())["coord_weight"] == 0.0
 
 
 def _cylinder(name: str) -> ObjectModel:
