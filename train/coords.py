@@ -22,7 +22,7 @@ features that draw the peaks, the same head cost the box 5 points of PCK@2px
 
 On by default (:func:`resolve_weight`) for objects without symmetries. For an object with
 symmetries the image does not define a pixel's model coordinates, but it does define them under
-the equivalent pose that is canonical for the crop (:meth:`tracker.objects.symmetry_keypoints.SymmetricLabels.pose`),
+the equivalent pose that is canonical for the crop (:meth:`tracker.objects.symmetry_keypoints.SymmetricLabels.labels_and_pose`),
 the one its keypoint labels come from; the target is rendered from that pose, so two crops that
 look alike get the same coordinates. Such objects train without the head unless given a weight.
 """

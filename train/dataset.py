@@ -144,9 +144,8 @@ class CropDataset:
         uv, v, pose = rec.keypoints_uv, rec.visibility, rec.pose
         if rec.symmetric is not None:  # the equivalent canonical for the crop as rotated (tracker.objects.symmetry)
             roll = math.atan2(A[1, 0], A[0, 0])
-            uv, v = rec.symmetric(roll)
-            if self.coords is not None and pose is not None:  # coordinates of that same equivalent
-                pose = (*rec.symmetric.pose(roll), pose[2])
+            uv, v, R, t = rec.symmetric.labels_and_pose(roll)
+            pose = None if pose is None else (R, t, pose[2])  # coordinates of that same equivalent
         v = v if v is not None else _derive_visibility(rec, (h, w), uv)
         q = apply_affine(A, uv)
         target, weight = gaussian_targets(q, v, self.sigma, self.input_size, self.heatmap_size)

@@ -1,8 +1,8 @@
 """Keypoints under symmetries: training labels, how a discrete group reorders the keypoints, and
 keypoints for an object with a continuous symmetry.
 
-* :func:`canonical_keypoint_labels` / :class:`SymmetricLabels`: a training image's labels under the
-  equivalent of its pose that is canonical for the view (:func:`tracker.objects.symmetry.canonical_pose`),
+* :func:`canonical_keypoint_labels` / :func:`canonical_labels_and_pose` / :class:`SymmetricLabels`: a
+  training image's labels under the equivalent of its pose that is canonical for the view (:func:`tracker.objects.symmetry.canonical_pose`),
   the COCO visibility flags following the keypoints they moved onto.
 * :func:`keypoint_map` / :func:`keypoint_permutations`: where a transform moves each keypoint, and
   how a discrete group reorders them, so a view's labels under every equivalent are its labels
@@ -28,20 +28,30 @@ from tracker.objects.symmetry import SymmetryGroup, apply_transform, canonical_t
 def canonical_keypoint_labels(R_m2c: np.ndarray, t_m2c: np.ndarray, K: np.ndarray, keypoints_mm: np.ndarray,
                               group: SymmetryGroup, visibility: np.ndarray | None = None,
                               roll: float = 0.0) -> tuple[np.ndarray, np.ndarray | None]:
-    """Training labels under the canonical pose: (uv (K, 2) pixels, visibility (K,) int8 or None).
+    """Training labels under the canonical pose: (uv (K, 2) pixels, visibility (K,) int8 or None);
+    see :func:`canonical_labels_and_pose`."""
+    return canonical_labels_and_pose(R_m2c, t_m2c, K, keypoints_mm, group, visibility, roll)[:2]
+
+
+def canonical_labels_and_pose(R_m2c: np.ndarray, t_m2c: np.ndarray, K: np.ndarray, keypoints_mm: np.ndarray,
+                              group: SymmetryGroup, visibility: np.ndarray | None = None, roll: float = 0.0
+                              ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray, np.ndarray]:
+    """Training labels under the canonical pose, and that pose: (uv (K, 2) pixels, visibility (K,)
+    int8 or None, R (3, 3), t (3,) mm).
 
     keypoints_mm: (K, 3) model frame; K: (3, 3) pixels; visibility: the COCO flags under the
     given pose. When the chosen symmetry maps the keypoints onto each other the flags follow
     them; otherwise None is returned (derive them again from the image bounds and mask).
     roll: rad, the in-plane rotation the image will be shown at (:func:`canonical_transform`)."""
     kp = np.asarray(keypoints_mm, np.float64)
-    S = np.eye(4) if group.is_trivial else canonical_transform(R_m2c, t_m2c, group, roll)
-    R, t = apply_transform(np.asarray(R_m2c, np.float64), np.asarray(t_m2c, np.float64), S)
+    R0, t0 = np.asarray(R_m2c, np.float64), np.asarray(t_m2c, np.float64).reshape(3)
+    S = np.eye(4) if group.is_trivial else canonical_transform(R0, t0, group, roll)
+    R, t = apply_transform(R0, t0, S)
     uv = project(kp, R, t, K)
     if visibility is None or np.allclose(S, np.eye(4)):
-        return uv, visibility
+        return uv, visibility, R, t
     j = keypoint_map(kp, S)
-    return uv, (None if j is None else np.asarray(visibility)[j])
+    return uv, (None if j is None else np.asarray(visibility)[j]), R, t
 
 
 def keypoint_map(kp: np.ndarray, S: np.ndarray, tol_frac: float = 1e-3) -> np.ndarray | None:
@@ -82,8 +92,9 @@ class SymmetricLabels:
     """What a training record of a symmetric object needs to label any crop of it: the ground-truth
     pose (R_m2c (3, 3), t_m2c (3,) mm), K (3, 3), the model keypoints (K, 3) mm, the group and the
     GT pose's COCO visibility (K,) or None. Call with the crop's roll (rad): (uv (K, 2) frame px,
-    visibility or None), see :func:`canonical_keypoint_labels`; :meth:`pose` gives the canonical
-    pose itself (the dense model-coordinate targets of :mod:`train.coords` are rendered from it)."""
+    visibility or None), see :func:`canonical_keypoint_labels`; :meth:`labels_and_pose` also gives
+    the canonical pose itself (the dense model-coordinate targets of :mod:`train.coords` are
+    rendered from it)."""
 
     R_m2c: np.ndarray
     t_m2c: np.ndarray
@@ -93,15 +104,12 @@ class SymmetricLabels:
     visibility: np.ndarray | None = None
 
     def __call__(self, roll: float = 0.0) -> tuple[np.ndarray, np.ndarray | None]:
-        return canonical_keypoint_labels(self.R_m2c, self.t_m2c, self.K, self.keypoints_mm, self.group, self.visibility, roll)
+        return self.labels_and_pose(roll)[:2]
 
-    def pose(self, roll: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
-        """(R (3, 3), t (3,) mm): the equivalent canonical for the view shown at ``roll`` rad, the
-        pose whose keypoints :meth:`__call__` labels."""
-        R, t = np.asarray(self.R_m2c, np.float64), np.asarray(self.t_m2c, np.float64).reshape(3)
-        if self.group.is_trivial:
-            return R, t
-        return apply_transform(R, t, canonical_transform(R, t, self.group, roll))
+    def labels_and_pose(self, roll: float = 0.0) -> tuple[np.ndarray, np.ndarray | None, np.ndarray, np.ndarray]:
+        """(uv, visibility or None, R (3, 3), t (3,) mm): the labels and the equivalent they come
+        from, for the view shown at ``roll`` rad (:func:`canonical_labels_and_pose`)."""
+        return canonical_labels_and_pose(self.R_m2c, self.t_m2c, self.K, self.keypoints_mm, self.group, self.visibility, roll)
 
 
 def axis_keypoints(vertices: np.ndarray, axis: np.ndarray, offset: np.ndarray, per_rim: int = 3) -> tuple[tuple[str, ...], np.ndarray]:
