@@ -1,5 +1,6 @@
-"""Small meshes and object files for the tracker.objects tests: a textured tetrahedron (OBJ,
-GLB), a two-coloured box, keypoints.json writing, and the text of a KptrackError."""
+"""Small meshes and object files for the tests: a textured tetrahedron (OBJ, GLB), a two-coloured
+box, the primitive box and cylinder objects with a symmetry preset, keypoints.json writing, and
+the text of a KptrackError."""
 
 import json
 import struct
@@ -11,6 +12,9 @@ import pytest
 import trimesh
 
 from tracker.errors import KptrackError
+from tracker.objects import ObjectModel
+from tracker.objects.primitives import box_keypoints, box_mesh, cylinder_keypoints, cylinder_mesh
+from tracker.objects.symmetry import parse_symmetry
 
 # A tetrahedron with one texture quadrant per vertex: its vertex colours are known exactly.
 TET_V = np.array([[0, 0, 0], [100, 0, 0], [0, 80, 0], [0, 0, 60]], float)
@@ -92,3 +96,24 @@ def kptrack_error_text(fn, *args, **kw) -> str:
     with pytest.raises(KptrackError) as e:
         fn(*args, **kw)
     return str(e.value)
+
+
+BOX_MM = (80.0, 60.0, 40.0)
+
+
+def primitive_object(name: str, mesh, keypoints, symmetry: str | None = None) -> ObjectModel:
+    """An object of a primitive mesh (tracker.objects.primitives) with its keypoints (names, points)
+    and the symmetries of a --symmetry preset (None: none)."""
+    disc, cont = parse_symmetry(symmetry, mesh.vertices) if symmetry else ([], [])
+    return ObjectModel.from_mesh(name, mesh.vertices, mesh.faces, *keypoints, symmetries_discrete=disc,
+                                 symmetries_continuous=cont)
+
+
+def box_object(name: str = "box", symmetry: str | None = None) -> ObjectModel:
+    """The tests' 80x60x40 mm box, its eight corners as keypoints."""
+    return primitive_object(name, box_mesh(BOX_MM), box_keypoints(BOX_MM), symmetry)
+
+
+def cylinder_object(name: str = "cyl", symmetry: str | None = "cylinder:z") -> ObjectModel:
+    """The tests' cylinder, 30 mm radius, 100 mm tall, symmetric about z unless told otherwise."""
+    return primitive_object(name, cylinder_mesh(30.0, 100.0), cylinder_keypoints(30.0, 100.0), symmetry)

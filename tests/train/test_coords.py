@@ -10,14 +10,13 @@ import numpy as np
 import pytest
 import torch
 
+from kp_meshes import box_object, cylinder_object
 from kp_tinydata import write_tiny_bop
 from tracker.errors import KptrackError
 from tracker.geometry import project
 from tracker.geometry.crop import crop_affine, crop_to_heatmap
-from tracker.objects import ObjectModel, load_object
 from tracker.objects import write_object_dir
-from tracker.objects.primitives import box_keypoints, box_mesh, cylinder_keypoints, cylinder_mesh
-from tracker.objects.symmetry import apply_transform, parse_symmetry, rotation_about, symmetry_group
+from tracker.objects.symmetry import apply_transform, rotation_about, symmetry_group
 from tracker.objects.symmetry_keypoints import SymmetricLabels
 from train.checkpoint import load_checkpoint, model_from_checkpoint
 from train.augment import AugmentConfig
@@ -32,16 +31,9 @@ from train.models import build_model
 FAST = dict(batch=2, workers=0, threads=1, width=0.25, val_every=2, log_every=1, warmup=0)
 
 
-def _box(name: str, symmetry: str | None = None) -> ObjectModel:
-    m = box_mesh((80.0, 60.0, 40.0))
-    names, pts = box_keypoints((80.0, 60.0, 40.0))
-    disc = parse_symmetry(symmetry, m.vertices)[0] if symmetry else []
-    return ObjectModel.from_mesh(name, m.vertices, m.faces, names, pts, symmetries_discrete=disc)
-
-
 @pytest.fixture(scope="module")
 def box():
-    return _box("coordbox")
+    return box_object("coordbox")
 
 
 @pytest.fixture(scope="module")
@@ -176,14 +168,7 @@ def test_training_with_coordinates_adds_the_loss_saves_the_head_and_resumes(data
     assert json.loads((base.run_dir / "config.json").read_text())["coord_weight"] == 0.0
 
 
-def _cylinder(name: str) -> ObjectModel:
-    m = cylinder_mesh(30.0, 100.0)
-    names, pts = cylinder_keypoints(30.0, 100.0)
-    disc, cont = parse_symmetry("cylinder:z", m.vertices)
-    return ObjectModel.from_mesh(name, m.vertices, m.faces, names, pts, symmetries_discrete=disc, symmetries_continuous=cont)
-
-
-@pytest.mark.parametrize("obj", [_box("symbox", "box"), _cylinder("cyl")], ids=["box", "cylinder"])
+@pytest.mark.parametrize("obj", [box_object("symbox", "box"), cylinder_object("cyl")], ids=["box", "cylinder"])
 def test_symmetric_views_get_the_same_coordinates_as_well_as_the_same_keypoints(obj):
     """Two ground truths that look the same (equivalent under the object's symmetry) give one
     target: the canonical equivalent's coordinates, which reproject onto their cells under it."""
@@ -213,7 +198,7 @@ def test_symmetric_views_get_the_same_coordinates_as_well_as_the_same_keypoints(
 def test_a_symmetric_objects_crops_carry_the_canonical_equivalents_coordinates(tmp_path):
     """Through the dataset: each crop's coordinate target is the one of the pose its keypoint
     labels come from (turned with the crop's roll)."""
-    obj = _box("symbox", "box")
+    obj = box_object("symbox", "box")
     root = write_tiny_bop(tmp_path / "d", obj, n=3, size=96)
     records = load_records(str(root), obj)
     ds = CropDataset(records, sigma=2.0, augment=AugmentConfig(), coords=CoordTargets(obj))
@@ -229,7 +214,7 @@ def test_a_symmetric_objects_crops_carry_the_canonical_equivalents_coordinates(t
 
 
 def test_a_symmetric_object_trains_coordinates_only_when_asked_and_not_with_the_min_loss(data, tmp_path):
-    sym = _object_dir(_box("symbox", "box"), tmp_path)
+    sym = _object_dir(box_object("symbox", "box"), tmp_path)
     res = train(TrainConfig(data=str(data), object=str(sym), out=str(tmp_path / "d"), iters=1, **FAST))
     assert res.iteration == 1 and "coord_head" not in torch.load(res.run_dir / "last.pt", weights_only=True)
     res = train(TrainConfig(data=str(data), object=str(sym), out=str(tmp_path / "w"), iters=1, coord_weight=5.0, **FAST))

@@ -7,10 +7,8 @@ import numpy as np
 import pytest
 from kp_tinydata import write_tiny_bop
 
+from kp_meshes import box_object
 from tracker.geometry.crop import apply_affine
-from tracker.objects import ObjectModel
-from tracker.objects.primitives import box_keypoints, box_mesh
-from tracker.objects.symmetry import parse_symmetry
 from tracker.objects.symmetry_keypoints import canonical_keypoint_labels
 from train.augment import AugmentConfig
 from train.dataset import CropDataset
@@ -19,10 +17,7 @@ from train.records import load_records
 
 @pytest.fixture(scope="module")
 def box():
-    m = box_mesh((80.0, 60.0, 40.0))
-    names, pts = box_keypoints((80.0, 60.0, 40.0))
-    disc, _ = parse_symmetry("box", m.vertices)
-    return ObjectModel.from_mesh("box", m.vertices, m.faces, names, pts, symmetries_discrete=disc)
+    return box_object("box", "box")
 
 
 def test_records_and_rotated_crops_get_canonical_labels(tmp_path, box):

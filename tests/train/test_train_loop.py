@@ -12,10 +12,9 @@ import pytest
 import torch
 
 from kp_tinydata import write_tiny_bop
+from kp_meshes import box_object
 from tracker.errors import KptrackError
-from tracker.objects import ObjectModel, load_object, write_object_dir
-from tracker.objects.primitives import box_keypoints, box_mesh
-from tracker.objects.symmetry import parse_symmetry
+from tracker.objects import load_object, write_object_dir
 from train import loop
 from train.checkpoint import load_checkpoint, model_from_checkpoint
 from train.config import TrainConfig
@@ -141,10 +140,7 @@ def test_coco_data_and_val_split(data, tmp_path):
 def test_min_over_equivalents_loss_on_a_symmetric_box(tmp_path):
     """A box whose half turns swap its corners: the min loss never exceeds the canonical one on the
     same first batch (the canonical labels are one of the equivalents it takes the minimum over)."""
-    m = box_mesh((80.0, 60.0, 40.0))
-    names, pts = box_keypoints((80.0, 60.0, 40.0))
-    disc, _ = parse_symmetry("box", m.vertices)
-    box = ObjectModel.from_mesh("box", m.vertices, m.faces, names, pts, symmetries_discrete=disc)
+    box = box_object("box", "box")
     obj_dir = write_object_dir(box, tmp_path / "box")
     data = write_tiny_bop(tmp_path / "d", box, n=6, size=96)
     runs = {how: train(TrainConfig(data=str(data), out=str(tmp_path / how), object=str(obj_dir), iters=2,

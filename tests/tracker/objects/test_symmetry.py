@@ -7,11 +7,12 @@ import math
 import numpy as np
 import pytest
 
+from kp_meshes import box_object, cylinder_object
 from tracker.camera import Camera
 from tracker.errors import KptrackError
 from tracker.geometry import look_at, rotation_error_deg, so3_exp
-from tracker.objects import ObjectModel, init_object, load_object
-from tracker.objects.primitives import box_keypoints, box_mesh, cylinder_keypoints, cylinder_mesh
+from tracker.objects import init_object, load_object
+from tracker.objects.primitives import box_mesh, cylinder_mesh
 from tracker.objects.symmetry import (
     canonical_pose,
     check_symmetries,
@@ -28,17 +29,11 @@ K = Camera.from_fov(60.0, 640, 480).K
 
 
 def box_obj():
-    m = box_mesh((80.0, 60.0, 40.0))
-    names, pts = box_keypoints((80.0, 60.0, 40.0))
-    disc, cont = parse_symmetry("box", m.vertices)
-    return ObjectModel.from_mesh("box", m.vertices, m.faces, names, pts, symmetries_discrete=disc, symmetries_continuous=cont)
+    return box_object("box", "box")
 
 
 def cyl_obj():
-    m = cylinder_mesh(30.0, 100.0)
-    names, pts = cylinder_keypoints(30.0, 100.0)
-    disc, cont = parse_symmetry("cylinder:z", m.vertices)
-    return ObjectModel.from_mesh("cyl", m.vertices, m.faces, names, pts, symmetries_discrete=disc, symmetries_continuous=cont)
+    return cylinder_object("cyl")
 
 
 def test_presets():

@@ -5,12 +5,12 @@ import numpy as np
 import pytest
 from kptrack_testing import OracleHeatmaps
 
+from kp_meshes import box_object
 from tracker.camera import Camera
 from tracker.errors import KptrackError
 from tracker.geometry import rotation_error_deg, so3_exp
-from tracker.objects import ObjectModel, load_object
-from tracker.objects.primitives import box_keypoints, box_mesh
-from tracker.objects.symmetry import parse_symmetry, symmetry_group
+from tracker.objects import load_object
+from tracker.objects.symmetry import symmetry_group
 from tracker.pipeline.config import TrackerConfig
 from tracker.pipeline.keypoint_pass import KeypointPass, StageClock
 from tracker.pipeline.pose_result import PoseResult
@@ -81,10 +81,7 @@ def test_extent_range_must_be_ordered(lo, hi):
 
 
 def _box_with_symmetry():
-    m = box_mesh((80.0, 60.0, 40.0))
-    names, pts = box_keypoints((80.0, 60.0, 40.0))
-    disc, cont = parse_symmetry("box", m.vertices)
-    return ObjectModel.from_mesh("box", m.vertices, m.faces, names, pts, symmetries_discrete=disc, symmetries_continuous=cont)
+    return box_object("box", "box")
 
 
 @pytest.mark.parametrize("cold_retry", [False, True])

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 from kptrack_testing import OracleHeatmaps
 
+from kp_meshes import primitive_object
 from tracker.camera import Camera
 from tracker.geometry import rotation_error_deg, so3_exp
-from tracker.objects import ObjectModel
 from tracker.objects.primitives import box_keypoints, box_mesh, cylinder_keypoints, cylinder_mesh
-from tracker.objects.symmetry import canonical_transform, parse_symmetry, symmetry_group
+from tracker.objects.symmetry import canonical_transform, symmetry_group
 from tracker.objects.symmetry_keypoints import canonical_keypoint_labels
 from tracker.pipeline.config import TrackerConfig
 from tracker.pipeline.draw import hud_lines
@@ -20,12 +20,6 @@ from tracker.pipeline.tracker import Tracker
 
 W, H = 640, 480
 BLACK = np.zeros((H, W, 3), np.uint8)
-
-
-def _obj(mesh, kps, spec):
-    disc, cont = parse_symmetry(spec, mesh.vertices)
-    return ObjectModel.from_mesh("o", mesh.vertices, mesh.faces, kps[0], kps[1], symmetries_discrete=disc,
-                                 symmetries_continuous=cont)
 
 
 def gt_pose(i):
@@ -43,7 +37,7 @@ def _track(obj, cam, n):
 
 def test_box_pose_does_not_flip_between_equivalents():
     cam = Camera.from_fov(60.0, W, H)
-    obj = _obj(box_mesh((80.0, 60.0, 40.0)), box_keypoints((80.0, 60.0, 40.0)), "box")
+    obj = primitive_object("o", box_mesh((80.0, 60.0, 40.0)), box_keypoints((80.0, 60.0, 40.0)), "box")
     g, res = _track(obj, cam, 90)
     # the labels the "network" gives really do switch equivalents along the sequence
     chosen = [canonical_transform(*gt_pose(i), g) for i in range(90)]
@@ -59,7 +53,7 @@ def test_box_pose_does_not_flip_between_equivalents():
 
 def test_cylinder_does_not_spin_and_marks_the_free_angle():
     cam = Camera.from_fov(60.0, W, H)
-    obj = _obj(cylinder_mesh(30.0, 100.0), cylinder_keypoints(30.0, 100.0), "cylinder:z")
+    obj = primitive_object("o", cylinder_mesh(30.0, 100.0), cylinder_keypoints(30.0, 100.0), "cylinder:z")
     g, res = _track(obj, cam, 60)
     assert all(r.has_pose for r in res)
     for r in res:
@@ -77,7 +71,7 @@ def test_cylinder_does_not_spin_and_marks_the_free_angle():
 @pytest.mark.parametrize("spec", ["none"])
 def test_asymmetric_object_reports_std_without_free_angle(spec):
     cam = Camera.from_fov(60.0, W, H)
-    obj = _obj(box_mesh((80.0, 60.0, 40.0)), box_keypoints((80.0, 60.0, 40.0)), spec)
+    obj = primitive_object("o", box_mesh((80.0, 60.0, 40.0)), box_keypoints((80.0, 60.0, 40.0)), spec)
     _, res = _track(obj, cam, 5)
     sd = res[-1].pose_std
     assert sd is not None and sd["free_angle"] is None and sd["trans_mm_total"] > 0
