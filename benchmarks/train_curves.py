@@ -58,12 +58,13 @@ def read_card_curve(card: Path, stage: int = 0) -> np.ndarray:
 
 
 def read_curve(run: Path) -> np.ndarray:
-    """(n, 3) float64 rows (iteration, wall seconds, PCK@5px) of the validated rows of run/log.csv,
+    """(n, 3) float64 rows (iteration, wall seconds, PCK@5px) of the validated rows of run/log.csv
+    (or of ``run`` itself when it is a ``.csv`` file, such as a log kept in benchmarks/curves/logs),
     or of a model card (``card:PATH``, see :func:`read_card_curve`)."""
     if str(run).startswith("card:"):
         return read_card_curve(Path(str(run)[5:]))
     rows = []
-    with open(run / "log.csv", newline="") as f:
+    with open(run if run.suffix == ".csv" else run / "log.csv", newline="") as f:
         for r in csv.DictReader(f):
             if r.get("pck5"):
                 rows.append((float(r["iter"]), float(r["time_s"]), float(r["pck5"])))
