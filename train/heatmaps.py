@@ -33,8 +33,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import torch
 
-from tracker.geometry.crop import HEATMAP_SIZE, INPUT_SIZE, crop_to_heatmap
+from tracker.geometry.crop import HEATMAP_SIZE, INPUT_SIZE, crop_to_heatmap, crop_to_heatmap_scale
 from tracker.pipeline.decode import decode_dark
 
 DEFAULT_SIGMA = 2.0
@@ -100,6 +101,35 @@ def batch_targets(keypoints_crop: np.ndarray, visibility: np.ndarray, sigma: flo
     return np.stack([gaussian_targets(q, v, sigma, input_size, heatmap_size)[0] for q, v in zip(keypoints_crop, visibility)])
 
 
+def batch_targets_torch(keypoints_crop: torch.Tensor, visibility: torch.Tensor, sigma: float, hidden_peak: float = 1.0,
+                        input_size: int = INPUT_SIZE, heatmap_size: int = HEATMAP_SIZE) -> torch.Tensor:
+    """:func:`batch_targets` then :func:`scale_hidden`, as one vectorised pass on the tensors' device.
+
+    The training loop redraws a batch's targets whenever the sigma schedule or the half-resolution
+    phase makes the workers' targets wrong; drawn crop by crop in numpy that took the loop's own
+    process about 8 ms per batch of 32, a third of a GPU step. Here the (N, K) Gaussians are
+    separable outer products of (N, K, H) and (N, K, W) vectors; the result equals
+    :func:`batch_targets` to float32 rounding (a test holds them together).
+
+    keypoints_crop: (N, K, 2) crop pixels (NaN where unlabelled); visibility: (N, K) COCO flags.
+    Returns (N, K, heatmap_size, heatmap_size) float32 on keypoints_crop's device.
+    """
+    if not sigma > 0:
+        raise ValueError(f"sigma must be > 0 cells, got {sigma}")
+    h = keypoints_crop.to(torch.float64) * crop_to_heatmap_scale(input_size, heatmap_size)
+    v = visibility.to(h.device)
+    finite = torch.isfinite(h).all(dim=-1)
+    inside = (v > 0) & finite & ((h >= -0.5) & (h <= heatmap_size - 0.5)).all(dim=-1)
+    h = torch.where(finite[..., None], h, torch.zeros_like(h))
+    cells = torch.arange(heatmap_size, dtype=torch.float64, device=h.device)
+    inv = 1.0 / (2.0 * sigma * sigma)
+    gx = torch.exp(-((cells - h[..., 0:1]) ** 2) * inv)  # (N, K, W)
+    gy = torch.exp(-((cells - h[..., 1:2]) ** 2) * inv)  # (N, K, H)
+    peak = torch.where(v == 1, hidden_peak, 1.0) * inside  # 0 where the target is all zeros
+    gy = (gy * peak[..., None]).to(torch.float32)  # the (N, K, H, W) product itself in float32
+    return gy[..., :, None] * gx.to(torch.float32)[..., None, :]
+
+
 def scale_hidden(targets: np.ndarray, visibility: np.ndarray, hidden_peak: float) -> np.ndarray:
     """Targets with each hidden keypoint's Gaussian (v=1) scaled to peak ``hidden_peak``, so that a
     network's confidence on a keypoint it cannot see is trained to stay below its confidence on a
@@ -113,10 +143,12 @@ def scale_hidden(targets: np.ndarray, visibility: np.ndarray, hidden_peak: float
     return targets * scale[:, :, None, None]
 
 
-def half_resolution_keypoints(keypoints_crop: np.ndarray) -> np.ndarray:
+def half_resolution_keypoints(keypoints_crop):
     """Crop pixels -> pixels of the crop pooled 2x2 (half resolution): the small image's pixel i
     averages pixels 2i and 2i + 1, so its centre is at 2i + 0.5 and q maps to (q - 0.5) / 2.
-    keypoints_crop: (..., 2) float."""
+    keypoints_crop: (..., 2) float, an array or a tensor (kept on its device); float64 out."""
+    if isinstance(keypoints_crop, torch.Tensor):
+        return (keypoints_crop.to(torch.float64) - 0.5) / 2.0
     return (np.asarray(keypoints_crop, dtype=np.float64) - 0.5) / 2.0
 
 

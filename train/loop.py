@@ -59,7 +59,7 @@ from train.distributed import (
     init_distributed,
     wrap_model,
 )
-from train.heatmaps import batch_targets, half_resolution_keypoints, scale_hidden, sigma_at
+from train.heatmaps import batch_targets_torch, half_resolution_keypoints, sigma_at
 from train.models import build_model
 from train.records import load_records
 from train.runlog import RunLog
@@ -276,7 +276,7 @@ def _step(r: _Run, net: nn.Module, batch: dict) -> tuple[torch.Tensor, int]:
     if low:
         x = F.avg_pool2d(x, 2)
     x = x.contiguous(memory_format=r.memory_format)
-    target = _targets(r, batch, low).to(r.device, non_blocking=pin)
+    target = _targets(r, batch, low)
     weight = batch["weight"].to(r.device, non_blocking=pin)
     outs, coords = net(x) if r.coord_head is not None else (net(x), None)
     loss = heatmap_loss(outs, target, weight, cfg.peak_weight, r.train_perms)
@@ -290,23 +290,28 @@ def _step(r: _Run, net: nn.Module, batch: dict) -> tuple[torch.Tensor, int]:
 
 
 def _targets(r: _Run, batch: dict, low_res: bool) -> torch.Tensor:
-    """The batch's target heatmaps at this iteration: the workers' (drawn at the final sigma),
-    redrawn when the sigma schedule widens them or the input is at half resolution; hidden keypoints' peaks
-    lowered to ``hidden_peak`` (:func:`train.heatmaps.scale_hidden`).
+    """The batch's target heatmaps at this iteration, on the run's device: the workers' (drawn at
+    the final sigma), redrawn there (:func:`train.heatmaps.batch_targets_torch`) when the sigma
+    schedule widens them or the input is at half resolution; hidden keypoints' peaks lowered to
+    ``hidden_peak``.
 
     Half resolution (:func:`train.heatmaps.half_resolution_keypoints`): the heatmap is half as
     large; sigma stays in cells (twice as wide in the crop, which suits the coarse early phase).
     """
     cfg = r.cfg
+    dev = r.device
+    pin = dev.type == "cuda"
     sigma = sigma_at(r.it, cfg.iters, cfg.sigma, cfg.sigma_start, cfg.sigma_decay)
-    q, v = batch["keypoints"].numpy(), batch["visibility"].numpy()
+    v = batch["visibility"].to(dev, non_blocking=pin)
     if sigma == cfg.sigma and not low_res:  # no schedule, or past its decay: the workers' targets are these
-        t = batch["target"].numpy()  # shares the tensor's memory; scale_hidden copies only when it scales
-    elif low_res:
-        t = batch_targets(half_resolution_keypoints(q), v, sigma, INPUT_SIZE // 2, HEATMAP_SIZE // 2)
-    else:
-        t = batch_targets(q, v, sigma)
-    return torch.from_numpy(scale_hidden(t, v, cfg.hidden_peak))
+        t = batch["target"].to(dev, non_blocking=pin)
+        if cfg.hidden_peak == 1.0:
+            return t
+        return t * torch.where(v == 1, cfg.hidden_peak, 1.0).to(t.dtype)[:, :, None, None]
+    q = batch["keypoints"].to(dev, non_blocking=pin)
+    if low_res:
+        return batch_targets_torch(half_resolution_keypoints(q), v, sigma, cfg.hidden_peak, INPUT_SIZE // 2, HEATMAP_SIZE // 2)
+    return batch_targets_torch(q, v, sigma, cfg.hidden_peak)
 
 
 def _count_bad_images(r: _Run, train_ds: CropDataset, bad: list[int]) -> None:

@@ -126,5 +126,46 @@ def test_the_training_loop_draws_hidden_targets_at_hidden_peak():
              "target": torch.from_numpy(batch_targets(q, v, 2.0))}
     for sigma_start in (None, 4.0):  # the workers' targets, and targets redrawn by the sigma schedule
         cfg = TrainConfig(data="d", out="o", iters=100, hidden_peak=0.5, sigma_start=sigma_start)
-        t = _targets(types.SimpleNamespace(cfg=cfg, it=0), batch, low_res=False).numpy()
+        t = _targets(types.SimpleNamespace(cfg=cfg, it=0, device=torch.device("cpu")), batch, low_res=False).numpy()
         assert t[0, 0].max() > 0.9 and 0.45 < t[0, 1].max() <= 0.5
+
+
+@pytest.mark.parametrize("hidden_peak", [1.0, 0.3])
+@pytest.mark.parametrize("sizes", [(INPUT_SIZE, HEATMAP_SIZE), (INPUT_SIZE // 2, HEATMAP_SIZE // 2)])
+def test_torch_targets_equal_the_numpy_reference(hidden_peak, sizes):
+    """The loop's vectorised targets against the per-crop numpy ones, with every visibility flag,
+    unlabelled NaN keypoints and centres off the heatmap among them."""
+    import torch
+
+    from train.heatmaps import batch_targets_torch, scale_hidden
+
+    rng = np.random.default_rng(7)
+    q = rng.uniform(-30, sizes[0] + 30, size=(6, 9, 2))
+    q[0, 0] = np.nan
+    q[1, 2] = [sizes[0] + 5.0, 10.0]  # just off the heatmap: all zeros, not a clipped Gaussian
+    v = rng.integers(0, 3, size=(6, 9))
+    v[1, 2] = 2
+    want = scale_hidden(batch_targets(q, v, 3.3, *sizes), v, hidden_peak)
+    got = batch_targets_torch(torch.from_numpy(q), torch.from_numpy(v), 3.3, hidden_peak, *sizes)
+    assert got.dtype == torch.float32 and got.shape == want.shape
+    np.testing.assert_allclose(got.numpy(), want, rtol=0, atol=1e-6)
+    assert not got[1, 2].any() and not got[0, 0].any()
+    assert (want > 0.1).any()  # the comparison is not between two empty batches
+
+
+def test_the_training_loop_redraws_half_resolution_targets_at_the_scheduled_sigma():
+    import types
+
+    import torch
+
+    from train.config import TrainConfig
+    from train.loop import _targets
+
+    q = np.array([[[60.0, 70.0], [128.3, 100.9]]])
+    v = np.array([[2, 1]])
+    batch = {"keypoints": torch.from_numpy(q), "visibility": torch.from_numpy(v),
+             "target": torch.from_numpy(batch_targets(q, v, 2.0))}
+    cfg = TrainConfig(data="d", out="o", iters=100, sigma_start=4.0)
+    t = _targets(types.SimpleNamespace(cfg=cfg, it=0, device=torch.device("cpu")), batch, low_res=True).numpy()
+    want = batch_targets(half_resolution_keypoints(q), v, 4.0, INPUT_SIZE // 2, HEATMAP_SIZE // 2)
+    np.testing.assert_allclose(t, want, rtol=0, atol=1e-6)
