@@ -72,8 +72,7 @@ class MjpegAviWriter:
         self._struct = struct
         self.path = Path(path)
         self.width, self.height, self.quality = int(width), int(height), int(quality)
-        self.frames = 0
-        self._index: list[tuple[int, int]] = []
+        self._index: list[tuple[int, int]] = []  # (offset, bytes) of each chunk, recorded once it is written
         self._max_chunk = 0
         rate, scale = int(round(fps * 1000)), 1000
         p = struct.pack
@@ -93,24 +92,37 @@ class MjpegAviWriter:
     def size(self) -> int:
         return self._f.tell()
 
+    @property
+    def frames(self) -> int:
+        """Frames written whole and recorded (what close() counts and indexes)."""
+        return len(self._index)
+
     def write(self, image: np.ndarray) -> None:
         """image: (height, width, 3) uint8 BGR. Encoded, written and flushed before returning."""
         ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, self.quality])
         if not ok:
             raise RuntimeError(f"{self.path}: JPEG encoding failed for a {image.shape} frame")
         data = buf.tobytes()
-        self._index.append((self._f.tell() - (self._movi + 8), len(data)))
+        offset = self._f.tell() - (self._movi + 8)
         self._f.write(b"00dc" + self._struct.pack("<I", len(data)) + data + b"\0" * (len(data) & 1))
         self._f.flush()
-        self.frames += 1
+        # Recorded only now: a Ctrl-C or SIGTERM raised between the lines above leaves a chunk that
+        # close() cuts off, so the header's count, the index and the chunks always agree.
         self._max_chunk = max(self._max_chunk, len(data))
+        self._index.append((offset, len(data)))
 
     def close(self) -> None:
         """Write idx1 and the sizes/counts into the header. Safe to call twice."""
         if self._f.closed:
             return
         p, f = self._struct.pack, self._f
-        end = f.tell()
+        if self._index:  # the end of the last recorded chunk; anything after it was cut short
+            off, n = self._index[-1]
+            end = self._movi + 8 + off + 8 + n + (n & 1)
+        else:
+            end = self._movi + 12
+        f.seek(end)
+        f.truncate()
         idx = b"".join(b"00dc" + p("<III", 0x10, off, n) for off, n in self._index)
         f.write(b"idx1" + p("<I", len(idx)) + idx)
         total = f.tell()

@@ -95,6 +95,27 @@ def test_video_cut_mid_frame_still_plays(tmp_path):
     v.close()
 
 
+def test_video_interrupted_inside_a_write_closes_with_header_index_and_chunks_agreeing(tmp_path):
+    """Ctrl-C or SIGTERM can land between a chunk's bytes reaching the file and the writer recording
+    it (seen once in a fresh clone: the header said 23 frames, the file held 24). close() keeps only
+    recorded chunks, so a clean close always agrees with itself."""
+    p = tmp_path / "interrupted.avi"
+    v = VideoSink(p, fps=30)
+    for i in range(5):
+        v.write_image(_img(i))
+    w = v._writer
+    chunk = b"00dc" + (200).to_bytes(4, "little") + bytes(200)  # written, never recorded
+    w._f.write(chunk)
+    w._f.flush()
+    v.close()
+    cap = cv2.VideoCapture(str(p))
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 5
+    assert all(cap.read()[0] for _ in range(5)) and not cap.read()[0]
+    cap.release()
+    assert count_video_frames(p) == 5
+    assert chunk not in p.read_bytes()
+
+
 def test_video_rejects_mp4_and_unwritable(tmp_path):
     with pytest.raises(KptrackError, match=r"--out .*clip\.mp4: write the annotated video as \.avi"):
         VideoSink(tmp_path / "clip.mp4")
