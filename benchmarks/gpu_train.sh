@@ -33,7 +33,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 : "${OUT:?set OUT to the folder for the results}"
-NUM=${NUM:-${NUM_BOX:-20000}}; NUM_DRILL=${NUM_DRILL:-30000}; TEST=${TEST:-500}; TRAIN_S=${TRAIN_S:-270}; CAL=${CAL:-150}
+NUM=${NUM:-20000}; NUM_DRILL=${NUM_DRILL:-30000}; TEST=${TEST:-500}; TRAIN_S=${TRAIN_S:-270}; CAL=${CAL:-150}
 BATCH=${BATCH:-32}; LR=${LR:-2e-3}; DEVICE=${DEVICE:-cuda}; WORK=${WORK:-/tmp/kptrack_gpu_work}
 RUNS=${RUNS:-box drill}; read -r -a runs <<< "$RUNS"
 # run -> object, data set, recipe options beyond the common ones
