@@ -125,22 +125,30 @@ def batch_targets_torch(keypoints_crop: torch.Tensor, visibility: torch.Tensor, 
     inv = 1.0 / (2.0 * sigma * sigma)
     gx = torch.exp(-((cells - h[..., 0:1]) ** 2) * inv)  # (N, K, W)
     gy = torch.exp(-((cells - h[..., 1:2]) ** 2) * inv)  # (N, K, H)
-    peak = torch.where(v == 1, hidden_peak, 1.0) * inside  # 0 where the target is all zeros
+    peak = _hidden_scale(v, hidden_peak) * inside  # 0 where the target is all zeros
     gy = (gy * peak[..., None]).to(torch.float32)  # the (N, K, H, W) product itself in float32
     return gy[..., :, None] * gx.to(torch.float32)[..., None, :]
 
 
-def scale_hidden(targets: np.ndarray, visibility: np.ndarray, hidden_peak: float) -> np.ndarray:
+def scale_hidden(targets, visibility, hidden_peak: float):
     """Targets with each hidden keypoint's Gaussian (v=1) scaled to peak ``hidden_peak``, so that a
     network's confidence on a keypoint it cannot see is trained to stay below its confidence on a
     visible one (the tracker weighs and gates keypoints by confidence). 1 returns ``targets``.
 
-    targets: (N, K, H, W) float32; visibility: (N, K) COCO flags. Returns a new array unless 1.
+    targets: (N, K, H, W) float32; visibility: (N, K) COCO flags; numpy arrays, or torch tensors
+    on one device (the training loop's). Returns a new array or tensor unless 1.
     """
     if hidden_peak == 1.0:
         return targets
+    if isinstance(targets, torch.Tensor):
+        return targets * _hidden_scale(visibility, hidden_peak).to(targets.dtype)[:, :, None, None]
     scale = np.where(np.asarray(visibility) == 1, np.float32(hidden_peak), np.float32(1.0)).astype(np.float32)
     return targets * scale[:, :, None, None]
+
+
+def _hidden_scale(visibility: torch.Tensor, hidden_peak: float) -> torch.Tensor:
+    """(N, K) float32: each keypoint's target peak, ``hidden_peak`` where hidden (v=1), else 1."""
+    return torch.where(visibility == 1, hidden_peak, 1.0)
 
 
 def half_resolution_keypoints(keypoints_crop):

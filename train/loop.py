@@ -59,7 +59,7 @@ from train.distributed import (
     init_distributed,
     wrap_model,
 )
-from train.heatmaps import batch_targets_torch, half_resolution_keypoints, sigma_at
+from train.heatmaps import batch_targets_torch, half_resolution_keypoints, scale_hidden, sigma_at
 from train.models import build_model
 from train.records import load_records
 from train.runlog import RunLog
@@ -293,7 +293,7 @@ def _targets(r: _Run, batch: dict, low_res: bool) -> torch.Tensor:
     """The batch's target heatmaps at this iteration, on the run's device: the workers' (drawn at
     the final sigma), redrawn there (:func:`train.heatmaps.batch_targets_torch`) when the sigma
     schedule widens them or the input is at half resolution; hidden keypoints' peaks lowered to
-    ``hidden_peak``.
+    ``hidden_peak`` (:func:`train.heatmaps.scale_hidden`).
 
     Half resolution (:func:`train.heatmaps.half_resolution_keypoints`): the heatmap is half as
     large; sigma stays in cells (twice as wide in the crop, which suits the coarse early phase).
@@ -304,10 +304,7 @@ def _targets(r: _Run, batch: dict, low_res: bool) -> torch.Tensor:
     sigma = sigma_at(r.it, cfg.iters, cfg.sigma, cfg.sigma_start, cfg.sigma_decay)
     v = batch["visibility"].to(dev, non_blocking=pin)
     if sigma == cfg.sigma and not low_res:  # no schedule, or past its decay: the workers' targets are these
-        t = batch["target"].to(dev, non_blocking=pin)
-        if cfg.hidden_peak == 1.0:
-            return t
-        return t * torch.where(v == 1, cfg.hidden_peak, 1.0).to(t.dtype)[:, :, None, None]
+        return scale_hidden(batch["target"].to(dev, non_blocking=pin), v, cfg.hidden_peak)
     q = batch["keypoints"].to(dev, non_blocking=pin)
     if low_res:
         return batch_targets_torch(half_resolution_keypoints(q), v, sigma, cfg.hidden_peak, INPUT_SIZE // 2, HEATMAP_SIZE // 2)
