@@ -171,7 +171,7 @@ class VideoSink:
         self.fps = float(fps) if fps and fps > 0 else 30.0
         self.quality = int(quality)
         self.max_bytes = int(max_bytes)
-        self.frames = 0
+        self._closed_frames = 0  # frames in the segments already finished
         self.segments: list[Path] = []
         self._writer: MjpegAviWriter | None = None
         self._size: tuple[int, int] | None = None
@@ -188,6 +188,12 @@ class VideoSink:
         self.segments.append(path)
         self._size = (w, h)
 
+    @property
+    def frames(self) -> int:
+        """Frames in the video, all segments: the writers' own counts, so an interrupt inside a
+        write can never make this differ from what the files hold."""
+        return self._closed_frames + (self._writer.frames if self._writer is not None else 0)
+
     def write(self, frame: TrackedFrame) -> None:
         """Append frame.image, (H, W, 3) uint8 BGR."""
         self.write_image(frame.image)
@@ -199,11 +205,11 @@ class VideoSink:
             self._open(w, h)
         elif self._writer.size >= self.max_bytes:
             self._writer.close()
+            self._closed_frames += self._writer.frames
             self._open(*self._size)
         if (w, h) != self._size:
             image = cv2.resize(image, self._size, interpolation=cv2.INTER_AREA)
         self._writer.write(image)
-        self.frames += 1
 
     def close(self) -> None:
         """Finish the file (header sizes and index). Safe to call twice."""

@@ -62,6 +62,7 @@ def test_video_continues_in_segments(tmp_path):
     v.close()
     assert len(v.segments) > 1 and v.segments[0] == p and v.segments[1].name == "seg.001.avi"
     assert sum(count_video_frames(s) for s in v.segments) == 30
+    assert v.frames == 30  # across segments, counted by the writers
 
 
 def test_video_survives_sigkill(tmp_path):
@@ -107,6 +108,7 @@ def test_video_interrupted_inside_a_write_closes_with_header_index_and_chunks_ag
     chunk = b"00dc" + (200).to_bytes(4, "little") + bytes(200)  # written, never recorded
     w._f.write(chunk)
     w._f.flush()
+    assert v.frames == 5  # the sink's count is the writer's: the unrecorded chunk is not a frame
     v.close()
     cap = cv2.VideoCapture(str(p))
     assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 5
