@@ -81,13 +81,15 @@ synth_test() { synth test_synth 777 "$([ "$1" = drill ] && echo $(( 2 * TEST )) 
 each "${sets[@]}" -- synth_train
 each "${sets[@]}" -- synth_test
 
-recipe() {  # the run's arguments, without --iters/--out/--val-every
-  local n=$1
-  echo --object "${object[$n]}" --data "$WORK/${dataset[$n]}" --preset lite --optimizer adam --lr "$LR" --batch "$BATCH" \
-    --peak-weight 5 --sigma-start 4 --workers "$per_run" --device "$DEVICE" ${options[$n]}
+recipe() {  # the run's arguments, without --iters/--out/--val-every, into the caller's array ARGS
+  local n=$1 extra
+  read -r -a extra <<< "${options[$n]}"
+  ARGS=(--object "${object[$n]}" --data "$WORK/${dataset[$n]}" --preset lite --optimizer adam --lr "$LR" --batch "$BATCH"
+        --peak-weight 5 --sigma-start 4 --workers "$per_run" --device "$DEVICE" "${extra[@]}")
 }
 calibrate() {
-  kptrack train $(recipe "$1") --iters "$CAL" --val-every 100000 --log-every $(( CAL / 3 )) --out "$WORK/cal_$1" > "$WORK/cal_$1.log" 2>&1
+  local ARGS; recipe "$1"
+  kptrack train "${ARGS[@]}" --iters "$CAL" --val-every 100000 --log-every $(( CAL / 3 )) --out "$WORK/cal_$1" > "$WORK/cal_$1.log" 2>&1
 }
 iters_for() {  # the iterations that fill TRAIN_S at the rate of the calibration's last window, 10 % kept for validation
   python3 - "$WORK/cal_$1/log.csv" "$TRAIN_S" "$BATCH" <<'EOF'
@@ -98,9 +100,9 @@ print(max(100, int(0.9 * float(sys.argv[2]) * ips / int(sys.argv[3])) // 100 * 1
 EOF
 }
 train() {  # under a guard, so a slow run cannot eat the call: its last validation's checkpoints stay
-  local n=$1 it; it=$(iters_for "$n")
+  local n=$1 it ARGS; it=$(iters_for "$n"); recipe "$n"
   stamp "$n: $it iterations x batch $BATCH on $DEVICE"
-  timeout $(( TRAIN_S + 90 )) kptrack train $(recipe "$n") --iters "$it" --val-every $(( it / 10 > 0 ? it / 10 : 1 )) \
+  timeout $(( TRAIN_S + 90 )) kptrack train "${ARGS[@]}" --iters "$it" --val-every $(( it / 10 > 0 ? it / 10 : 1 )) \
     --out "$WORK/${n}_run" > "$WORK/${n}_train.log" 2>&1 || echo "$n training ended with status $?"
 }
 
