@@ -29,7 +29,10 @@ does: preprocess, inference, postprocess):
    Without a start (``peak_cold``), P3P hypotheses from the peaks under every channel that fires
    on each (:func:`tracker.pipeline.associate.peak_labels`,
    :func:`tracker.pipeline.solve_ransac.peak_hypothesis`) give one more start for the same match,
-   as they do (``peak_recheck``) when a held pose leaves peaks unexplained;
+   as they do (``peak_recheck``) when a held pose leaves peaks unexplained. With an edge scorer
+   (``edge_verify``), a fit of those tried that puts the object elsewhere is reported instead
+   when its rendered outline and creases lie better on the crop's edges by ``edge_margin``
+   (:mod:`tracker.pipeline.edges`; it may pass the accept test with ``edge_min_inliers``);
 6. **accept**: a fit is accepted when it is finite and in front of the camera, keeps
    >= ``min_inliers`` inliers, their reprojection RMS is <= ``max_rms_cells`` heatmap cells
    of this crop (so the threshold does not depend on the object's size in the image), and the
@@ -60,6 +63,7 @@ from tracker.objects.confusable import confusable_turns
 from tracker.pipeline.associate import heatmap_peaks, match_to_projection, peak_labels
 from tracker.pipeline.config import TrackerConfig
 from tracker.pipeline.decode import decode_dark
+from tracker.pipeline.edges import EdgeScorer, crop_intrinsics
 from tracker.pipeline.infer import HeatmapBackend
 from tracker.pipeline.solve_lm import solve_lm
 from tracker.pipeline.solve_ransac import peak_hypothesis, solve_pnp_ransac
@@ -150,11 +154,12 @@ class KeypointPass:
 
     def __init__(self, model: HeatmapBackend, keypoints: np.ndarray, camera: Camera, config: TrackerConfig, *,
                  decoder: Callable | None = None, solve_warm: Callable | None = None, solve_cold: Callable | None = None,
-                 equivalents: np.ndarray | None = None):
+                 equivalents: np.ndarray | None = None, edges: EdgeScorer | None = None):
         self.model, self.config = model, config
         self.equivalents = None if equivalents is None or len(equivalents) < 2 else np.asarray(equivalents, np.float64)
         # near-symmetries beyond the group, tried as further starts of the matched-peak fit
         self.turns = np.zeros((0, 4, 4)) if self.equivalents is None else confusable_turns(keypoints, self.equivalents)
+        self.edges = edges if self.equivalents is not None else None  # ranks those hypotheses' fits
         self.input_size, self.heatmap_size = int(model.meta.input_size), int(model.meta.heatmap_size)
         # Writable private copies: numba specialises on the read-only flag, and the warm-up must
         # compile/load the same signatures the frame loop uses.
@@ -182,7 +187,10 @@ class KeypointPass:
         conf = np.where(np.isfinite(conf), conf, 0.0)
         clock.lap("decode")
         px_per_cell = (1.0 / abs(np.linalg.det(A[:, :2])) ** 0.5) * (s - 1) / (hs - 1)
-        pose, accepted, matched = self._solve(uv, conf, warm, px_per_cell, heat, A, gate)
+        pool = [] if self.edges is not None else None
+        pose, accepted, matched = self._solve(uv, conf, warm, px_per_cell, heat, A, gate, pool)
+        if accepted and pool:
+            pose, matched = self._verified(crop, A, pose, matched, pool, px_per_cell)
         if matched is not None:  # the fit is of the matched peaks: report those as the keypoints
             uv, conf = matched
         clock.lap("solve")
@@ -195,7 +203,7 @@ class KeypointPass:
         return heat[0]
 
     def _solve(self, uv: np.ndarray, conf: np.ndarray, warm: tuple | None, px_per_cell: float,
-               heat: np.ndarray | None = None, A: np.ndarray | None = None, gate: bool = False):
+               heat: np.ndarray | None = None, A: np.ndarray | None = None, gate: bool = False, pool: list | None = None):
         """(pose or None, accepted, matched) from the confident keypoints, or from the heatmaps'
         peaks matched to the warm start's projection (then matched = their (uv, conf), keypoint
         order, for the PassResult; else None); see the module docstring."""
@@ -206,16 +214,16 @@ class KeypointPass:
         if heat is not None and self.equivalents is not None and cfg.associate:
             peaks = self._peaks(heat, A)
         if warm is not None and peaks is not None:
-            matched = self._hypotheses_fit(peaks, warm, px_per_cell, scale)
+            matched = self._hypotheses_fit(peaks, warm, px_per_cell, scale, pool)
             if cfg.peak_recheck and (matched is None or matched[0].n_inliers < len(peaks[0])):
                 # peaks the held pose leaves unexplained: a fresh start from them may explain more
-                fresh = self._cold_peak_fit(peaks, None, px_per_cell, scale, iters=cfg.ransac_iters)
+                fresh = self._cold_peak_fit(peaks, None, px_per_cell, scale, iters=cfg.ransac_iters, pool=pool)
                 if fresh is not None and (matched is None or not matched[2]
                                           or fresh[0].n_inliers >= matched[0].n_inliers + cfg.confusable_margin):
                     matched = fresh
         if np.count_nonzero(ok) < cfg.min_keypoints:
             if warm is None:  # too few labelled keypoints for a cold start; the peaks may still do
-                matched = self._cold_peak_fit(peaks, None, px_per_cell, scale)
+                matched = self._cold_peak_fit(peaks, None, px_per_cell, scale, pool=pool)
             return (None, False, None) if matched is None else self._with_mask(*matched)
         uv_ideal = self.undistort(uv[ok])
         xyz, w = self.keypoints[ok], conf[ok]
@@ -235,6 +243,8 @@ class KeypointPass:
                 alt = self.solve_warm(xyz, uv_ideal, w, self.K, R0 @ S[:3, :3], t0 + R0 @ S[:3, 3], scale)
                 if alt is not None and self.acceptable(alt, px_per_cell) and (not accepted or alt.rms < res.rms):
                     res, accepted = alt, True
+        if accepted:
+            _collect(pool, (res, used, True))
         if matched is not None and matched[2] and (not accepted or self._matched_holds(matched[0], res)):
             return self._with_mask(*matched)
         if not accepted and (warm is None or cfg.cold_retry):
@@ -245,13 +255,57 @@ class KeypointPass:
             cold_ok = cold is not None and self.acceptable(cold, px_per_cell)
             if cold_ok or warm is None:
                 res, accepted = cold, cold_ok
+            if cold_ok:
+                _collect(pool, (cold, np.flatnonzero(ok), True))
             if warm is None:
-                m = self._cold_peak_fit(peaks, cold, px_per_cell, scale)
+                m = self._cold_peak_fit(peaks, cold, px_per_cell, scale, pool=pool)
                 if m is not None and m[2] and (not accepted or _fits_better(m[0], res)):
                     return self._with_mask(*m)
         if res is None:
             return None, False, None
         return self._with_mask(res, used, accepted)
+
+    def _verified(self, crop: np.ndarray, A: np.ndarray, pose, matched, pool: list, px_per_cell: float):
+        """(pose, matched) of the accepted fit to report: the chosen one, or another fit of this
+        pass (``pool``: the hypotheses tried) whose edge score (:mod:`tracker.pipeline.edges`) beats
+        the chosen one's by ``edge_margin``, the best such. A rival must pass the accept test, but
+        with ``edge_min_inliers`` inliers (a face seen square-on shows four corners, and the labels
+        of a confused network may leave the right pose no more). Rivals that put the object where
+        the chosen fit or an earlier rival does, up to a symmetry, are not scored; with none left
+        the crop is not scored either."""
+        cfg, edges = self.config, self.edges
+        R, t = np.asarray(pose.R_m2c, np.float64), np.asarray(pose.t_m2c, np.float64)
+        rivals, seen = [], [(R, t)]
+        for c in pool:
+            if not (c[2] or self.acceptable(c[0], px_per_cell, min_inliers=cfg.edge_min_inliers)):
+                continue
+            Rc, tc = np.asarray(c[0].R_m2c, np.float64), np.asarray(c[0].t_m2c, np.float64)
+            if any(self._same_place(Rc, tc, Rs, ts) for Rs, ts in seen):
+                continue
+            seen.append((Rc, tc))
+            rivals.append(c)
+        if not rivals:
+            return pose, matched
+        strength = edges.image(crop)
+        Kc = crop_intrinsics(self.K, A)
+        need, best = edges.score(strength, Kc, R, t) + cfg.edge_margin, None
+        for c in rivals:
+            sc = edges.score(strength, Kc, np.asarray(c[0].R_m2c, np.float64), np.asarray(c[0].t_m2c, np.float64))
+            if sc >= need:
+                need, best = sc, c
+        if best is None:
+            return pose, matched
+        pose, _, matched = self._with_mask(best[0], best[1], True, *best[3:])
+        return pose, matched
+
+    def _same_place(self, R1: np.ndarray, t1: np.ndarray, R2: np.ndarray, t2: np.ndarray) -> bool:
+        """Whether two poses put the object in nearly the same place (within 5 deg, and 5 % of its
+        distance), up to one of its symmetries (which give the same image)."""
+        for S in self.equivalents:
+            R2s, t2s = R2 @ S[:3, :3], t2 + R2 @ S[:3, 3]
+            if rotation_error_deg(R1, R2s) < 5.0 and np.linalg.norm(t1 - t2s) < 0.05 * abs(t1[2]):
+                return True
+        return False
 
     def _gated(self, uv_ideal: np.ndarray, xyz: np.ndarray, warm: tuple, px_per_cell: float) -> np.ndarray | None:
         """Which keypoints (of those given) lie within ``predict_gate_cells`` of where the
@@ -295,7 +349,7 @@ class KeypointPass:
         seen = heatmap_to_frame(xy, A, self.input_size, self.heatmap_size)
         return seen, self.undistort(seen), val, peak_labels(heat, xy, self.config.min_conf)
 
-    def _cold_peak_fit(self, peaks, cold, px_per_cell: float, scale: float, iters: int | None = None):
+    def _cold_peak_fit(self, peaks, cold, px_per_cell: float, scale: float, iters: int | None = None, pool: list | None = None):
         """The best accepted matched-peak fit (:meth:`_hypotheses_fit`) without a previous pose:
         from the labelled RANSAC pose ``cold`` (with ``confusable``: it may be a confusable turn
         off) and (``peak_cold``) from P3P-RANSAC hypotheses on the peaks under every channel firing
@@ -311,17 +365,19 @@ class KeypointPass:
         for st in starts:
             if st is None:
                 continue
-            m = self._hypotheses_fit(peaks, st, px_per_cell, scale)
+            m = self._hypotheses_fit(peaks, st, px_per_cell, scale, pool)
             if m is not None and m[2] and (best is None or _fits_better(m[0], best[0])):
                 best = m
         return best
 
-    def _hypotheses_fit(self, peaks, start: tuple, px_per_cell: float, scale: float):
+    def _hypotheses_fit(self, peaks, start: tuple, px_per_cell: float, scale: float, pool: list | None = None):
         """The matched-peak fit (:meth:`_matched_fit`) from ``start`` = (R, t), or from ``start``
         turned by one of the object's confusable turns when that explains at least
-        ``confusable_margin`` more keypoints (the best such turn by inliers, then RMS)."""
+        ``confusable_margin`` more keypoints (the best such turn by inliers, then RMS). Every
+        accepted fit tried is appended to ``pool`` (for the edge check), when given."""
         cfg = self.config
         best = self._matched_fit(peaks, start, px_per_cell, scale)
+        _collect(pool, best)
         if not cfg.confusable or not len(self.turns):
             return best
         if best is not None and best[2] and best[0].n_inliers + cfg.confusable_margin > len(peaks[0]):
@@ -330,6 +386,7 @@ class KeypointPass:
         alt = None
         for T in self.turns:
             m = self._matched_fit(peaks, (R0 @ T[:3, :3], t0 + R0 @ T[:3, 3]), px_per_cell, scale)
+            _collect(pool, m)
             if m is not None and m[2] and (alt is None or _fits_better(m[0], alt[0])):
                 alt = m
         if alt is not None and (best is None or not best[2] or alt[0].n_inliers >= best[0].n_inliers + cfg.confusable_margin):
@@ -358,13 +415,13 @@ class KeypointPass:
         uv_k[idx], conf_k[idx] = seen[at], val[at]
         return res, idx, self.acceptable(res, px_per_cell), (uv_k, conf_k)
 
-    def acceptable(self, res, px_per_cell: float) -> bool:
-        """The accept test of a fit (see the module docstring)."""
+    def acceptable(self, res, px_per_cell: float, min_inliers: int | None = None) -> bool:
+        """The accept test of a fit (see the module docstring); ``min_inliers`` overrides the config's."""
         cfg = self.config
         R, t = np.asarray(res.R_m2c), np.asarray(res.t_m2c)
         return bool(
             np.all(np.isfinite(R)) and np.all(np.isfinite(t)) and t[2] > 1e-3
-            and res.n_inliers >= cfg.min_inliers
+            and res.n_inliers >= (cfg.min_inliers if min_inliers is None else min_inliers)
             and np.isfinite(res.rms) and res.rms <= cfg.max_rms_cells * px_per_cell
             and cfg.min_extent <= self.extent(R, t, px_per_cell) <= cfg.max_extent
         )
@@ -377,3 +434,9 @@ class KeypointPass:
             return 0.0
         side = float(np.max(uv.max(0) - uv.min(0)))
         return side / (px_per_cell * self.heatmap_size)
+
+
+def _collect(pool: list | None, fit) -> None:
+    """Append a fit tuple (fit, keypoints used, accepted[, matched keypoints]) to ``pool``."""
+    if pool is not None and fit is not None:
+        pool.append(fit)

@@ -32,7 +32,9 @@ States (``status`` of each result = the state after that frame):
 Symmetric objects (:mod:`tracker.objects.symmetry`): the network is trained on the symmetric
 equivalent that is canonical for the view, so the warm start handed to the keypoint pass is the
 prediction's canonical equivalent (a discrete group's other equivalents are tried next when that
-fit fails: a network trained with the min-over-equivalents loss may label any); the solved pose is then replaced by its equivalent nearest
+fit fails: a network trained with the min-over-equivalents loss may label any; and between fits that
+put a discrete-symmetric object in different places, image edges may decide: ``edge_verify``,
+:mod:`tracker.pipeline.edges`); the solved pose is then replaced by its equivalent nearest
 the last solved pose (discrete: the same equivalent from frame to frame, no flips; continuous:
 the angle about the axis is held, so the pose does not spin). History, prediction and smoothing
 all see these aligned poses, so the smoothing works modulo the symmetry. Each result carries the
@@ -64,6 +66,7 @@ from tracker.errors import KptrackError
 from tracker.geometry import project, so3_exp, so3_log
 from tracker.objects.symmetry import canonical_pose, nearest_equivalent, symmetry_group
 from tracker.pipeline.config import TrackerConfig
+from tracker.pipeline.edges import EdgeScorer
 from tracker.pipeline.keypoint_pass import KeypointPass, PassResult, StageClock
 from tracker.pipeline.infer import HeatmapBackend, check_model_matches_object
 from tracker.pipeline.search import box_crop, keypoint_crop, search_views
@@ -91,8 +94,10 @@ class Tracker:
         check_model_matches_object(model.meta, obj, str(getattr(model, "path", "model")))
         self.provider = str(getattr(model, "provider", "?"))
         self.symmetry = symmetry_group(obj)
+        discrete = self.symmetry.discrete if self.symmetry.axis is None else None
+        edges = EdgeScorer(obj, int(model.meta.input_size)) if cfg.edge_verify and discrete is not None and len(discrete) > 1 else None
         self.keypass = KeypointPass(model, obj.keypoints, camera, cfg, decoder=decoder, solve_warm=solve_warm,
-                                    solve_cold=solve_cold, equivalents=self.symmetry.discrete if self.symmetry.axis is None else None)
+                                    solve_cold=solve_cold, equivalents=discrete, edges=edges)
         self.input_size, self.heatmap_size = self.keypass.input_size, self.keypass.heatmap_size
         self.keypoints = self.keypass.keypoints
         self.box = np.array(obj.box_corners, np.float64)
