@@ -13,8 +13,10 @@ accept; it never makes a pose.
 pixels are those where the object's mask ends (its silhouette) and those between two visible
 faces whose normals differ by more than ``crease_deg``. The score is the mean over those pixels
 of the crop's gradient magnitude, taken as the maximum within ``tolerance_px`` and capped at
-the crop's own strong-edge level (half its 95th percentile of gradient, at least ``min_contrast``
-grey levels a pixel). It lies in 0..1: 1 when every model edge lies on a strong image edge.
+the crop's own strong-edge level (half the 95th percentile of its gradient over every fourth
+pixel, at least ``min_contrast`` grey levels a pixel). It lies in 0..1: 1 when every model edge
+lies on a strong image edge. In a frame with one rival fit the check costs about half an ONNX
+inference of the plain box's network (``benchmarks/test_bench_edges.py``).
 
 Lens distortion is ignored here: the crop is of the image as seen, the render is ideal. At the
 crop's scale the shift is a pixel or two, within the tolerance.
@@ -51,7 +53,9 @@ class EdgeScorer:
         gx = cv2.Sobel(gray, cv2.CV_32F, 1, 0, ksize=3) * 0.25
         gy = cv2.Sobel(gray, cv2.CV_32F, 0, 1, ksize=3) * 0.25
         mag = cv2.magnitude(gx, gy)
-        strong = max(self.min_contrast, 0.5 * float(np.percentile(mag, 95)))
+        sample = mag[::2, ::2].ravel()  # the 95th percentile of every fourth pixel: close enough, 7x cheaper
+        k = int(0.95 * (sample.size - 1))
+        strong = max(self.min_contrast, 0.5 * float(np.partition(sample, k)[k]))
         return np.minimum(cv2.dilate(mag, self.kernel) / strong, 1.0)
 
     def model_edges(self, K_crop: np.ndarray, R: np.ndarray, t: np.ndarray) -> np.ndarray:
@@ -63,16 +67,18 @@ class EdgeScorer:
         if ras is None:
             return edges
         fid = ras.fid
-        n = self.renderer.face_normals[np.maximum(fid, 0)]
+        n = self.renderer.face_normals
         inside = fid >= 0
         e = np.zeros(fid.shape, bool)
         for a, b in ((np.s_[1:, :], np.s_[:-1, :]), (np.s_[:, 1:], np.s_[:, :-1])):
             # a neighbour across the silhouette, or on a face turned by more than the crease angle
-            # (sign-agnostic: meshes from the wild are not consistently wound)
-            diff = inside[a] != inside[b]
-            both = inside[a] & inside[b] & (fid[a] != fid[b])
-            crease = both & (np.abs(np.sum(n[a] * n[b], axis=-1)) < self.cos_crease)
-            hit = diff | crease
+            # (sign-agnostic: meshes from the wild are not consistently wound); normals are compared
+            # only where two faces meet, a few pixels along each triangle edge
+            hit = inside[a] != inside[b]
+            fa, fb = fid[a], fid[b]
+            meet = inside[a] & inside[b] & (fa != fb)
+            ia, ib = fa[meet], fb[meet]
+            hit[meet] = np.abs(np.einsum("ij,ij->i", n[ia], n[ib])) < self.cos_crease
             e[a] |= hit
             e[b] |= hit
         h, w = fid.shape

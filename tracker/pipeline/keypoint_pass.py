@@ -374,7 +374,8 @@ class KeypointPass:
         """The matched-peak fit (:meth:`_matched_fit`) from ``start`` = (R, t), or from ``start``
         turned by one of the object's confusable turns when that explains at least
         ``confusable_margin`` more keypoints (the best such turn by inliers, then RMS). Every
-        accepted fit tried is appended to ``pool`` (for the edge check), when given."""
+        fit tried is appended to ``pool`` when given: the edge check's rivals, which it holds to the
+        accept test with ``edge_min_inliers``."""
         cfg = self.config
         best = self._matched_fit(peaks, start, px_per_cell, scale)
         _collect(pool, best)
