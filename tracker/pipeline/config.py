@@ -109,7 +109,7 @@ class TrackerConfig:
     # The plain box's development sequences (seeds 2-9, models/plainbox, benchmarks/RESULTS.md): mean
     # ADD-S 89.36 -> 90.98 %, 2D 86.06 -> 87.96 %, jumps 21 -> 12 of ~1660 pairs (none between
     # correct poses); margins 0.03 / 0.1 gave 90.93 / 90.20 %, rivals of 5 inliers only 89.86 %. On
-    # eight sequences not used to choose (seeds 10-17): 90.33 -> 90.78 %. Solve +0.5-1 ms a frame.
+    # eight sequences not used to choose (seeds 10-17): 90.33 -> 90.78 %. Solve +0.5-1.1 ms a frame.
     edge_verify: bool = True
     edge_margin: float = 0.05
     edge_min_inliers: int = 4
