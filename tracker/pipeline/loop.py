@@ -16,6 +16,8 @@ Latency: every frame carries the moment its reader had it decoded (``Frame.captu
 ``time.monotonic()``); the loop records capture -> result handed to the sinks (pose solved, frame
 drawn) per frame in ``LoopStats.latency_ms`` and in each TrackedFrame's ``loop_ms['latency']`` (so
 the JSONL log carries it). For a file it includes the time a frame waited in the read-ahead queue.
+A frame read before the loop began (the reader starts while the model loads, warms up and, on a
+first run, compiles) counts from the loop's start: that wait is start-up, not latency.
 :func:`run_loop` is the sequential loop (one frame at a time, every stage on this thread);
 :mod:`tracker.pipeline.pipelined` overlaps the stages on threads with the same results.
 """
@@ -59,6 +61,7 @@ class LoopStats:
     provider: str = ""
     loop: str = "sequential"
     latency_ms: list[float] = field(default_factory=list)  # per frame: capture -> handed to the sinks, ms
+    started: float = field(default_factory=time.monotonic)  # the loop's start (the loops make their stats then)
 
     @property
     def fps(self) -> float:
@@ -171,7 +174,7 @@ def deliver(frame: Frame, r: FrameResult, img, render_ms: float, fps: float, sin
             window: WindowSink | None, stats: LoopStats, on_result: Callable[[FrameResult], None] | None) -> float:
     """Hand one result to every sink, count it, call ``on_result``. Returns the seconds the window
     was paused (display time, excluded from the speed). Both frame loops end each frame here."""
-    latency = (time.monotonic() - frame.captured) * 1e3
+    latency = (time.monotonic() - max(frame.captured, stats.started)) * 1e3
     paused0 = window.paused_s if window is not None else 0.0
     t1 = time.perf_counter()
     tracked = TrackedFrame(r, img, fps, {"render": render_ms, "latency": latency} if math.isfinite(latency) else {"render": render_ms})
