@@ -6,7 +6,9 @@ same number of peaks: one right, one a confusable turn off (:mod:`tracker.object
 whose faces lie where the image has none. Their outlines differ, so the image decides. In the
 same spirit RAPiD (Harris and Stennett 1990) and later edge-based trackers score a pose by the
 image gradient along its projected model edges. Here it only ranks fits the keypoints already
-accept; it never makes a pose.
+accept; it never makes a pose. On a bottle, whose occluded end the network still places with
+confidence, the rival is the fit of only the keypoints found where the motion prediction puts
+them; its outline lies on the bottle where the fit pulled by the occluder's guesses does not.
 
 :class:`EdgeScorer` renders the object in the crop at a pose (the z-buffer pass of
 :class:`tracker.render.renderer.Renderer`, about the crop's 256 x 256 pixels). The model's edge

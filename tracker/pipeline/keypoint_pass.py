@@ -32,7 +32,10 @@ does: preprocess, inference, postprocess):
    as they do (``peak_recheck``) when a held pose leaves peaks unexplained. With an edge scorer
    (``edge_verify``), a fit of those tried that puts the object elsewhere is reported instead
    when its rendered outline and creases lie better on the crop's edges by ``edge_margin``
-   (:mod:`tracker.pipeline.edges`; it may pass the accept test with ``edge_min_inliers``);
+   (:mod:`tracker.pipeline.edges`; it may pass the accept test with ``edge_min_inliers``).
+   While tracking, the fit of only the keypoints found within ``edge_gate_cells`` of where the
+   motion prediction puts them is one more such rival (an occluder's confident guesses left out),
+   for continuous symmetries too;
 6. **accept**: a fit is accepted when it is finite and in front of the camera, keeps
    >= ``min_inliers`` inliers, their reprojection RMS is <= ``max_rms_cells`` heatmap cells
    of this crop (so the threshold does not depend on the object's size in the image), and the
@@ -154,12 +157,13 @@ class KeypointPass:
 
     def __init__(self, model: HeatmapBackend, keypoints: np.ndarray, camera: Camera, config: TrackerConfig, *,
                  decoder: Callable | None = None, solve_warm: Callable | None = None, solve_cold: Callable | None = None,
-                 equivalents: np.ndarray | None = None, edges: EdgeScorer | None = None):
+                 equivalents: np.ndarray | None = None, edges: EdgeScorer | None = None, axis: tuple | None = None):
         self.model, self.config = model, config
         self.equivalents = None if equivalents is None or len(equivalents) < 2 else np.asarray(equivalents, np.float64)
         # near-symmetries beyond the group, tried as further starts of the matched-peak fit
         self.turns = np.zeros((0, 4, 4)) if self.equivalents is None else confusable_turns(keypoints, self.equivalents)
-        self.edges = edges if self.equivalents is not None else None  # ranks those hypotheses' fits
+        self.axis = None if axis is None else tuple(np.asarray(a, np.float64) for a in axis)
+        self.edges = edges if self.equivalents is not None or self.axis is not None else None  # ranks the fits tried
         self.input_size, self.heatmap_size = int(model.meta.input_size), int(model.meta.heatmap_size)
         # Writable private copies: numba specialises on the read-only flag, and the warm-up must
         # compile/load the same signatures the frame loop uses.
@@ -245,6 +249,14 @@ class KeypointPass:
                     res, accepted = alt, True
         if accepted:
             _collect(pool, (res, used, True))
+            if pool is not None and gate and cfg.edge_gate_cells > 0.0:
+                # the fit of only the keypoints found where the prediction puts them (an occluder's
+                # confident guesses left out) is one more rival; the edges judge it
+                near = self._near_prediction(uv_ideal, xyz, warm, cfg.edge_gate_cells * px_per_cell)
+                if np.count_nonzero(near) >= cfg.edge_min_inliers and not near.all():
+                    g = self.solve_warm(xyz[near], uv_ideal[near], w[near], self.K, warm[0], warm[1], scale)
+                    if g is not None:
+                        _collect(pool, (g, np.flatnonzero(ok)[near], self.acceptable(g, px_per_cell)))
         if matched is not None and matched[2] and (not accepted or self._matched_holds(matched[0], res)):
             return self._with_mask(*matched)
         if not accepted and (warm is None or cfg.cold_retry):
@@ -300,7 +312,12 @@ class KeypointPass:
 
     def _same_place(self, R1: np.ndarray, t1: np.ndarray, R2: np.ndarray, t2: np.ndarray) -> bool:
         """Whether two poses put the object in nearly the same place (within 5 deg, and 5 % of its
-        distance), up to one of its symmetries (which give the same image)."""
+        distance), up to one of its symmetries (which give the same image): for a continuous one,
+        its axis within 5 deg and its axis point within 5 % of the distance."""
+        if self.axis is not None:
+            p, d = self.axis
+            return (float(np.degrees(np.arccos(np.clip((R1 @ d) @ (R2 @ d), -1.0, 1.0)))) < 5.0
+                    and np.linalg.norm(R1 @ p + t1 - R2 @ p - t2) < 0.05 * abs(t1[2]))
         for S in self.equivalents:
             R2s, t2s = R2 @ S[:3, :3], t2 + R2 @ S[:3, 3]
             if rotation_error_deg(R1, R2s) < 5.0 and np.linalg.norm(t1 - t2s) < 0.05 * abs(t1[2]):
@@ -314,9 +331,13 @@ class KeypointPass:
         cfg = self.config
         if cfg.predict_gate_cells <= 0.0:
             return None
-        d = np.linalg.norm(uv_ideal - project(xyz, np.asarray(warm[0], np.float64), np.asarray(warm[1], np.float64), self.K), axis=1)
-        near = d <= cfg.predict_gate_cells * px_per_cell
+        near = self._near_prediction(uv_ideal, xyz, warm, cfg.predict_gate_cells * px_per_cell)
         return near if np.count_nonzero(near) >= cfg.min_keypoints else None
+
+    def _near_prediction(self, uv_ideal: np.ndarray, xyz: np.ndarray, warm: tuple, gate_px: float) -> np.ndarray:
+        """(N,) bool: the keypoints found within ``gate_px`` of where the pose ``warm`` projects them."""
+        d = np.linalg.norm(uv_ideal - project(xyz, np.asarray(warm[0], np.float64), np.asarray(warm[1], np.float64), self.K), axis=1)
+        return d <= gate_px
 
     def _matched_holds(self, matched, labelled) -> bool:
         """Whether the accepted matched-peak fit (the warm start's continuation) stands against an

@@ -33,7 +33,7 @@ Symmetric objects (:mod:`tracker.objects.symmetry`): the network is trained on t
 equivalent that is canonical for the view, so the warm start handed to the keypoint pass is the
 prediction's canonical equivalent (a discrete group's other equivalents are tried next when that
 fit fails: a network trained with the min-over-equivalents loss may label any; and between fits that
-put a discrete-symmetric object in different places, image edges may decide: ``edge_verify``,
+put a symmetric object in different places, image edges may decide: ``edge_verify``,
 :mod:`tracker.pipeline.edges`); the solved pose is then replaced by its equivalent nearest
 the last solved pose (discrete: the same equivalent from frame to frame, no flips; continuous:
 the angle about the axis is held, so the pose does not spin). History, prediction and smoothing
@@ -94,10 +94,12 @@ class Tracker:
         check_model_matches_object(model.meta, obj, str(getattr(model, "path", "model")))
         self.provider = str(getattr(model, "provider", "?"))
         self.symmetry = symmetry_group(obj)
-        discrete = self.symmetry.discrete if self.symmetry.axis is None else None
-        edges = EdgeScorer(obj, int(model.meta.input_size)) if cfg.edge_verify and discrete is not None and len(discrete) > 1 else None
+        g = self.symmetry
+        discrete = g.discrete if g.axis is None else None
+        edges = EdgeScorer(obj, int(model.meta.input_size)) if cfg.edge_verify and not g.is_trivial else None
         self.keypass = KeypointPass(model, obj.keypoints, camera, cfg, decoder=decoder, solve_warm=solve_warm,
-                                    solve_cold=solve_cold, equivalents=discrete, edges=edges)
+                                    solve_cold=solve_cold, equivalents=discrete, edges=edges,
+                                    axis=None if g.axis is None else (g.offset, g.axis))
         self.input_size, self.heatmap_size = self.keypass.input_size, self.keypass.heatmap_size
         self.keypoints = self.keypass.keypoints
         self.box = np.array(obj.box_corners, np.float64)
