@@ -153,6 +153,9 @@ class KeypointPass:
     and the two solvers are chosen here, once (defaults: DARK with the config's blur,
     :class:`WarmSolver`, :class:`ColdSolver`). equivalents: (M, 4, 4) model-frame symmetries,
     identity first (a discrete symmetry group's), or None: the further warm starts of step 5.
+    edges: an :class:`~tracker.pipeline.edges.EdgeScorer` for the edge check of step 5 (kept only for
+    an object with ``equivalents`` or ``axis``), or None. axis: (point (3,), direction (3,)) in
+    model mm of a continuous symmetry, or None: poses that differ by a turn about it are one place.
     """
 
     def __init__(self, model: HeatmapBackend, keypoints: np.ndarray, camera: Camera, config: TrackerConfig, *,
