@@ -63,6 +63,7 @@ from tracker.camera import Camera
 from tracker.geometry import project, rotation_error_deg
 from tracker.geometry.crop import heatmap_to_frame
 from tracker.objects.confusable import confusable_turns
+from tracker.objects.symmetry import SymmetryGroup, nearest_equivalent
 from tracker.pipeline.associate import heatmap_peaks, match_to_projection, peak_labels
 from tracker.pipeline.config import TrackerConfig
 from tracker.pipeline.decode import decode_dark
@@ -154,19 +155,22 @@ class KeypointPass:
     :class:`WarmSolver`, :class:`ColdSolver`). equivalents: (M, 4, 4) model-frame symmetries,
     identity first (a discrete symmetry group's), or None: the further warm starts of step 5.
     edges: an :class:`~tracker.pipeline.edges.EdgeScorer` for the edge check of step 5 (kept only for
-    an object with ``equivalents`` or ``axis``), or None. axis: (point (3,), direction (3,)) in
-    model mm of a continuous symmetry, or None: poses that differ by a turn about it are one place.
+    a symmetric object), or None. symmetry: the object's :class:`~tracker.objects.symmetry.SymmetryGroup`
+    (a continuous one included), or None for the group of ``equivalents``: which fits put the
+    object in the same place.
     """
 
     def __init__(self, model: HeatmapBackend, keypoints: np.ndarray, camera: Camera, config: TrackerConfig, *,
                  decoder: Callable | None = None, solve_warm: Callable | None = None, solve_cold: Callable | None = None,
-                 equivalents: np.ndarray | None = None, edges: EdgeScorer | None = None, axis: tuple | None = None):
+                 equivalents: np.ndarray | None = None, edges: EdgeScorer | None = None, symmetry: SymmetryGroup | None = None):
         self.model, self.config = model, config
         self.equivalents = None if equivalents is None or len(equivalents) < 2 else np.asarray(equivalents, np.float64)
         # near-symmetries beyond the group, tried as further starts of the matched-peak fit
         self.turns = np.zeros((0, 4, 4)) if self.equivalents is None else confusable_turns(keypoints, self.equivalents)
-        self.axis = None if axis is None else tuple(np.asarray(a, np.float64) for a in axis)
-        self.edges = edges if self.equivalents is not None or self.axis is not None else None  # ranks the fits tried
+        if symmetry is None and self.equivalents is not None:
+            symmetry = SymmetryGroup(self.equivalents)
+        self.symmetry = None if symmetry is None or symmetry.is_trivial else symmetry
+        self.edges = edges if self.symmetry is not None else None  # ranks the fits tried
         self.input_size, self.heatmap_size = int(model.meta.input_size), int(model.meta.heatmap_size)
         # Writable private copies: numba specialises on the read-only flag, and the warm-up must
         # compile/load the same signatures the frame loop uses.
@@ -314,18 +318,10 @@ class KeypointPass:
         return pose, matched
 
     def _same_place(self, R1: np.ndarray, t1: np.ndarray, R2: np.ndarray, t2: np.ndarray) -> bool:
-        """Whether two poses put the object in nearly the same place (within 5 deg, and 5 % of its
-        distance), up to one of its symmetries (which give the same image): for a continuous one,
-        its axis within 5 deg and its axis point within 5 % of the distance."""
-        if self.axis is not None:
-            p, d = self.axis
-            return (float(np.degrees(np.arccos(np.clip((R1 @ d) @ (R2 @ d), -1.0, 1.0)))) < 5.0
-                    and np.linalg.norm(R1 @ p + t1 - R2 @ p - t2) < 0.05 * abs(t1[2]))
-        for S in self.equivalents:
-            R2s, t2s = R2 @ S[:3, :3], t2 + R2 @ S[:3, 3]
-            if rotation_error_deg(R1, R2s) < 5.0 and np.linalg.norm(t1 - t2s) < 0.05 * abs(t1[2]):
-                return True
-        return False
+        """Whether two poses put the object in nearly the same place: the second's symmetric
+        equivalent nearest the first (which gives the same image) within 5 deg and 5 % of its distance."""
+        R2, t2 = nearest_equivalent(R2, t2, self.symmetry, R1)
+        return rotation_error_deg(R1, R2) < 5.0 and np.linalg.norm(t1 - t2) < 0.05 * abs(t1[2])
 
     def _gated(self, uv_ideal: np.ndarray, xyz: np.ndarray, warm: tuple, px_per_cell: float) -> np.ndarray | None:
         """Which keypoints (of those given) lie within ``predict_gate_cells`` of where the

@@ -98,8 +98,7 @@ class Tracker:
         discrete = g.discrete if g.axis is None else None
         edges = EdgeScorer(obj, int(model.meta.input_size)) if cfg.edge_verify and not g.is_trivial else None
         self.keypass = KeypointPass(model, obj.keypoints, camera, cfg, decoder=decoder, solve_warm=solve_warm,
-                                    solve_cold=solve_cold, equivalents=discrete, edges=edges,
-                                    axis=None if g.axis is None else (g.offset, g.axis))
+                                    solve_cold=solve_cold, equivalents=discrete, edges=edges, symmetry=g)
         self.input_size, self.heatmap_size = self.keypass.input_size, self.keypass.heatmap_size
         self.keypoints = self.keypass.keypoints
         self.box = np.array(obj.box_corners, np.float64)

@@ -129,7 +129,7 @@ def test_keypoints_an_occluder_displaced_are_left_out_when_the_edges_agree(cam, 
     uv[cyl.keypoints[:, 2] > 40] += [20.0, 10.0]
     cfg = TrackerConfig.preset("fast", edge_verify=edge_verify, edge_gate_cells=gate_cells)
     kp = KeypointPass(OracleHeatmaps(cyl.keypoint_names, lambda i: uv), cyl.keypoints, cam, cfg,
-                      edges=EdgeScorer(cyl, S) if edge_verify else None, axis=(group.offset, group.axis))
+                      edges=EdgeScorer(cyl, S) if edge_verify else None, symmetry=group)
     p = kp(frame, A, 0, (R, t), StageClock(), gate=True)
     axis_err = np.degrees(np.arccos(np.clip((p.pose.R_m2c @ group.axis) @ (R @ group.axis), -1.0, 1.0)))
     assert p.accepted
