@@ -57,6 +57,18 @@ def test_every_frame_reaches_every_sink_and_results_are_final(tracker):
     assert stats.stage_ms["total"] > 0 and "write" in stats.stage_ms
 
 
+class _Slow(ListSink):
+    """A sink that takes ``s`` seconds a frame."""
+
+    def __init__(self, s):
+        super().__init__()
+        self.s = s
+
+    def write(self, frame):
+        super().write(frame)
+        time.sleep(self.s)
+
+
 def test_frames_read_before_the_loop_began_count_latency_from_its_start(tracker):
     """The reader fills its queue while the model loads and warms up (seconds on a first run, when
     numba compiles); that wait is start-up, not the loop's latency (a fresh clone's demo reported
@@ -69,16 +81,6 @@ def test_frames_read_before_the_loop_began_count_latency_from_its_start(tracker)
         stats = run_loop(src, tracker, sinks=[_Slow(0.3)])
     # the second frame waited in the queue while the first one's sink took 0.3 s: that counts
     assert stats.latency_ms[1] >= 300
-
-
-class _Slow(ListSink):
-    def __init__(self, s):
-        super().__init__()
-        self.s = s
-
-    def write(self, frame):
-        super().write(frame)
-        time.sleep(self.s)
 
 
 def test_a_sink_that_needs_images_needs_a_drawer(tracker):
