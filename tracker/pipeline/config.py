@@ -53,6 +53,10 @@ class TrackerConfig:
     only the keypoints found within this many heatmap cells of where the motion prediction puts
     them is one more rival (an occluder's confident guesses left out; 0: none). Objects with a
     continuous symmetry get the check for this rival alone, having no peak hypotheses.
+    edge_refine: any object's accepted fit is then refined on the crop's edges, its rendered
+    silhouette and creases pulled onto the nearest strong intensity edges with its inlier
+    keypoints as a prior (:mod:`tracker.pipeline.edge_refine`); edge_refine_weight: the edges'
+    weight against the keypoints' (their confidences summed).
     keypoint_recrop: when a search view yields no pose, crop closer around where its keypoints
     gather and try once more in the same frame.
     Solver: loss ('huber' | 'cauchy' | 'l2'), robust_scale_cells (the loss's scale, heatmap
@@ -120,6 +124,8 @@ class TrackerConfig:
     edge_margin: float = 0.05
     edge_min_inliers: int = 4
     edge_gate_cells: float = 3.0
+    edge_refine: bool = False
+    edge_refine_weight: float = 10.0
     # A tracked fit whose distance from the camera differs from the prediction's by more than this
     # factor (an object at 0.5 m moving 0.25 m in 33 ms, 7.5 m/s) is a degenerate fit of a few
     # keypoints, not motion: the frame is failed instead, and the next one crops from the
@@ -188,6 +194,8 @@ class TrackerConfig:
             raise KptrackError(f"tracker config: edge_min_inliers {self.edge_min_inliers} must be >= 4 (fewer points leave a pose free).")
         if not self.edge_gate_cells >= 0.0:
             raise KptrackError(f"tracker config: edge_gate_cells {self.edge_gate_cells} must be >= 0 heatmap cells (0: off).")
+        if not self.edge_refine_weight > 0.0:
+            raise KptrackError(f"tracker config: edge_refine_weight {self.edge_refine_weight} must be > 0 (the edges' weight against the keypoints').")
         if not 0.0 <= self.edge_margin <= 1.0:
             raise KptrackError(f"tracker config: edge_margin {self.edge_margin} must lie within 0..1 (a difference of edge scores).")
         if not self.roi_margin >= 1.0:

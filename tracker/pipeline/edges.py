@@ -29,6 +29,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from tracker.render.kernels import edge_pixels_kernel
 from tracker.render.renderer import Renderer
 
 
@@ -43,6 +44,7 @@ class EdgeScorer:
 
     def __init__(self, obj, input_size: int, crease_deg: float = 30.0, tolerance_px: int = 2, min_contrast: float = 8.0):
         self.renderer = Renderer(obj, smooth=False, cull=False)
+        self.normals = np.ascontiguousarray(self.renderer.face_normals, np.float64)
         self.size = int(input_size)
         self.cos_crease = float(np.cos(np.radians(crease_deg)))
         self.kernel = np.ones((2 * tolerance_px + 1, 2 * tolerance_px + 1), np.uint8)
@@ -55,10 +57,15 @@ class EdgeScorer:
         gx = cv2.Sobel(gray, cv2.CV_32F, 1, 0, ksize=3) * 0.25
         gy = cv2.Sobel(gray, cv2.CV_32F, 0, 1, ksize=3) * 0.25
         mag = cv2.magnitude(gx, gy)
+        strong = self.strong_level(mag)
+        return np.minimum(cv2.dilate(mag, self.kernel) / strong, 1.0)
+
+    def strong_level(self, mag: np.ndarray) -> float:
+        """The crop's strong-edge level from its gradient magnitude ``mag`` (S, S): half the 95th
+        percentile over every fourth pixel, at least ``min_contrast``."""
         sample = mag[::2, ::2].ravel()  # the 95th percentile of every fourth pixel: close enough, 7x cheaper
         k = int(0.95 * (sample.size - 1))
-        strong = max(self.min_contrast, 0.5 * float(np.partition(sample, k)[k]))
-        return np.minimum(cv2.dilate(mag, self.kernel) / strong, 1.0)
+        return max(self.min_contrast, 0.5 * float(np.partition(sample, k)[k]))
 
     def model_edges(self, K_crop: np.ndarray, R: np.ndarray, t: np.ndarray) -> np.ndarray:
         """(S, S) bool: the object's silhouette and visible creases in the crop at pose (R, t);
@@ -68,29 +75,72 @@ class EdgeScorer:
         ras = self.renderer.raster(K_crop, s, s, np.asarray(R, np.float64), np.asarray(t, np.float64), False, pad=1)
         if ras is None:
             return edges
-        fid = ras.fid
-        n = self.renderer.face_normals
-        inside = fid >= 0
-        e = np.zeros(fid.shape, bool)
-        for a, b in ((np.s_[1:, :], np.s_[:-1, :]), (np.s_[:, 1:], np.s_[:, :-1])):
-            # a neighbour across the silhouette, or on a face turned by more than the crease angle
-            # (sign-agnostic: meshes from the wild are not consistently wound); normals are compared
-            # only where two faces meet, a few pixels along each triangle edge
-            hit = inside[a] != inside[b]
-            fa, fb = fid[a], fid[b]
-            meet = inside[a] & inside[b] & (fa != fb)
-            ia, ib = fa[meet], fb[meet]
-            hit[meet] = np.abs(np.einsum("ij,ij->i", n[ia], n[ib])) < self.cos_crease
-            e[a] |= hit
-            e[b] |= hit
-        h, w = fid.shape
+        e = self._edge_pixels(ras.fid)
+        h, w = e.shape
         edges[ras.y0:ras.y0 + h, ras.x0:ras.x0 + w] = e[: s - ras.y0, : s - ras.x0]
         return edges
+
+    def edge_points(self, K_crop: np.ndarray, R: np.ndarray, t: np.ndarray, max_points: int):
+        """The model's edge pixels on the object at (R, t), at most ``max_points`` spread along
+        them: (crop px (N, 2) float64, their camera-frame points (N, 3) mm from the z-buffer, unit
+        normals of the edges in the crop (N, 2), and (N, 2) crop px from each pixel's centre to the
+        outline it marks: half a pixel outward on the silhouette, 0 on creases), or None when none
+        lands in the crop. The normal is the direction across which the rendered mask and face
+        normals change most."""
+        s = self.size
+        R, t = np.asarray(R, np.float64), np.asarray(t, np.float64)
+        ras = self.renderer.raster(K_crop, s, s, R, t, False, pad=2)
+        if ras is None:
+            return None
+        fid = ras.fid
+        inside = fid >= 0
+        e = self._edge_pixels(fid) & inside
+        e[:, ras.x0 + np.arange(fid.shape[1]) >= s] = False
+        e[ras.y0 + np.arange(fid.shape[0]) >= s, :] = False
+        ys, xs = np.nonzero(e)
+        if len(ys) == 0:
+            return None
+        if len(ys) > max_points:
+            pick = np.linspace(0, len(ys) - 1, max_points).round().astype(int)
+            ys, xs = ys[pick], xs[pick]
+        # normals: the structure tensor of the mask and the camera-facing face normals, from the
+        # Sobel differences of the 3 x 3 neighbourhood of each point (only there: cheaper than whole images)
+        nb = np.pad(fid, 1, constant_values=-1)[ys[:, None, None] + np.arange(3)[None, :, None],
+                                                  xs[:, None, None] + np.arange(3)[None, None, :]]
+        ins = nb >= 0
+        nrm = self.renderer.face_normals[np.maximum(nb, 0)] @ R.T
+        nrm *= -np.sign(nrm[..., 2:3] + 1e-12)
+        chans = np.concatenate([ins[..., None], nrm * ins[..., None]], axis=3)  # (N, 3, 3, 4)
+        gx = np.einsum("nijc,ij->nc", chans, _SOBEL_X)
+        gy = np.einsum("nijc,ij->nc", chans, _SOBEL_X.T)
+        jxx, jxy, jyy = (gx * gx).sum(1), (gx * gy).sum(1), (gy * gy).sum(1)
+        theta = 0.5 * np.arctan2(2.0 * jxy, jxx - jyy)
+        n = np.stack([np.cos(theta), np.sin(theta)], axis=1)
+        # a silhouette pixel's centre lies about half a pixel inside the outline it marks
+        inward = np.stack([gx[:, 0], gy[:, 0]], axis=1)
+        sil = ~(ins[:, 0, 1] & ins[:, 2, 1] & ins[:, 1, 0] & ins[:, 1, 2])
+        norm = np.linalg.norm(inward, axis=1)
+        bias = np.where((sil & (norm > 0))[:, None], -0.5 * inward / np.maximum(norm, 1e-12)[:, None], 0.0)
+        px = np.stack([xs + ras.x0, ys + ras.y0], axis=1).astype(np.float64)
+        z = ras.zbuf[ys, xs]
+        Kinv = np.linalg.inv(np.asarray(K_crop, np.float64))
+        Xc = (np.concatenate([px, np.ones((len(px), 1))], axis=1) @ Kinv.T) * z[:, None]
+        return px, Xc, n, bias
+
+    def _edge_pixels(self, fid: np.ndarray) -> np.ndarray:
+        """(h, w) bool, a raster's face ids -> its silhouette and crease pixels, both sides
+        (:func:`tracker.render.kernels.edge_pixels_kernel`)."""
+        out = np.empty(fid.shape, bool)
+        edge_pixels_kernel(fid, self.normals, self.cos_crease, out)
+        return out
 
     def score(self, strength: np.ndarray, K_crop: np.ndarray, R: np.ndarray, t: np.ndarray) -> float:
         """Mean edge strength (:meth:`image`) under the model's edges at (R, t); 0 when none are in the crop."""
         edges = self.model_edges(K_crop, R, t)
         return float(strength[edges].mean()) if edges.any() else 0.0
+
+
+_SOBEL_X = np.array([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])
 
 
 def crop_intrinsics(K: np.ndarray, A: np.ndarray) -> np.ndarray:

@@ -67,6 +67,7 @@ from tracker.objects.symmetry import SymmetryGroup, nearest_equivalent
 from tracker.pipeline.associate import heatmap_peaks, match_to_projection, peak_labels
 from tracker.pipeline.config import TrackerConfig
 from tracker.pipeline.decode import decode_dark
+from tracker.pipeline.edge_refine import EdgeRefiner
 from tracker.pipeline.edges import EdgeScorer, crop_intrinsics
 from tracker.pipeline.infer import HeatmapBackend
 from tracker.pipeline.solve_lm import solve_lm
@@ -162,7 +163,8 @@ class KeypointPass:
 
     def __init__(self, model: HeatmapBackend, keypoints: np.ndarray, camera: Camera, config: TrackerConfig, *,
                  decoder: Callable | None = None, solve_warm: Callable | None = None, solve_cold: Callable | None = None,
-                 equivalents: np.ndarray | None = None, edges: EdgeScorer | None = None, symmetry: SymmetryGroup | None = None):
+                 equivalents: np.ndarray | None = None, edges: EdgeScorer | None = None, symmetry: SymmetryGroup | None = None,
+                 refiner: EdgeRefiner | None = None):
         self.model, self.config = model, config
         self.equivalents = None if equivalents is None or len(equivalents) < 2 else np.asarray(equivalents, np.float64)
         # near-symmetries beyond the group, tried as further starts of the matched-peak fit
@@ -171,6 +173,7 @@ class KeypointPass:
             symmetry = SymmetryGroup(self.equivalents)
         self.symmetry = None if symmetry is None or symmetry.is_trivial else symmetry
         self.edges = edges if self.symmetry is not None else None  # ranks the fits tried
+        self.refiner = refiner
         self.input_size, self.heatmap_size = int(model.meta.input_size), int(model.meta.heatmap_size)
         # Writable private copies: numba specialises on the read-only flag, and the warm-up must
         # compile/load the same signatures the frame loop uses.
@@ -204,6 +207,8 @@ class KeypointPass:
             pose, matched = self._verified(crop, A, pose, matched, pool, px_per_cell)
         if matched is not None:  # the fit is of the matched peaks: report those as the keypoints
             uv, conf = matched
+        if accepted and self.refiner is not None:
+            pose = self._refined(crop, A, pose, uv, conf, px_per_cell)
         clock.lap("solve")
         return PassResult(A, uv, conf, pose, accepted, px_per_cell, crop, heat)
 
@@ -316,6 +321,23 @@ class KeypointPass:
             return pose, matched
         pose, _, matched = self._with_mask(best[0], best[1], True, *best[3:])
         return pose, matched
+
+    def _refined(self, crop: np.ndarray, A: np.ndarray, pose, uv: np.ndarray, conf: np.ndarray, px_per_cell: float):
+        """The accepted fit refined on the crop's edges with its inlier keypoints as a prior
+        (:mod:`tracker.pipeline.edge_refine`), when the refinement holds and still passes the accept
+        test; else the fit. Its RMS is recomputed over the same inliers; the covariance is the fit's."""
+        m = np.asarray(pose.inlier_mask, bool) & np.all(np.isfinite(uv), axis=1) & (conf > 0)
+        xyz, w = self.keypoints[m], conf[m]
+        uv_ideal = self.undistort(uv[m])
+        out = self.refiner(crop, A, pose.R_m2c, pose.t_m2c, xyz, uv_ideal, w,
+                           self.config.robust_scale_cells * px_per_cell)
+        if out is None:
+            return pose
+        R, t, _ = out
+        r2 = np.sum((project(xyz, R, t, self.K) - uv_ideal) ** 2, axis=1)
+        rms = float(np.sqrt(np.sum(w * r2) / np.sum(w))) if len(w) and np.sum(w) > 0 else float("inf")
+        refined = dataclasses.replace(pose, R_m2c=R, t_m2c=t, rms=rms)
+        return refined if self.acceptable(refined, px_per_cell) else pose
 
     def _same_place(self, R1: np.ndarray, t1: np.ndarray, R2: np.ndarray, t2: np.ndarray) -> bool:
         """Whether two poses put the object in nearly the same place: the second's symmetric

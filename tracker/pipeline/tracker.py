@@ -66,6 +66,7 @@ from tracker.errors import KptrackError
 from tracker.geometry import project, so3_exp, so3_log
 from tracker.objects.symmetry import canonical_pose, nearest_equivalent, symmetry_group
 from tracker.pipeline.config import TrackerConfig
+from tracker.pipeline.edge_refine import EdgeRefineConfig, EdgeRefiner
 from tracker.pipeline.edges import EdgeScorer
 from tracker.pipeline.keypoint_pass import KeypointPass, PassResult, StageClock
 from tracker.pipeline.infer import HeatmapBackend, check_model_matches_object
@@ -96,9 +97,12 @@ class Tracker:
         self.symmetry = symmetry_group(obj)
         g = self.symmetry
         discrete = g.discrete if g.axis is None else None
-        edges = EdgeScorer(obj, int(model.meta.input_size)) if cfg.edge_verify and not g.is_trivial else None
+        scorer = EdgeScorer(obj, int(model.meta.input_size)) if (cfg.edge_verify and not g.is_trivial) or cfg.edge_refine else None
+        edges = scorer if cfg.edge_verify and not g.is_trivial else None
+        refiner = EdgeRefiner(scorer, camera.K, camera.undistort_points if camera.has_distortion else _no_distortion,
+                              EdgeRefineConfig(edge_weight=cfg.edge_refine_weight)) if cfg.edge_refine else None
         self.keypass = KeypointPass(model, obj.keypoints, camera, cfg, decoder=decoder, solve_warm=solve_warm,
-                                    solve_cold=solve_cold, equivalents=discrete, edges=edges, symmetry=g)
+                                    solve_cold=solve_cold, equivalents=discrete, edges=edges, symmetry=g, refiner=refiner)
         self.input_size, self.heatmap_size = self.keypass.input_size, self.keypass.heatmap_size
         self.keypoints = self.keypass.keypoints
         self.box = np.array(obj.box_corners, np.float64)
@@ -336,3 +340,7 @@ def pass_score(p: PassResult) -> float:
 def _rejected(p: PassResult) -> PassResult:
     """The same pass, marked not accepted (a search view's pose only aims the next crop)."""
     return dataclasses.replace(p, accepted=False)
+
+
+def _no_distortion(uv: np.ndarray) -> np.ndarray:
+    return uv

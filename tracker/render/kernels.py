@@ -264,3 +264,36 @@ def shade_kernel(
             if write_depth:
                 depth[gy, gx] = zz
                 mask[gy, gx] = True
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def edge_pixels_kernel(fid, face_normals, cos_crease, out):
+    """Mark in ``out`` ((h, w) bool, cleared here) the pixels of a raster's face ids ``fid``
+    ((h, w) int32, -1 = empty) that lie on the object's silhouette or on a crease: a 4-neighbour
+    across the mask's border, or on another face whose normal (``face_normals`` (F, 3), unit)
+    differs by more than the crease angle (``|n_a . n_b| < cos_crease``, sign-agnostic: meshes
+    from the wild are not consistently wound). Both pixels of such a pair are marked. The numpy
+    twin is :func:`tracker.render.reference.edge_pixels_ref`."""
+    h, w = fid.shape
+    out[:, :] = False
+    for y in range(h):
+        for x in range(w):
+            a = fid[y, x]
+            for dy, dx in ((0, 1), (1, 0)):
+                yy = y + dy
+                xx = x + dx
+                if yy >= h or xx >= w:
+                    continue
+                b = fid[yy, xx]
+                if a == b:
+                    continue
+                hit = False
+                if (a < 0) != (b < 0):
+                    hit = True
+                elif a >= 0:
+                    dot = (face_normals[a, 0] * face_normals[b, 0] + face_normals[a, 1] * face_normals[b, 1]
+                           + face_normals[a, 2] * face_normals[b, 2])
+                    hit = abs(dot) < cos_crease
+                if hit:
+                    out[y, x] = True
+                    out[yy, xx] = True

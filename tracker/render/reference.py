@@ -105,3 +105,18 @@ def shade_ref(zbuf, fid, bary, K, R_m2c, faces, face_normals, corner_normals, co
     val = np.clip(alb * (ambient + (1.0 - ambient) * ndl)[:, None] + spec[:, None], 0, 255)
     out[ys, xs] = (val + 0.5).astype(np.uint8)
     return out
+
+
+def edge_pixels_ref(fid: np.ndarray, face_normals: np.ndarray, cos_crease: float) -> np.ndarray:
+    """Plain numpy silhouette and crease pixels of a raster's face ids, the reference for
+    :func:`~tracker.render.kernels.edge_pixels_kernel` (tests only): (h, w) bool."""
+    inside = fid >= 0
+    e = np.zeros(fid.shape, bool)
+    for a, b in ((np.s_[1:, :], np.s_[:-1, :]), (np.s_[:, 1:], np.s_[:, :-1])):
+        hit = inside[a] != inside[b]
+        fa, fb = fid[a], fid[b]
+        meet = inside[a] & inside[b] & (fa != fb)
+        hit[meet] = np.abs(np.einsum("ij,ij->i", face_normals[fa[meet]], face_normals[fb[meet]])) < cos_crease
+        e[a] |= hit
+        e[b] |= hit
+    return e

@@ -10,8 +10,8 @@ from render_scenes import make_camera, make_object, random_soup, rot
 from tracker.geometry import MIN_DEPTH_MM, project, project_cam, transform
 from tracker.objects import load_object
 from tracker.render import Renderer, keypoint_visibility
-from tracker.render.kernels import project_kernel, rasterize_kernel
-from tracker.render.reference import rasterize_ref, shade_ref
+from tracker.render.kernels import edge_pixels_kernel, project_kernel, rasterize_kernel
+from tracker.render.reference import edge_pixels_ref, rasterize_ref, shade_ref
 
 
 def test_project_kernel_agrees_with_geometry_project():
@@ -104,3 +104,21 @@ def test_default_object_renders_like_the_numpy_reference():
     assert len(np.unique(out.color[out.mask].reshape(-1, 3), axis=0)) > 20  # coloured and shaded
     vis = keypoint_visibility(obj.keypoints, cam, R, t, out.depth)
     assert set(vis.tolist()) <= {1, 2} and (vis == 2).sum() >= 2
+
+
+def test_edge_pixels_kernel_agrees_with_the_numpy_reference():
+    """The drill's faces at a turned pose: silhouette and crease pixels, both sides of each pair."""
+    obj = load_object("default")
+    cam = make_camera(160, 120, f=150.0)
+    R, t = rot([1, -0.6, 0.3], 125.0), np.array([4.0, -3.0, 2.2 * obj.diameter])
+    rend = Renderer(obj, smooth=False, cull=False)
+    ras = rend.raster(cam.K, cam.width, cam.height, R, t, False)
+    fid = np.ascontiguousarray(ras.fid)
+    normals = np.ascontiguousarray(rend.face_normals, np.float64)
+    for cos_crease in (np.cos(np.radians(30.0)), 0.0):
+        out = np.ones(fid.shape, bool)  # the kernel clears it
+        edge_pixels_kernel(fid, normals, cos_crease, out)
+        ref = edge_pixels_ref(fid, normals, cos_crease)
+        assert ref.sum() > 100
+        np.testing.assert_array_equal(out, ref)
+

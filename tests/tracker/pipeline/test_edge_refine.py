@@ -1,0 +1,132 @@
+"""Pose refinement on image edges (tracker.pipeline.edge_refine) and its use by the keypoint pass."""
+
+import cv2
+import numpy as np
+import pytest
+from kp_meshes import box_object, cylinder_object
+from kptrack_testing import OracleHeatmaps
+from tracker.camera import Camera
+from tracker.errors import KptrackError
+from tracker.geometry import project, so3_exp
+from tracker.objects.symmetry import symmetry_group
+from tracker.pipeline.config import TrackerConfig
+from tracker.pipeline.edge_refine import EdgeRefineConfig, EdgeRefiner
+from tracker.pipeline.edges import EdgeScorer, crop_intrinsics
+from tracker.pipeline.keypoint_pass import KeypointPass, StageClock
+from tracker.pipeline.search import box_crop
+from tracker.pipeline.tracker import Tracker
+from tracker.render.renderer import Renderer
+
+W, H, S = 640, 480, 256
+R_CYL = so3_exp(np.array([1.2, 0.3, 0.2]))
+T_CYL = np.array([10.0, -5.0, 380.0])
+
+
+@pytest.fixture(scope="module", name="cam")
+def camera_640x480():
+    return Camera.from_fov(60.0, W, H)
+
+
+@pytest.fixture(scope="module", name="cyl")
+def cylinder():
+    return cylinder_object()
+
+
+def _scene(obj, cam, R, t, seed=0):
+    """A frame of the object (one grey, shaded) at (R, t) over a smooth random background, the
+    tracking crop's affine around it, and the crop."""
+    rng = np.random.default_rng(seed)
+    bg = np.clip(90 + 25 * rng.standard_normal((H // 16, W // 16, 3)), 0, 255).astype(np.uint8)
+    bg = np.ascontiguousarray(np.kron(bg, np.ones((16, 16, 1), np.uint8)))
+    frame = Renderer(obj).render(cam, R, t, background=bg).color
+    cfg = TrackerConfig.preset("fast")
+    A = box_crop(cam, np.array(obj.box_corners, float), R, t, cfg.roi_margin, cfg.min_roi_px, S)
+    return frame, A, cv2.warpAffine(frame, A, (S, S), flags=cv2.INTER_LINEAR)
+
+
+def _refiner(obj, cam, **kw):
+    return EdgeRefiner(EdgeScorer(obj, S), cam.K, cam.undistort_points, EdgeRefineConfig(**kw))
+
+
+def test_edge_points_lie_on_the_outline_with_normals_across_it(cam):
+    """A box seen face-on: every edge point is on its front face's outline (z of the face), its
+    normal is across the side it lies on, and silhouette points are marked half a pixel inward."""
+    box = box_object("box", "box")
+    scorer = EdgeScorer(box, S)
+    K = crop_intrinsics(cam.K, np.array([[0.5, 0.0, 0.0], [0.0, 0.5, 0.0]]))
+    K[0, 2], K[1, 2] = S / 2, S / 2
+    t = np.array([0.0, 0.0, 400.0])
+    px, Xc, n, bias = scorer.edge_points(K, np.eye(3), t, 400)
+    half = np.abs(box.vertices).max(0)
+    assert np.allclose(Xc[:, 2], t[2] - half[2], atol=0.5)  # the front face
+    on_side = np.abs(np.abs(Xc[:, 0]) - half[0]) < 2.0  # the left and right sides
+    on_top = np.abs(np.abs(Xc[:, 1]) - half[1]) < 2.0  # the top and bottom (corners: both, normals diagonal)
+    assert np.count_nonzero(on_side & ~on_top) > 20 and np.mean(np.abs(n[on_side & ~on_top, 0]) > 0.99) > 0.9
+    assert np.count_nonzero(on_top & ~on_side) > 20 and np.mean(np.abs(n[on_top & ~on_side, 1]) > 0.99) > 0.9
+    np.testing.assert_allclose(np.linalg.norm(bias, axis=1), 0.5)
+    # the bias points outward: away from the face's centre
+    assert np.all(np.einsum("ij,ij->i", bias, px - K[:2, 2]) > 0)
+
+
+def test_the_edges_pull_a_depth_error_back_without_keypoints(cam, cyl):
+    """The cylinder 6 % too far and turned 2 deg: edges alone bring it within 1 % of its depth."""
+    _, A, crop = _scene(cyl, cam, R_CYL, T_CYL)
+    t0 = T_CYL * 1.06
+    R0 = so3_exp(np.array([0.03, -0.02, 0.0])) @ R_CYL
+    out = _refiner(cyl, cam, iterations=4)(crop, A, R0, t0, np.zeros((0, 3)), np.zeros((0, 2)), np.zeros(0), 6.0)
+    assert out is not None
+    R, t, used = out
+    assert used >= 20
+    assert np.linalg.norm(t - T_CYL) < 0.01 * T_CYL[2] < np.linalg.norm(t0 - T_CYL)
+
+
+def test_the_true_pose_stays_put(cam, cyl):
+    """At the true pose with exact keypoints the refinement moves it by well under a millimetre."""
+    _, A, crop = _scene(cyl, cam, R_CYL, T_CYL)
+    uv = project(cyl.keypoints, R_CYL, T_CYL, cam.K)
+    R, t, _ = _refiner(cyl, cam)(crop, A, R_CYL, T_CYL, cyl.keypoints, uv, np.ones(len(uv)), 6.0)
+    assert np.linalg.norm(t - T_CYL) < 1.0
+    axis = symmetry_group(cyl).axis
+    assert np.degrees(np.arccos(np.clip((R @ axis) @ (R_CYL @ axis), -1, 1))) < 0.3
+
+
+def test_a_flat_crop_or_a_far_move_gives_no_refinement(cam, cyl):
+    _, A, crop = _scene(cyl, cam, R_CYL, T_CYL)
+    flat = np.full_like(crop, 128)
+    assert _refiner(cyl, cam)(flat, A, R_CYL, T_CYL, np.zeros((0, 3)), np.zeros((0, 2)), np.zeros(0), 6.0) is None
+    # the edges would move it 6 % of its depth; a refinement may move it 1 %
+    out = _refiner(cyl, cam, iterations=4, max_shift=0.01)(crop, A, R_CYL, T_CYL * 1.06, np.zeros((0, 3)),
+                                                           np.zeros((0, 2)), np.zeros(0), 6.0)
+    assert out is None
+
+
+def test_the_pass_refines_a_fit_its_keypoints_hold_too_far(cam, cyl):
+    """Keypoints shrunk 4 % towards their centre (a network's peaks pulled inward): the keypoint
+    fit puts the cylinder about 4 % too far. With edge_refine the edges pull it back most of the
+    way (the keypoints, weighted a tenth of the edges, hold it some way off)."""
+    frame, A, _ = _scene(cyl, cam, R_CYL, T_CYL)
+    uv = cam.project(cyl.keypoints, R_CYL, T_CYL)
+    uv = uv.mean(0) + 0.96 * (uv - uv.mean(0))
+    err = {}
+    for refine in (False, True):
+        cfg = TrackerConfig.preset("fast", edge_refine=refine)
+        refiner = _refiner(cyl, cam, edge_weight=cfg.edge_refine_weight) if refine else None
+        kp = KeypointPass(OracleHeatmaps(cyl.keypoint_names, lambda i: uv), cyl.keypoints, cam, cfg,
+                          symmetry=symmetry_group(cyl), refiner=refiner)
+        p = kp(frame, A, 0, (R_CYL, T_CYL), StageClock())
+        assert p.accepted
+        err[refine] = np.linalg.norm(np.asarray(p.pose.t_m2c) - T_CYL) / T_CYL[2]
+    assert err[False] > 0.03
+    assert err[True] < 0.6 * err[False]
+
+
+def test_the_tracker_builds_the_refiner_only_when_asked(cam, cyl):
+    oracle = OracleHeatmaps(cyl.keypoint_names, lambda i: None)
+    assert Tracker(oracle, cyl, cam, TrackerConfig.preset("fast", edge_refine=True)).keypass.refiner is not None
+    assert Tracker(oracle, cyl, cam, TrackerConfig.preset("fast", edge_refine=False)).keypass.refiner is None
+
+
+@pytest.mark.parametrize("bad", [0.0, -1.0, float("nan")])
+def test_edge_refine_weight_checked(bad):
+    with pytest.raises(KptrackError, match="edge_refine_weight"):
+        TrackerConfig.preset("fast", edge_refine_weight=bad)

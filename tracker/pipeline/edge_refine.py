@@ -1,0 +1,205 @@
+"""Pose refinement on image edges: the keypoint fit, moved so the object's rendered outline and
+creases land on the crop's intensity edges as well.
+
+Keypoints pin a pose to a handful of heatmap peaks, each a few pixels uncertain. On an object
+whose keypoints constrain depth weakly (a bottle's lie near its axis and rims) the fit can sit
+tens of millimetres off in depth and some degrees off in tilt while its keypoints still project
+within a few pixels. Its outline does not: the silhouette's width and the rims' ellipses tell
+depth and tilt. This is the classic model-based edge tracker's step (RAPiD, Harris and Stennett
+1990; Drummond and Cipolla 2002), run after the keypoint pass with the keypoints kept as a prior.
+
+Each outer iteration renders the object in the crop at the current pose
+(:meth:`tracker.pipeline.edges.EdgeScorer.edge_points`: silhouette and crease pixels, their 3D
+points from the z-buffer and their normals in the image), and searches along each normal, up to
+``search_px`` crop pixels either way, for the nearest local maximum of the crop's gradient
+across the normal that is strong (at least ``strong_frac`` of the crop's strong-edge level) and
+runs along the model edge (the gradient within ``max_angle_deg`` of the normal). Then a few
+Gauss-Newton steps on six parameters (a rotation about the object's origin and a translation,
+camera frame) minimise, in ideal frame pixels,
+
+* each found edge point's distance along its normal to the image edge, Cauchy-weighted at
+  ``sigma_px`` (crop pixels), the points together weighing ``edge_weight`` times the keypoints;
+* each inlier keypoint's reprojection error, weighted by its confidence, Huber at the pass's
+  robust scale.
+
+The refined pose replaces the fit only when enough edge points were found (``min_points``), it
+moved less than ``max_turn_deg`` and ``max_shift`` of the depth (a refinement, not a new pose),
+and the caller's accept test still passes. Occluders' outlines are edges too: the nearest-edge
+rule, the robust weights and the keypoint prior keep them from pulling far, but a fit the
+keypoints already let an occluder pull is not mended here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import cv2
+import numpy as np
+
+from tracker.geometry import project, rotation_error_deg
+from tracker.pipeline.edges import EdgeScorer, crop_intrinsics
+
+
+@dataclasses.dataclass(frozen=True)
+class EdgeRefineConfig:
+    """Settings of :class:`EdgeRefiner` (see the module docstring)."""
+
+    search_px: int = 6
+    iterations: int = 2
+    steps: int = 2
+    edge_weight: float = 1.0
+    sigma_px: float = 1.5
+    strong_frac: float = 0.5
+    max_angle_deg: float = 45.0
+    max_points: int = 200
+    min_points: int = 20
+    max_turn_deg: float = 10.0
+    max_shift: float = 0.1
+
+
+class EdgeRefiner:
+    """Refines a pose on the crop's edges (see the module docstring).
+
+    edges: the :class:`~tracker.pipeline.edges.EdgeScorer` that renders the object's edges in a crop.
+    K: (3, 3) the camera's intrinsics (ideal pixels). undistort: observed frame px (N, 2) -> ideal.
+    """
+
+    def __init__(self, edges: EdgeScorer, K: np.ndarray, undistort, config: EdgeRefineConfig | None = None):
+        self.edges, self.K, self.undistort = edges, np.asarray(K, np.float64), undistort
+        self.cfg = config or EdgeRefineConfig()
+        r = self.cfg.search_px
+        self.offsets = np.arange(-r, r + 1, dtype=np.float32)
+        self.cos_max = float(np.cos(np.radians(self.cfg.max_angle_deg)))
+
+    def __call__(self, crop: np.ndarray, A: np.ndarray, R: np.ndarray, t: np.ndarray, xyz: np.ndarray,
+                 uv_ideal: np.ndarray, w: np.ndarray, kp_scale_px: float) -> tuple[np.ndarray, np.ndarray, int] | None:
+        """(R, t, edge points used in the last iteration) refined from the pose (R, t), or None when the
+        crop gave too few edge points or the result left the refinement's bounds.
+
+        crop: (S, S, 3) uint8 BGR, cut from the frame with the affine A (2, 3) frame px -> crop px.
+        xyz (N, 3) mm, uv_ideal (N, 2) ideal frame px and w (N,) confidences: the fit's inlier keypoints.
+        kp_scale_px: the keypoints' Huber scale, frame px."""
+        cfg = self.cfg
+        R0, t0 = np.asarray(R, np.float64), np.asarray(t, np.float64)
+        R, t = R0.copy(), t0.copy()
+        A = np.asarray(A, np.float64)
+        M = A[:, :2]
+        Minv = np.linalg.inv(M)
+        crop_px = float(np.sqrt(abs(np.linalg.det(Minv))))  # frame px per crop px
+        gx, gy, strong = self._gradients(crop)
+        Kc = crop_intrinsics(self.K, A)
+        used = 0
+        for _ in range(cfg.iterations):
+            pts = self.edges.edge_points(Kc, R, t, cfg.max_points)
+            if pts is None:
+                return None
+            p, Xc, n, bias = pts
+            d, ok = self._search(gx, gy, strong, p + bias, n)
+            used = int(np.count_nonzero(ok))
+            if used < cfg.min_points:
+                return None
+            # the found image edge, moved back by the pixel's offset from its outline, in ideal
+            # frame px (where the model point projects), and each normal in frame px
+            q = p[ok] + d[ok, None] * n[ok]
+            q_frame = self.undistort((q - A[:, 2]) @ Minv.T)
+            n_frame = n[ok] @ M  # a line's normal maps by M^T
+            n_frame /= np.linalg.norm(n_frame, axis=1, keepdims=True)
+            Xo = (Xc[ok] - t) @ R  # model-frame points: R^T (Xc - t)
+            R, t = self._steps(R, t, Xo, q_frame, n_frame, xyz, uv_ideal, w, kp_scale_px, cfg.sigma_px * crop_px)
+        if not (np.all(np.isfinite(R)) and np.all(np.isfinite(t)) and t[2] > 0):
+            return None
+        if rotation_error_deg(R0, R) > cfg.max_turn_deg or np.linalg.norm(t - t0) > cfg.max_shift * abs(t0[2]):
+            return None
+        return R, t, used
+
+    def _gradients(self, crop: np.ndarray):
+        """(gx, gy) float32 of the crop's grey levels and its strong-edge level (as EdgeScorer.image)."""
+        gray = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY).astype(np.float32)
+        gx = cv2.Sobel(gray, cv2.CV_32F, 1, 0, ksize=3) * 0.25
+        gy = cv2.Sobel(gray, cv2.CV_32F, 0, 1, ksize=3) * 0.25
+        return gx, gy, self.edges.strong_level(cv2.magnitude(gx, gy))
+
+    def _search(self, gx: np.ndarray, gy: np.ndarray, strong: float, p: np.ndarray, n: np.ndarray):
+        """(signed offset along each normal to the nearest qualifying image edge, crop px (N,);
+        found (N,) bool)."""
+        off = self.offsets
+        xs = (p[:, 0:1] + off[None] * n[:, 0:1]).astype(np.float32)
+        ys = (p[:, 1:2] + off[None] * n[:, 1:2]).astype(np.float32)
+        sx = cv2.remap(gx, xs, ys, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        sy = cv2.remap(gy, xs, ys, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        along = np.abs(sx * n[:, 0:1] + sy * n[:, 1:2])  # the gradient across the model edge
+        mag = np.sqrt(sx * sx + sy * sy)
+        good = (along >= self.cfg.strong_frac * strong) & (along >= self.cos_max * mag)
+        peak = np.zeros_like(good)
+        peak[:, 1:-1] = (along[:, 1:-1] >= along[:, :-2]) & (along[:, 1:-1] >= along[:, 2:])
+        cand = good & peak
+        found = cand.any(axis=1)
+        # the nearest candidate to the model edge (offset 0), the stronger on a tie
+        dist = np.where(cand, np.abs(off)[None] - 1e-3 * along / max(strong, 1e-6), np.inf)
+        k = np.argmin(dist, axis=1)
+        rows = np.arange(len(p))
+        kk = np.clip(k, 1, len(off) - 2)
+        a, b, c = along[rows, kk - 1], along[rows, kk], along[rows, kk + 1]
+        den = a - 2.0 * b + c
+        sub = np.where(np.abs(den) > 1e-9, 0.5 * (a - c) / np.where(np.abs(den) > 1e-9, den, 1.0), 0.0)
+        return off[kk] + np.clip(sub, -0.5, 0.5), found
+
+    def _steps(self, R, t, Xo, q, n, xyz, uv, w, kp_scale, edge_scale):
+        """cfg.steps Gauss-Newton steps of the joint edge + keypoint cost from (R, t); returns (R, t)."""
+        cfg = self.cfg
+        wk = np.asarray(w, np.float64)
+        we_total = cfg.edge_weight * max(float(wk.sum()), 1.0)  # without keypoints, as much as one
+        for _ in range(cfg.steps):
+            Je, re = _point_rows(self.K, R, t, Xo)  # (Ne, 2, 6), (Ne, 2) projections
+            r_e = np.einsum("ij,ij->i", n, re - q)
+            J_e = np.einsum("ij,ijk->ik", n, Je)
+            c_e = 1.0 / (1.0 + (r_e / edge_scale) ** 2)  # Cauchy
+            a_e = c_e * (we_total / len(r_e))
+            H = (J_e * a_e[:, None]).T @ J_e
+            g = (J_e * a_e[:, None]).T @ r_e
+            if len(xyz):
+                Jk, pk = _point_rows(self.K, R, t, xyz)
+                r_k = pk - uv
+                nrm = np.linalg.norm(r_k, axis=1)
+                hub = np.where(nrm <= kp_scale, 1.0, kp_scale / np.maximum(nrm, 1e-12))
+                Jk2 = Jk.reshape(-1, 6)
+                a2 = np.repeat((wk * hub), 2)
+                H += (Jk2 * a2[:, None]).T @ Jk2
+                g += (Jk2 * a2[:, None]).T @ r_k.reshape(-1)
+            H[np.diag_indices(6)] *= 1.0 + 1e-3
+            try:
+                delta = -np.linalg.solve(H + 1e-9 * np.eye(6), g)
+            except np.linalg.LinAlgError:
+                break
+            omega, ups = delta[:3], delta[3:]
+            R = _expm(omega) @ R
+            t = t + ups
+        return R, t
+
+
+def _point_rows(K: np.ndarray, R: np.ndarray, t: np.ndarray, Xo: np.ndarray):
+    """(J (N, 2, 6), uv (N, 2)): ideal pixels of model points Xo (N, 3) at (R, t) and their
+    derivatives in the increment (omega: a rotation about the object's origin, camera frame; upsilon mm)."""
+    Xr = Xo @ R.T  # R Xo: the point about the object's origin
+    Xc = Xr + t
+    z = Xc[:, 2]
+    fx, fy, cx, cy = K[0, 0], K[1, 1], K[0, 2], K[1, 2]
+    uv = np.stack([fx * Xc[:, 0] / z + cx + K[0, 1] * Xc[:, 1] / z, fy * Xc[:, 1] / z + cy], axis=1)
+    Jp = np.zeros((len(Xo), 2, 3))
+    Jp[:, 0, 0] = fx / z
+    Jp[:, 0, 1] = K[0, 1] / z
+    Jp[:, 0, 2] = -(fx * Xc[:, 0] + K[0, 1] * Xc[:, 1]) / z ** 2
+    Jp[:, 1, 1] = fy / z
+    Jp[:, 1, 2] = -fy * Xc[:, 1] / z ** 2
+    # d(Xc)/d(omega) = -[R Xo]x, d(Xc)/d(upsilon) = I
+    skew = np.zeros((len(Xo), 3, 3))
+    skew[:, 0, 1], skew[:, 0, 2] = Xr[:, 2], -Xr[:, 1]
+    skew[:, 1, 0], skew[:, 1, 2] = -Xr[:, 2], Xr[:, 0]
+    skew[:, 2, 0], skew[:, 2, 1] = Xr[:, 1], -Xr[:, 0]
+    J = np.concatenate([Jp @ skew, Jp], axis=2)
+    return J, uv
+
+
+def _expm(omega: np.ndarray) -> np.ndarray:
+    """Rotation matrix of the axis-angle vector omega (3,)."""
+    return cv2.Rodrigues(np.asarray(omega, np.float64).reshape(3, 1))[0]
