@@ -8,9 +8,10 @@ within a few pixels. Its outline does not: the silhouette's width and the rims' 
 depth and tilt. This is the classic model-based edge tracker's step (RAPiD, Harris and Stennett
 1990; Drummond and Cipolla 2002), run after the keypoint pass with the keypoints kept as a prior.
 
-Each outer iteration renders the object in the crop at the current pose
+The object is rendered once in the crop at the fit's pose
 (:meth:`tracker.pipeline.edges.EdgeScorer.edge_points`: silhouette and crease pixels, their 3D
-points from the z-buffer and their normals in the image), and searches along each normal, up to
+points from the z-buffer and their normals in the image). Each of ``iterations`` projects those
+points at the current pose and searches along each normal, up to
 ``search_px`` crop pixels either way, for the nearest local maximum of the crop's gradient
 across the normal that is strong (at least ``strong_frac`` of the crop's strong-edge level) and
 runs along the model edge (the gradient within ``max_angle_deg`` of the normal). Then a few
@@ -35,6 +36,7 @@ import dataclasses
 
 import cv2
 import numpy as np
+from numba import njit
 
 from tracker.geometry import project, rotation_error_deg
 from tracker.pipeline.edges import EdgeScorer, crop_intrinsics
@@ -47,7 +49,7 @@ class EdgeRefineConfig:
     search_px: int = 6
     iterations: int = 2
     steps: int = 2
-    edge_weight: float = 1.0
+    edge_weight: float = 10.0
     sigma_px: float = 1.5
     strong_frac: float = 0.5
     max_angle_deg: float = 45.0
@@ -88,12 +90,18 @@ class EdgeRefiner:
         crop_px = float(np.sqrt(abs(np.linalg.det(Minv))))  # frame px per crop px
         gx, gy, strong = self._gradients(crop)
         Kc = crop_intrinsics(self.K, A)
+        # the model's edges are rendered once; later iterations project the same model points at
+        # the updated pose (a smooth object's outline slides over its surface, but only to second
+        # order in a refinement's few-pixel moves) and search again from there
+        pts = self.edges.edge_points(Kc, R, t, cfg.max_points)
+        if pts is None:
+            return None
+        p, Xc, n, bias = pts
+        Xo_all = (Xc - t) @ R  # model-frame points: R^T (Xc - t)
         used = 0
-        for _ in range(cfg.iterations):
-            pts = self.edges.edge_points(Kc, R, t, cfg.max_points)
-            if pts is None:
-                return None
-            p, Xc, n, bias = pts
+        for it in range(cfg.iterations):
+            if it:
+                p = project(Xo_all, R, t, Kc)
             d, ok = self._search(gx, gy, strong, p + bias, n)
             used = int(np.count_nonzero(ok))
             if used < cfg.min_points:
@@ -104,8 +112,7 @@ class EdgeRefiner:
             q_frame = self.undistort((q - A[:, 2]) @ Minv.T)
             n_frame = n[ok] @ M  # a line's normal maps by M^T
             n_frame /= np.linalg.norm(n_frame, axis=1, keepdims=True)
-            Xo = (Xc[ok] - t) @ R  # model-frame points: R^T (Xc - t)
-            R, t = self._steps(R, t, Xo, q_frame, n_frame, xyz, uv_ideal, w, kp_scale_px, cfg.sigma_px * crop_px)
+            R, t = self._steps(R, t, Xo_all[ok], q_frame, n_frame, xyz, uv_ideal, w, kp_scale_px, cfg.sigma_px * crop_px)
         if not (np.all(np.isfinite(R)) and np.all(np.isfinite(t)) and t[2] > 0):
             return None
         if rotation_error_deg(R0, R) > cfg.max_turn_deg or np.linalg.norm(t - t0) > cfg.max_shift * abs(t0[2]):
@@ -147,57 +154,76 @@ class EdgeRefiner:
     def _steps(self, R, t, Xo, q, n, xyz, uv, w, kp_scale, edge_scale):
         """cfg.steps Gauss-Newton steps of the joint edge + keypoint cost from (R, t); returns (R, t)."""
         cfg = self.cfg
-        wk = np.asarray(w, np.float64)
-        we_total = cfg.edge_weight * max(float(wk.sum()), 1.0)  # without keypoints, as much as one
+        wk = np.ascontiguousarray(w, np.float64)
+        we = cfg.edge_weight * max(float(wk.sum()), 1.0) / len(Xo)  # without keypoints, as much as one
+        Xo, q, n = np.ascontiguousarray(Xo), np.ascontiguousarray(q, np.float64), np.ascontiguousarray(n, np.float64)
+        xyz, uv = np.ascontiguousarray(xyz, np.float64).reshape(-1, 3), np.ascontiguousarray(uv, np.float64).reshape(-1, 2)
+        H, g = np.empty((6, 6)), np.empty(6)
         for _ in range(cfg.steps):
-            Je, re = _point_rows(self.K, R, t, Xo)  # (Ne, 2, 6), (Ne, 2) projections
-            r_e = np.einsum("ij,ij->i", n, re - q)
-            J_e = np.einsum("ij,ijk->ik", n, Je)
-            c_e = 1.0 / (1.0 + (r_e / edge_scale) ** 2)  # Cauchy
-            a_e = c_e * (we_total / len(r_e))
-            H = (J_e * a_e[:, None]).T @ J_e
-            g = (J_e * a_e[:, None]).T @ r_e
-            if len(xyz):
-                Jk, pk = _point_rows(self.K, R, t, xyz)
-                r_k = pk - uv
-                nrm = np.linalg.norm(r_k, axis=1)
-                hub = np.where(nrm <= kp_scale, 1.0, kp_scale / np.maximum(nrm, 1e-12))
-                Jk2 = Jk.reshape(-1, 6)
-                a2 = np.repeat((wk * hub), 2)
-                H += (Jk2 * a2[:, None]).T @ Jk2
-                g += (Jk2 * a2[:, None]).T @ r_k.reshape(-1)
+            normal_equations(self.K, R, t, Xo, n, q, we, edge_scale, xyz, uv, wk, kp_scale, H, g)
             H[np.diag_indices(6)] *= 1.0 + 1e-3
             try:
                 delta = -np.linalg.solve(H + 1e-9 * np.eye(6), g)
             except np.linalg.LinAlgError:
                 break
-            omega, ups = delta[:3], delta[3:]
-            R = _expm(omega) @ R
-            t = t + ups
+            R = _expm(delta[:3]) @ R
+            t = t + delta[3:]
         return R, t
 
 
-def _point_rows(K: np.ndarray, R: np.ndarray, t: np.ndarray, Xo: np.ndarray):
-    """(J (N, 2, 6), uv (N, 2)): ideal pixels of model points Xo (N, 3) at (R, t) and their
-    derivatives in the increment (omega: a rotation about the object's origin, camera frame; upsilon mm)."""
-    Xr = Xo @ R.T  # R Xo: the point about the object's origin
-    Xc = Xr + t
-    z = Xc[:, 2]
-    fx, fy, cx, cy = K[0, 0], K[1, 1], K[0, 2], K[1, 2]
-    uv = np.stack([fx * Xc[:, 0] / z + cx + K[0, 1] * Xc[:, 1] / z, fy * Xc[:, 1] / z + cy], axis=1)
-    Jp = np.zeros((len(Xo), 2, 3))
-    Jp[:, 0, 0] = fx / z
-    Jp[:, 0, 1] = K[0, 1] / z
-    Jp[:, 0, 2] = -(fx * Xc[:, 0] + K[0, 1] * Xc[:, 1]) / z ** 2
-    Jp[:, 1, 1] = fy / z
-    Jp[:, 1, 2] = -fy * Xc[:, 1] / z ** 2
-    # d(Xc)/d(omega) = -[R Xo]x, d(Xc)/d(upsilon) = I
-    skew = np.zeros((len(Xo), 3, 3))
-    skew[:, 0, 1], skew[:, 0, 2] = Xr[:, 2], -Xr[:, 1]
-    skew[:, 1, 0], skew[:, 1, 2] = -Xr[:, 2], Xr[:, 0]
-    skew[:, 2, 0], skew[:, 2, 1] = Xr[:, 1], -Xr[:, 0]
-    J = np.concatenate([Jp @ skew, Jp], axis=2)
-    return J, uv
+@njit(cache=True, nogil=True, error_model="numpy")
+def _row(K, R, t, X, dx, dy, target, row):
+    """One residual of the joint cost: the component along (dx, dy) of the ideal pixel of model
+    point X (3,) at (R, t), minus ``target``; returned, with its derivative in the pose increment
+    written to ``row`` (6,): (Xr x gr, gr), gr = (dx, dy) . d(uv)/d(Xc), Xr = R X, since
+    d(Xc) = omega x Xr + upsilon (omega a rotation about the object's origin, camera frame)."""
+    xr = R[0, 0] * X[0] + R[0, 1] * X[1] + R[0, 2] * X[2]
+    yr = R[1, 0] * X[0] + R[1, 1] * X[1] + R[1, 2] * X[2]
+    zr = R[2, 0] * X[0] + R[2, 1] * X[1] + R[2, 2] * X[2]
+    xc, yc, zc = xr + t[0], yr + t[1], zr + t[2]
+    fx, sk, fy = K[0, 0], K[0, 1], K[1, 1]
+    u = (fx * xc + sk * yc) / zc + K[0, 2]
+    v = fy * yc / zc + K[1, 2]
+    g0 = dx * fx / zc
+    g1 = (dx * sk + dy * fy) / zc
+    g2 = -(dx * (fx * xc + sk * yc) + dy * fy * yc) / (zc * zc)
+    row[0] = yr * g2 - zr * g1
+    row[1] = zr * g0 - xr * g2
+    row[2] = xr * g1 - yr * g0
+    row[3] = g0
+    row[4] = g1
+    row[5] = g2
+    return dx * u + dy * v - target
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _add(H, g, row, res, weight):
+    for i in range(6):
+        wi = weight * row[i]
+        g[i] += wi * res
+        for j in range(6):
+            H[i, j] += wi * row[j]
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def normal_equations(K, R, t, Xo, n, q, w_edge, edge_scale, xyz, uv, w_kp, kp_scale, H, g):
+    """Fill H (6, 6) and g (6,) of the joint cost at (R, t) (see :class:`EdgeRefiner`): each edge
+    point Xo[i] (model mm) along its normal n[i] to q[i] (ideal frame px), Cauchy at edge_scale
+    with weight w_edge; each keypoint xyz[k] to uv[k], in x and y, Huber at kp_scale on its
+    distance with weight w_kp[k]. The numpy twin is in tests/tracker/pipeline/test_edge_refine.py."""
+    H[:, :] = 0.0
+    g[:] = 0.0
+    row, row_v = np.empty(6), np.empty(6)
+    for i in range(Xo.shape[0]):
+        r = _row(K, R, t, Xo[i], n[i, 0], n[i, 1], n[i, 0] * q[i, 0] + n[i, 1] * q[i, 1], row)
+        _add(H, g, row, r, w_edge / (1.0 + (r / edge_scale) ** 2))
+    for k in range(xyz.shape[0]):
+        ru = _row(K, R, t, xyz[k], 1.0, 0.0, uv[k, 0], row)
+        rv = _row(K, R, t, xyz[k], 0.0, 1.0, uv[k, 1], row_v)
+        d = np.sqrt(ru * ru + rv * rv)
+        a = w_kp[k] * (1.0 if d <= kp_scale else kp_scale / d)
+        _add(H, g, row, ru, a)
+        _add(H, g, row_v, rv, a)
 
 
 def _expm(omega: np.ndarray) -> np.ndarray:

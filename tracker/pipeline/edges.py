@@ -84,7 +84,7 @@ class EdgeScorer:
         """The model's edge pixels on the object at (R, t), at most ``max_points`` spread along
         them: (crop px (N, 2) float64, their camera-frame points (N, 3) mm from the z-buffer, unit
         normals of the edges in the crop (N, 2), and (N, 2) crop px from each pixel's centre to the
-        outline it marks: half a pixel outward on the silhouette, 0 on creases), or None when none
+        outline it marks: outward on the silhouette, 0 on creases), or None when none
         lands in the crop. The normal is the direction across which the rendered mask and face
         normals change most."""
         s = self.size
@@ -116,11 +116,15 @@ class EdgeScorer:
         jxx, jxy, jyy = (gx * gx).sum(1), (gx * gy).sum(1), (gy * gy).sum(1)
         theta = 0.5 * np.arctan2(2.0 * jxy, jxx - jyy)
         n = np.stack([np.cos(theta), np.sin(theta)], axis=1)
-        # a silhouette pixel's centre lies about half a pixel inside the outline it marks
+        # A silhouette pixel (one with a 4-neighbour outside) has its centre inside the outline by
+        # a distance spread evenly over 0 .. max(|n_x|, |n_y|) px (n the outline's unit normal): the
+        # neighbour across in x lies |n_x| further out, the one across in y |n_y|. Half that, outward.
         inward = np.stack([gx[:, 0], gy[:, 0]], axis=1)
         sil = ~(ins[:, 0, 1] & ins[:, 2, 1] & ins[:, 1, 0] & ins[:, 1, 2])
         norm = np.linalg.norm(inward, axis=1)
-        bias = np.where((sil & (norm > 0))[:, None], -0.5 * inward / np.maximum(norm, 1e-12)[:, None], 0.0)
+        unit = inward / np.maximum(norm, 1e-12)[:, None]
+        half = 0.5 * np.abs(unit).max(axis=1)
+        bias = np.where((sil & (norm > 0))[:, None], -half[:, None] * unit, 0.0)
         px = np.stack([xs + ras.x0, ys + ras.y0], axis=1).astype(np.float64)
         z = ras.zbuf[ys, xs]
         Kinv = np.linalg.inv(np.asarray(K_crop, np.float64))

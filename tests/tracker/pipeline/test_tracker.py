@@ -230,7 +230,8 @@ def test_one_euro_follows_fast_motion():
 
 def test_presets():
     fast, acc = TrackerConfig.preset("fast"), TrackerConfig.preset("accurate")
-    assert fast.track_passes == 1 and acc.track_passes == 2
+    assert fast.track_passes == acc.track_passes == 1
+    assert not fast.edge_refine and acc.edge_refine  # the accurate preset refines on image edges
     assert TrackerConfig.preset("fast", smoothing=False).smoothing is False
     with pytest.raises(KptrackError, match="--preset turbo"):
         TrackerConfig.preset("turbo")
