@@ -1,4 +1,5 @@
-"""The renderer's numba kernels: vertex projection, z-buffer rasterisation and deferred shading.
+"""The renderer's numba kernels: vertex projection, z-buffer rasterisation, deferred shading, and
+the silhouette and crease pixels of a raster.
 
 Rasterisation is a classic scan-conversion z-buffer (Catmull 1974) over each triangle's
 projected bounding box, with edge functions evaluated at integer pixel centres (Pineda, "A
@@ -9,10 +10,12 @@ specular (Blinn, "Models of Light Reflection for Computer Synthesized Pictures",
 
 Every kernel has a plain numpy twin that the tests compare against: :func:`project_kernel`
 has :func:`tracker.geometry.transform` + :func:`tracker.geometry.project_cam`;
-:func:`rasterize_kernel` and :func:`shade_kernel` have :mod:`tracker.render.reference`.
-Kernels are compiled once and cached on disk (``cache=True``), release the GIL, and write
-only into the buffers they are given, so threads may call them concurrently on their own
-buffers. :class:`tracker.render.renderer.Renderer` is the only caller in the library.
+:func:`rasterize_kernel`, :func:`shade_kernel` and :func:`edge_pixels_kernel` have
+:mod:`tracker.render.reference`. Kernels are compiled once and cached on disk (``cache=True``),
+release the GIL, and write only into the buffers they are given, so threads may call them
+concurrently on their own buffers. :class:`tracker.render.renderer.Renderer` is the only caller
+in the library but for :func:`edge_pixels_kernel`, which :class:`tracker.pipeline.edges.EdgeScorer`
+runs on a raster's face ids.
 """
 
 from __future__ import annotations

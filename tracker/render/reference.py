@@ -3,8 +3,9 @@
 :func:`rasterize_ref` is the reference for :func:`tracker.render.kernels.rasterize_kernel`
 (z-buffer over pixel centres, perspective-correct barycentrics through ``1/z``, Heckbert &
 Moreton 1991) and :func:`shade_ref` for :func:`tracker.render.kernels.shade_kernel` (Lambert
-+ ambient + Blinn-Phong, Blinn 1977). They are written for clarity, vectorised per triangle
-or per pixel; the library never calls them.
++ ambient + Blinn-Phong, Blinn 1977); :func:`edge_pixels_ref` for
+:func:`tracker.render.kernels.edge_pixels_kernel`. They are written for clarity, vectorised per
+triangle or per pixel; the library never calls them.
 """
 
 from __future__ import annotations
