@@ -66,9 +66,10 @@ kptrack eval --poses "$W/box_poses.csv" --labels "$W/labels_heldout" --object "$
 python -m benchmarks.boxvideo_cli peer --object "$W/object_textured"
 if [ "$STAGES" = all ]; then
   stamp "8. learn from the footage: pseudo-labels (never the held-out frames), fine-tune, score, for $ROUNDS round(s)"
-  # --max-rms 6: at the default 3.5 px no frame passes (the synthetic-only model's corners sit ~4 px off)
+  # --max-rms 6: at the default 3.5 px no frame passes (the synthetic-only model's corners sit ~4 px off);
+  # --preset fast: the shipped models/opencv_box was adapted with it, before accurate became the default
   kptrack adapt --video "$VIDEO" --model "$W/model.onnx" --checkpoint "$W/run_front/best.pt" --object "$W/object_textured" \
     --camera "$REF/camera.yaml" --heldout "$W/labels_heldout" --synthetic "$W/data_front" --rounds "$ROUNDS" --iters 1000 \
-    --max-rms 6 --threads "$THREADS" --workers 1 --out "$W/adapt"
+    --max-rms 6 --preset fast --threads "$THREADS" --workers 1 --out "$W/adapt"
 fi
 stamp "done"

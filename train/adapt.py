@@ -72,7 +72,8 @@ class AdaptConfig:
     rounds: at most this many; min_gain: a round must raise the held-out score by more than this.
     iters, batch, lr, optimizer, workers, threads, train_device: each fine-tune. checks: the
     pseudo-label thresholds. seq_frames: length of the synthetic sequence scored each round.
-    preset, device: the tracker's.
+    preset, device: the tracker's (default ``accurate``: offline, so the poses refined on image
+    edges, whose pseudo-labels measured about 3x more precise; benchmarks/RESULTS.md).
     """
 
     videos: tuple[str, ...]
@@ -96,7 +97,7 @@ class AdaptConfig:
     train_device: str = "auto"
     checks: PseudoLabelChecks = field(default_factory=PseudoLabelChecks)
     seq_frames: int = 300
-    preset: str = "fast"
+    preset: str = "accurate"
     device: str = "auto"
 
 

@@ -128,7 +128,9 @@ class PseudoLabelConfig:
     (None: the shipped one). object: 'default' or an object directory. camera: calibration YAML or
     'fov:DEG' for every video (None: camera.yaml beside each). exclude: held-out frames, one spec
     for every video or one per video (:func:`parse_exclude`). checks: the thresholds. previous: the
-    last round's output folder (train.adapt). preset, device, threads: the tracker's.
+    last round's output folder (train.adapt). preset, device, threads: the tracker's (default preset
+    ``accurate``: labels are made offline, so from poses refined on image edges, which measured
+    about 3x more precise than the fast preset's; benchmarks/RESULTS.md).
     max_frames: per video. jpeg_quality: of the written frames.
     """
 
@@ -140,7 +142,7 @@ class PseudoLabelConfig:
     exclude: tuple[str, ...] = ()
     checks: PseudoLabelChecks = field(default_factory=PseudoLabelChecks)
     previous: str | None = None
-    preset: str = "fast"
+    preset: str = "accurate"
     device: str = "auto"
     threads: int | None = None
     max_frames: int | None = None

@@ -33,6 +33,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--train-device", default="auto", help="where fine-tuning runs: auto | cpu | cuda")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="where the tracker's network runs")
     p.add_argument("--max-rms", type=float, default=PseudoLabelChecks().max_rms_px, help="pseudo-labels: largest reprojection RMS, px")
+    p.add_argument("--preset", default=AdaptConfig.preset,
+                   help="tracker preset for the pseudo-labels and the scores: accurate (the default: poses refined on image edges) | fast")
     p.add_argument("--seq-frames", type=int, default=300, help="length of the synthetic sequence (seed 1, as the demo's) scored each round, so forgetting shows (default 300)")
 
 
@@ -43,6 +45,7 @@ def run(args: argparse.Namespace) -> int:
         pseudo_weight=args.pseudo_weight, rounds=args.rounds, min_gain=args.min_gain, iters=args.iters, batch=args.batch,
         lr=args.lr, optimizer=args.optimizer, workers=args.workers, threads=args.threads, train_device=args.train_device,
         device=args.device, checks=PseudoLabelChecks(max_rms_px=args.max_rms), seq_frames=args.seq_frames,
+        preset=args.preset,
     )
     doc = adapt(cfg, on_round=_print_round)
     print(f"stopped: {doc['stopped']}; best: round {doc['best']} -> {args.out}/best.onnx (all rounds in {args.out}/adapt.json)")

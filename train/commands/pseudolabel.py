@@ -36,7 +36,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="turn on the silhouette check: smallest fraction of the rendered outline near an image edge (e.g. 0.5)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="where the network runs (auto: CUDA if it loads)")
     p.add_argument("--threads", type=int, default=None, help="ONNX Runtime intra-op threads")
-    p.add_argument("--preset", default="fast", help="tracker preset: fast | accurate")
+    p.add_argument("--preset", default=PseudoLabelConfig.preset,
+                   help="tracker preset: accurate (the default: poses refined on image edges) | fast")
     p.add_argument("--max-frames", type=int, default=None, help="track at most this many frames of each video")
     p.add_argument("--truth", action="append", default=[],
                    help="synthetic footage only: the BOP scene with the video's true poses (once per --video); prints the labels' precision")
