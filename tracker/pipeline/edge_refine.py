@@ -119,6 +119,19 @@ class EdgeRefiner:
             return None
         return R, t, used
 
+    def warmup(self) -> None:
+        """Compile (or load from numba's cache) the kernels a refinement runs, on made-up data: the
+        object rendered face-on in a crop, and the normal equations of its edge points."""
+        s = self.edges.size
+        radius = max(float(np.linalg.norm(self.edges.renderer.vertices, axis=1).max()), 1.0)
+        Kc = np.array([[float(s), 0.0, s / 2.0], [0.0, float(s), s / 2.0], [0.0, 0.0, 1.0]])
+        R, t = np.eye(3), np.array([0.0, 0.0, 3.0 * radius])
+        pts = self.edges.edge_points(Kc, R, t, self.cfg.max_points)
+        if pts is None:
+            return
+        p, Xc, n, _ = pts
+        self._steps(R, t, (Xc - t) @ R, p, n, np.zeros((0, 3)), np.zeros((0, 2)), np.zeros(0), 1.0, 1.0)
+
     def _gradients(self, crop: np.ndarray):
         """(gx, gy) float32 of the crop's grey levels and its strong-edge level (as EdgeScorer.image)."""
         gray = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY).astype(np.float32)

@@ -117,8 +117,8 @@ class Tracker:
 
     # ------------------------------------------------------------------ public
     def warmup(self) -> None:
-        """Run the decoder and both solvers once on synthetic data (numba compile or cache load),
-        so the first real frame is not slow. Leaves the state untouched."""
+        """Run the decoder, both solvers and the edge refinement (when on) once on synthetic data
+        (numba compile or cache load), so the first real frame is not slow. Leaves the state untouched."""
         kp = self.keypass
         k, hm = len(self.keypoints), self.heatmap_size
         g = np.arange(hm, dtype=np.float32)
@@ -134,6 +134,8 @@ class Tracker:
             kp.solve_cold(xyz, uv, w, kp.K, 5.0, 2.0)
         if k >= 3:
             kp.solve_warm(xyz, uv, w, kp.K, R, t, 2.0)
+        if kp.refiner is not None:
+            kp.refiner.warmup()
 
     def reset(self) -> None:
         """Forget the object: back to full-frame search (the window's 'r' key)."""

@@ -15,6 +15,7 @@ from tracker.pipeline.edges import EdgeScorer, crop_intrinsics
 from tracker.pipeline.keypoint_pass import KeypointPass, StageClock
 from tracker.pipeline.search import box_crop
 from tracker.pipeline.tracker import Tracker
+from tracker.render.kernels import edge_pixels_kernel
 from tracker.render.renderer import Renderer
 
 W, H, S = 640, 480, 256
@@ -206,3 +207,19 @@ def test_the_refinement_sees_through_lens_distortion(cyl):
     assert np.linalg.norm(out[1] - t_true) < 0.01 * t_true[2]
     axis = symmetry_group(cyl).axis
     assert np.degrees(np.arccos(np.clip((out[0] @ axis) @ (R_CYL @ axis), -1, 1))) < 1.0
+
+
+def test_the_warmup_compiles_what_a_refinement_runs(cam, cyl):
+    """The tracker's warm-up runs the refinement's kernels with the argument types a frame passes
+    them, so the first refined frame compiles nothing more (numba adds one signature per new type)."""
+    tracker = Tracker(OracleHeatmaps(cyl.keypoint_names, lambda i: None), cyl, cam, TrackerConfig.preset("accurate"))
+    tracker.warmup()
+    kernels = (normal_equations, edge_pixels_kernel)
+    after_warmup = [list(k.signatures) for k in kernels]
+    assert all(after_warmup)
+    _, A, crop = _scene(cyl, cam, R_CYL, T_CYL)
+    uv = project(cyl.keypoints, R_CYL, T_CYL, cam.K)
+    keep = np.ones(len(uv), bool)
+    out = tracker.keypass.refiner(crop, A, R_CYL, T_CYL * 1.02, cyl.keypoints[keep], uv, np.ones(len(uv)), 3.0)
+    assert out is not None
+    assert [list(k.signatures) for k in kernels] == after_warmup
