@@ -22,6 +22,10 @@ inference of the plain box's network (``benchmarks/test_bench_edges.py``).
 
 Lens distortion is ignored here: the crop is of the image as seen, the render is ideal. At the
 crop's scale the shift is a pixel or two, within the tolerance.
+
+:meth:`EdgeScorer.edge_points` gives the same model edge pixels with their 3D points and normals,
+for the pose refinement on edges (:mod:`tracker.pipeline.edge_refine`), which does move a pose and
+takes distortion into account.
 """
 
 from __future__ import annotations
