@@ -1,14 +1,18 @@
 """Small scenes for the tracker.render tests: a pinhole camera, an ObjectModel from arrays, a
 square, a random triangle soup, a rotation about an axis, and the analytic pixel mask of a
-projected convex polygon."""
+projected convex polygon; a frame of an object with its tracking crop (the edge tests)."""
 
 import math
 
+import cv2
 import numpy as np
 
 from tracker.camera import Camera
 from tracker.geometry import so3_exp
 from tracker.objects import ObjectModel
+from tracker.pipeline.config import TrackerConfig
+from tracker.pipeline.search import box_crop
+from tracker.render.renderer import Renderer
 
 
 def make_camera(width=96, height=80, f=90.0, cx=None, cy=None):
@@ -56,3 +60,16 @@ def analytic_polygon_mask(poly_uv, width, height):
         signs.append((b[0] - a[0]) * (ys - a[1]) - (b[1] - a[1]) * (xs - a[0]))
     s = np.stack(signs)
     return np.all(s >= 0, 0) | np.all(s <= 0, 0)
+
+
+def tracking_crop_scene(obj, cam, R, t, size=256, seed=0):
+    """A frame of ``obj`` (one grey, shaded) at (R, t) over a smooth random background of 16 px
+    blocks, the tracking crop's affine around it (the fast preset's margin) and the (size, size) crop."""
+    rng = np.random.default_rng(seed)
+    h, w = cam.height, cam.width
+    bg = np.clip(90 + 25 * rng.standard_normal((h // 16, w // 16, 3)), 0, 255).astype(np.uint8)
+    bg = np.ascontiguousarray(np.kron(bg, np.ones((16, 16, 1), np.uint8)))
+    frame = Renderer(obj).render(cam, R, t, background=bg).color
+    cfg = TrackerConfig.preset("fast")
+    A = box_crop(cam, np.array(obj.box_corners, float), R, t, cfg.roi_margin, cfg.min_roi_px, size)
+    return frame, A, cv2.warpAffine(frame, A, (size, size), flags=cv2.INTER_LINEAR)

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from kp_meshes import box_object, cylinder_object
 from kptrack_testing import OracleHeatmaps
+from render_scenes import tracking_crop_scene
 from tracker.camera import Camera
 from tracker.errors import KptrackError
 from tracker.geometry import project, so3_exp
@@ -16,7 +17,6 @@ from tracker.pipeline.keypoint_pass import KeypointPass, StageClock
 from tracker.pipeline.search import box_crop
 from tracker.pipeline.tracker import Tracker
 from tracker.render.kernels import edge_pixels_kernel
-from tracker.render.renderer import Renderer
 
 W, H, S = 640, 480, 256
 R_CYL = so3_exp(np.array([1.2, 0.3, 0.2]))
@@ -34,15 +34,7 @@ def cylinder():
 
 
 def _scene(obj, cam, R, t, seed=0):
-    """A frame of the object (one grey, shaded) at (R, t) over a smooth random background, the
-    tracking crop's affine around it, and the crop."""
-    rng = np.random.default_rng(seed)
-    bg = np.clip(90 + 25 * rng.standard_normal((H // 16, W // 16, 3)), 0, 255).astype(np.uint8)
-    bg = np.ascontiguousarray(np.kron(bg, np.ones((16, 16, 1), np.uint8)))
-    frame = Renderer(obj).render(cam, R, t, background=bg).color
-    cfg = TrackerConfig.preset("fast")
-    A = box_crop(cam, np.array(obj.box_corners, float), R, t, cfg.roi_margin, cfg.min_roi_px, S)
-    return frame, A, cv2.warpAffine(frame, A, (S, S), flags=cv2.INTER_LINEAR)
+    return tracking_crop_scene(obj, cam, R, t, S, seed)
 
 
 def _refiner(obj, cam, **kw):

@@ -1,10 +1,10 @@
 """Edge evidence of a pose (tracker.pipeline.edges) and its use by the keypoint pass."""
 
-import cv2
 import numpy as np
 import pytest
 from kp_meshes import box_object, cylinder_object
 from kptrack_testing import OracleHeatmaps
+from render_scenes import tracking_crop_scene
 from tracker.camera import Camera
 from tracker.errors import KptrackError
 from tracker.geometry import project, rotation_error_deg, so3_exp
@@ -14,9 +14,7 @@ from tracker.pipeline.config import TrackerConfig
 from tracker.pipeline.edges import EdgeScorer, crop_intrinsics
 from tracker.pipeline.keypoint_pass import KeypointPass, StageClock
 from tracker.pipeline.pose_result import PoseResult
-from tracker.pipeline.search import box_crop
 from tracker.pipeline.tracker import Tracker
-from tracker.render.renderer import Renderer
 
 W, H, S = 640, 480, 256
 R_TRUE = so3_exp(np.array([0.5, -0.4, 0.3]))
@@ -34,17 +32,8 @@ def plain_box():
     return box_object("box", "box")
 
 
-def _scene(box, cam, R, t, seed=0):
-    """A frame of the object (one grey, shaded) at (R, t) over a smooth random background, the
-    tracking crop's affine around it, and the crop."""
-    rng = np.random.default_rng(seed)
-    bg = np.clip(90 + 25 * rng.standard_normal((H // 16, W // 16, 3)), 0, 255).astype(np.uint8)
-    bg = np.ascontiguousarray(np.kron(bg, np.ones((16, 16, 1), np.uint8)))
-    frame = Renderer(box).render(cam, R, t, background=bg).color
-    cfg = TrackerConfig.preset("fast")
-    A = box_crop(cam, np.array(box.box_corners, float), R, t, cfg.roi_margin, cfg.min_roi_px, S)
-    crop = cv2.warpAffine(frame, A, (S, S), flags=cv2.INTER_LINEAR)
-    return frame, A, crop
+def _scene(obj, cam, R, t, seed=0):
+    return tracking_crop_scene(obj, cam, R, t, S, seed)
 
 
 def test_crop_intrinsics_project_as_the_crop_does(cam, box):
