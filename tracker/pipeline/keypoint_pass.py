@@ -43,6 +43,10 @@ does: preprocess, inference, postprocess):
    box lies between ``min_extent`` and ``max_extent`` of the crop's side. A weak network's
    low-score keypoints can huddle on a few cells; a pose tens of metres away fits them with a
    tiny RMS, and only its size gives it away.
+7. **refine** (``edge_refine``, the accurate preset): an accepted fit is moved so the object's
+   rendered silhouette and creases land on the crop's edges, its inlier keypoints kept as a prior
+   (:mod:`tracker.pipeline.edge_refine`); the refined pose is reported when it holds and still
+   passes the accept test.
 
 The tracker, ``kptrack viz`` and the benchmarks' peers all run this one pass. Stage times go to
 a :class:`StageClock` the caller owns.
@@ -148,7 +152,7 @@ def _fits_better(a, b) -> bool:
 
 
 class KeypointPass:
-    """crop -> infer -> decode -> to frame -> solve -> accept (see the module docstring).
+    """crop -> infer -> decode -> to frame -> solve -> accept (-> refine) (see the module docstring).
 
     model: heatmap backend; keypoints: (K, 3) float64 mm, the object's; camera: the frames'
     Camera; config: TrackerConfig. decoder ``(heatmaps (K, H, H)) -> (xy cells (K, 2), conf (K,))``
@@ -158,7 +162,8 @@ class KeypointPass:
     edges: an :class:`~tracker.pipeline.edges.EdgeScorer` for the edge check of step 5 (kept only for
     a symmetric object), or None. symmetry: the object's :class:`~tracker.objects.symmetry.SymmetryGroup`
     (a continuous one included), or None for the group of ``equivalents``: which fits put the
-    object in the same place.
+    object in the same place. refiner: an :class:`~tracker.pipeline.edge_refine.EdgeRefiner` for
+    step 7, or None (no refinement).
     """
 
     def __init__(self, model: HeatmapBackend, keypoints: np.ndarray, camera: Camera, config: TrackerConfig, *,
