@@ -22,7 +22,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sequence", default=None, help="a BOP scene folder to run on (default: the demo's cached synthetic sequence)")
     p.add_argument("--cache", default=None, help="where the default synthetic sequence is cached (default ~/.cache/kptrack)")
     p.add_argument("--threads", type=int, default=None, help="ONNX Runtime intra-op threads")
-    p.add_argument("--preset", default="fast", help="tracker preset: fast | accurate")
+    p.add_argument("--preset", default="fast",
+                   help="tracker preset: fast (the default) | accurate (each pose refined on image edges: about 3x lower median error, about 2 ms a frame more)")
     p.add_argument("--no-cold-start", action="store_true", help="skip the time-to-first-frame subprocess runs")
     p.add_argument("--object", default="default", help="'default', 'bottle' (built-in: their own sequence and shipped model) or an object directory (with --sequence)")
 

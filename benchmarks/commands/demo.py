@@ -17,7 +17,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default=None, help="annotated video, Motion-JPEG .avi")
     p.add_argument("--cache", default=None, help="where the synthetic sequence is cached (default ~/.cache/kptrack)")
     p.add_argument("--threads", type=int, default=None, help="ONNX Runtime intra-op threads")
-    p.add_argument("--preset", default="fast", help="tracker preset: fast | accurate")
+    p.add_argument("--preset", default="fast",
+                   help="tracker preset: fast (the default) | accurate (each pose refined on image edges: about 3x lower median error, about 2 ms a frame more)")
     p.add_argument("--no-smoothing", action="store_true", help="score the unsmoothed per-frame poses")
     p.add_argument("--object", default="default", choices=["default", "bottle"],
                    help="built-in object: default (the drill) or bottle (continuous symmetry; needs models/bottle/model.onnx)")

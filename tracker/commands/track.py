@@ -29,7 +29,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--show", action="store_true", help="show a window (q quits, space pauses, r resets)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="where the network runs (auto: CUDA if it loads)")
     p.add_argument("--threads", type=int, default=None, help="ONNX Runtime intra-op threads")
-    p.add_argument("--preset", default="fast", help="tracker preset: fast | accurate")
+    p.add_argument("--preset", default="fast",
+                   help="tracker preset: fast (the default) | accurate (each pose refined on image edges: about 3x lower median error, about 2 ms a frame more)")
     p.add_argument("--no-smoothing", action="store_true", help="report the unsmoothed per-frame poses")
     p.add_argument("--max-frames", type=int, default=None, help="stop after this many frames")
     p.add_argument("--loop", default="pipelined", choices=["pipelined", "sequential"],
