@@ -22,7 +22,7 @@ does: preprocess, inference, postprocess):
    (it never rescues a refused fit, which would hold a lost track). For such an object
    (``associate``) the heatmaps' peaks are also matched to the keypoints that the warm start
    projects, whatever channel they came from, and fitted
-   (:mod:`tracker.pipeline.associate`); that fit wins when it explains more keypoints. The same
+   (:mod:`tracker.pipeline.peak_fits`); that fit wins when it explains more keypoints. The same
    match and fit also run from the start turned by each of the object's confusable turns
    (:mod:`tracker.objects.confusable`: a plain box's quarter turns), and from a cold fit's pose
    and its turns; a turned fit replaces the start's when it explains ``confusable_margin`` more.
@@ -68,14 +68,14 @@ from tracker.geometry import project, rotation_error_deg
 from tracker.geometry.crop import heatmap_to_frame
 from tracker.objects.confusable import confusable_turns
 from tracker.objects.symmetry import SymmetryGroup, nearest_equivalent
-from tracker.pipeline.associate import heatmap_peaks, match_to_projection, peak_labels
 from tracker.pipeline.config import TrackerConfig
 from tracker.pipeline.decode import decode_dark
 from tracker.pipeline.edge_refine import EdgeRefiner
 from tracker.pipeline.edges import EdgeScorer, crop_intrinsics
 from tracker.pipeline.infer import HeatmapBackend
+from tracker.pipeline.peak_fits import PeakFits, collect, fits_better
 from tracker.pipeline.solve_lm import solve_lm
-from tracker.pipeline.solve_ransac import peak_hypothesis, solve_pnp_ransac
+from tracker.pipeline.solve_ransac import solve_pnp_ransac
 
 
 class StageClock:
@@ -144,13 +144,6 @@ def _identity(uv: np.ndarray) -> np.ndarray:
     return uv
 
 
-def _fits_better(a, b) -> bool:
-    """Whether fit ``a`` explains more keypoints than ``b`` (then a lower RMS breaks the tie)."""
-    if b is None:
-        return True
-    return (a.n_inliers, -a.rms) > (b.n_inliers, -b.rms)
-
-
 class KeypointPass:
     """crop -> infer -> decode -> to frame -> solve -> accept (-> refine) (see the module docstring).
 
@@ -188,6 +181,8 @@ class KeypointPass:
         self.solve_warm = solve_warm or WarmSolver(config)
         self.solve_cold = solve_cold or ColdSolver(config)
         self.undistort = camera.undistort_points if camera.has_distortion else _identity
+        self.peak_fits = PeakFits(self.keypoints, self.K, config, self.turns, self.solve_warm, self.acceptable,
+                                  self.undistort, self.input_size, self.heatmap_size)
 
     def __call__(self, image: np.ndarray, A: np.ndarray, index: int | None, warm: tuple | None, clock: StageClock,
                  gate: bool = False) -> PassResult:
@@ -233,18 +228,18 @@ class KeypointPass:
         scale = cfg.robust_scale_cells * px_per_cell
         peaks = matched = None
         if heat is not None and self.equivalents is not None and cfg.associate:
-            peaks = self._peaks(heat, A)
+            peaks = self.peak_fits.peaks(heat, A)
         if warm is not None and peaks is not None:
-            matched = self._hypotheses_fit(peaks, warm, px_per_cell, scale, pool)
+            matched = self.peak_fits.hypotheses_fit(peaks, warm, px_per_cell, scale, pool)
             if cfg.peak_recheck and (matched is None or matched[0].n_inliers < len(peaks[0])):
                 # peaks the held pose leaves unexplained: a fresh start from them may explain more
-                fresh = self._cold_peak_fit(peaks, None, px_per_cell, scale, iters=cfg.ransac_iters, pool=pool)
+                fresh = self.peak_fits.cold_fit(peaks, None, px_per_cell, scale, iters=cfg.ransac_iters, pool=pool)
                 if fresh is not None and (matched is None or not matched[2]
                                           or fresh[0].n_inliers >= matched[0].n_inliers + cfg.confusable_margin):
                     matched = fresh
         if np.count_nonzero(ok) < cfg.min_keypoints:
             if warm is None:  # too few labelled keypoints for a cold start; the peaks may still do
-                matched = self._cold_peak_fit(peaks, None, px_per_cell, scale, pool=pool)
+                matched = self.peak_fits.cold_fit(peaks, None, px_per_cell, scale, pool=pool)
             return (None, False, None) if matched is None else self._with_mask(*matched)
         uv_ideal = self.undistort(uv[ok])
         xyz, w = self.keypoints[ok], conf[ok]
@@ -265,7 +260,7 @@ class KeypointPass:
                 if alt is not None and self.acceptable(alt, px_per_cell) and (not accepted or alt.rms < res.rms):
                     res, accepted = alt, True
         if accepted:
-            _collect(pool, (res, used, True))
+            collect(pool, (res, used, True))
             if pool is not None and gate and cfg.edge_gate_cells > 0.0:
                 # the fit of only the keypoints found where the prediction puts them (an occluder's
                 # confident guesses left out) is one more rival; the edges judge it
@@ -273,7 +268,7 @@ class KeypointPass:
                 if np.count_nonzero(near) >= cfg.edge_min_inliers and not near.all():
                     g = self.solve_warm(xyz[near], uv_ideal[near], w[near], self.K, warm[0], warm[1], scale)
                     if g is not None:
-                        _collect(pool, (g, np.flatnonzero(ok)[near], self.acceptable(g, px_per_cell)))
+                        collect(pool, (g, np.flatnonzero(ok)[near], self.acceptable(g, px_per_cell)))
         if matched is not None and matched[2] and (not accepted or self._matched_holds(matched[0], res)):
             return self._with_mask(*matched)
         if not accepted and (warm is None or cfg.cold_retry):
@@ -285,10 +280,10 @@ class KeypointPass:
             if cold_ok or warm is None:
                 res, accepted = cold, cold_ok
             if cold_ok:
-                _collect(pool, (cold, np.flatnonzero(ok), True))
+                collect(pool, (cold, np.flatnonzero(ok), True))
             if warm is None:
-                m = self._cold_peak_fit(peaks, cold, px_per_cell, scale, pool=pool)
-                if m is not None and m[2] and (not accepted or _fits_better(m[0], res)):
+                m = self.peak_fits.cold_fit(peaks, cold, px_per_cell, scale, pool=pool)
+                if m is not None and m[2] and (not accepted or fits_better(m[0], res)):
                     return self._with_mask(*m)
         if res is None:
             return None, False, None
@@ -371,7 +366,7 @@ class KeypointPass:
         fit turns the pose by more than ``max_label_turn_deg`` (a jump, from another equivalent
         or the RANSAC retry), unless that fit explains ``confusable_margin`` more keypoints with no
         larger RMS: mixed-up labels otherwise pull a right pose a quarter or half turn away."""
-        if _fits_better(matched, labelled):
+        if fits_better(matched, labelled):
             return True
         cfg = self.config
         if rotation_error_deg(np.asarray(matched.R_m2c), np.asarray(labelled.R_m2c)) <= cfg.max_label_turn_deg:
@@ -385,83 +380,6 @@ class KeypointPass:
         mask[idx] = np.asarray(res.inlier_mask, bool)
         pose = dataclasses.replace(res, inlier_mask=mask) if dataclasses.is_dataclass(res) else res
         return pose, accepted, keypoints
-
-    def _peaks(self, heat: np.ndarray, A: np.ndarray):
-        """The heatmaps' peaks (:func:`tracker.pipeline.associate.heatmap_peaks`): (frame px as seen
-        (P, 2), undistorted (P, 2), values (P,), the channels firing on each
-        (:func:`tracker.pipeline.associate.peak_labels`)), or None when fewer than min_keypoints."""
-        xy, val = heatmap_peaks(heat, self.config.min_conf, 2 * len(self.keypoints))
-        if len(xy) < self.config.min_keypoints:
-            return None
-        seen = heatmap_to_frame(xy, A, self.input_size, self.heatmap_size)
-        return seen, self.undistort(seen), val, peak_labels(heat, xy, self.config.min_conf)
-
-    def _cold_peak_fit(self, peaks, cold, px_per_cell: float, scale: float, iters: int | None = None, pool: list | None = None):
-        """The best accepted matched-peak fit (:meth:`_hypotheses_fit`) without a previous pose:
-        from the labelled RANSAC pose ``cold`` (with ``confusable``: it may be a confusable turn
-        off) and (``peak_cold``) from P3P-RANSAC hypotheses on the peaks under every channel firing
-        on them (:func:`tracker.pipeline.solve_ransac.peak_hypothesis`); or None."""
-        cfg = self.config
-        if peaks is None:
-            return None
-        starts = [(cold.R_m2c, cold.t_m2c)] if cold is not None and cfg.confusable and len(self.turns) else []
-        if cfg.peak_cold:
-            starts.append(peak_hypothesis(self.keypoints, peaks[1], peaks[3], self.K, cfg.associate_gate_cells * px_per_cell,
-                                          iters=iters or cfg.peak_ransac_iters, min_matched=cfg.min_keypoints))
-        best = None
-        for st in starts:
-            if st is None:
-                continue
-            m = self._hypotheses_fit(peaks, st, px_per_cell, scale, pool)
-            if m is not None and m[2] and (best is None or _fits_better(m[0], best[0])):
-                best = m
-        return best
-
-    def _hypotheses_fit(self, peaks, start: tuple, px_per_cell: float, scale: float, pool: list | None = None):
-        """The matched-peak fit (:meth:`_matched_fit`) from ``start`` = (R, t), or from ``start``
-        turned by one of the object's confusable turns when that explains at least
-        ``confusable_margin`` more keypoints (the best such turn by inliers, then RMS). Every
-        fit tried is appended to ``pool`` when given: the edge check's rivals, which it holds to the
-        accept test with ``edge_min_inliers``."""
-        cfg = self.config
-        best = self._matched_fit(peaks, start, px_per_cell, scale)
-        _collect(pool, best)
-        if not cfg.confusable or not len(self.turns):
-            return best
-        if best is not None and best[2] and best[0].n_inliers + cfg.confusable_margin > len(peaks[0]):
-            return best  # no turn can explain confusable_margin more: there are not that many peaks
-        R0, t0 = np.asarray(start[0], np.float64), np.asarray(start[1], np.float64)
-        alt = None
-        for T in self.turns:
-            m = self._matched_fit(peaks, (R0 @ T[:3, :3], t0 + R0 @ T[:3, 3]), px_per_cell, scale)
-            _collect(pool, m)
-            if m is not None and m[2] and (alt is None or _fits_better(m[0], alt[0])):
-                alt = m
-        if alt is not None and (best is None or not best[2] or alt[0].n_inliers >= best[0].n_inliers + cfg.confusable_margin):
-            return alt
-        return best
-
-    def _matched_fit(self, peaks, warm: tuple, px_per_cell: float, scale: float):
-        """The fit of the heatmaps' peaks matched to the keypoints projected by the warm start, then
-        re-matched under that fit and fitted again (:mod:`tracker.pipeline.associate`): (fit, the
-        keypoints it used, accepted, (uv (K, 2) frame px as seen, NaN where unmatched; the peaks'
-        values (K,))), or None with too few matches. peaks: :meth:`_peaks`'s tuple."""
-        cfg = self.config
-        seen, ideal, val = peaks[:3]
-        R, t = np.asarray(warm[0], np.float64), np.asarray(warm[1], np.float64)
-        res = idx = None
-        for gate in (cfg.associate_gate_cells, 0.5 * cfg.associate_gate_cells):
-            j = match_to_projection(ideal, project(self.keypoints, R, t, self.K), gate * px_per_cell)
-            sel = j >= 0
-            if np.count_nonzero(sel) < cfg.min_keypoints:
-                break
-            res, idx, at = self.solve_warm(self.keypoints[j[sel]], ideal[sel], val[sel], self.K, R, t, scale), j[sel], np.flatnonzero(sel)
-            R, t = np.asarray(res.R_m2c), np.asarray(res.t_m2c)
-        if res is None:
-            return None
-        uv_k, conf_k = np.full((len(self.keypoints), 2), np.nan), np.zeros(len(self.keypoints))
-        uv_k[idx], conf_k[idx] = seen[at], val[at]
-        return res, idx, self.acceptable(res, px_per_cell), (uv_k, conf_k)
 
     def acceptable(self, res, px_per_cell: float, min_inliers: int | None = None) -> bool:
         """The accept test of a fit (see the module docstring); ``min_inliers`` overrides the config's."""
@@ -482,9 +400,3 @@ class KeypointPass:
             return 0.0
         side = float(np.max(uv.max(0) - uv.min(0)))
         return side / (px_per_cell * self.heatmap_size)
-
-
-def _collect(pool: list | None, fit) -> None:
-    """Append a fit tuple (fit, keypoints used, accepted[, matched keypoints]) to ``pool``."""
-    if pool is not None and fit is not None:
-        pool.append(fit)
