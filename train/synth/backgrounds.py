@@ -7,7 +7,7 @@ Randomization for Transferring Deep Neural Networks from Simulation to the Real 
 backgrounds are frames of the user's own scene without the object (the desk, the room, the
 lighting the tracker will see): ``--backgrounds VIDEO`` samples up to ``MAX_VIDEO_FRAMES``
 frames spread evenly over such a video (:func:`video_frames`), kept JPEG-encoded in memory so
-the fork workers share them cheaply. Every generator draws from the ``rng`` it is given, so an
+they travel to the pool's workers cheaply. Every generator draws from the ``rng`` it is given, so an
 image's background is a pure function of its seed stream. Images are (h, w, 3) uint8 BGR.
 """
 

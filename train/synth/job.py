@@ -1,8 +1,9 @@
-"""The worker context of a synth run: what every image needs, shared by fork, plus per-process caches.
+"""The worker context of a synth run: what every image needs, plus per-process caches.
 
-:func:`train.synth.writer.run_synth` installs one :class:`Job` before the pool forks; each worker
-reads it with :func:`current_job` and builds its own caches (renderers, noise bank, decoded
-background images) on first use, so nothing mutable is shared between processes. Meshes
+:func:`train.synth.writer.run_synth` installs one :class:`Job`; the pool's workers get a copy
+(:func:`job_for_workers`, :func:`install_in_worker`). Each reads it with :func:`current_job` and
+builds its own caches (renderers, noise bank, decoded background images) on first use, so nothing
+mutable is shared between processes. Meshes
 without colours are rendered with one of ``N_COLOURINGS`` seeded random vertex colourings
 (:func:`random_vertex_colors`), the same in every process.
 """
@@ -54,7 +55,7 @@ def random_vertex_colors(obj: ObjectModel, rng: np.random.Generator) -> np.ndarr
 
 @dataclass
 class Job:
-    """Everything a worker needs, set in the parent before the pool forks."""
+    """Everything a worker needs, set in the parent and copied to each pool worker."""
 
     cfg: SynthConfig
     obj: ObjectModel
@@ -68,7 +69,7 @@ class Job:
     background: BackgroundImages | None = None
 
     def ensure_process(self) -> None:
-        """Start fresh caches when running in a new process (a forked worker)."""
+        """Start fresh caches when running in a new process (a pool worker)."""
         if self.pid != os.getpid():
             self.pid = os.getpid()
             self.renderers = {}
@@ -102,7 +103,8 @@ _JOB: Job | None = None
 
 @contextlib.contextmanager
 def installed(job: Job) -> Iterator[Job]:
-    """Make ``job`` the one :func:`current_job` returns for the duration (and in workers forked meanwhile)."""
+    """Make ``job`` the one :func:`current_job` returns in this process for the duration (the pool's
+    workers get a copy: :func:`job_for_workers`)."""
     global _JOB
     _JOB = job
     try:
@@ -116,3 +118,15 @@ def current_job() -> Job:
     assert _JOB is not None, "synth worker used outside run_synth"
     _JOB.ensure_process()
     return _JOB
+
+
+def job_for_workers() -> Job:
+    """The installed Job without this process's caches, to hand to pool workers (pickled)."""
+    assert _JOB is not None, "synth pool used outside run_synth"
+    return dataclasses.replace(_JOB, pid=-1, renderers={}, noise=None, background=None)
+
+
+def install_in_worker(job: Job) -> None:
+    """A pool worker's initializer: make ``job`` the one :func:`current_job` returns in it."""
+    global _JOB
+    _JOB = job

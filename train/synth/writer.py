@@ -1,5 +1,5 @@
 """The ``kptrack synth`` driver: :func:`run_synth` prepares the dataset folders, runs the image or
-frame workers over a fork pool, and writes each scene's BOP and COCO files::
+frame workers over a pool of processes (a forkserver's), and writes each scene's BOP and COCO files::
 
     OUT/models/obj_000001.ply (mm), models_info.json, keypoints.json
     OUT/<split>/<scene_id:06d>/scene_camera.json, scene_gt.json, scene_gt_info.json,
@@ -35,7 +35,7 @@ from tracker.render import Renderer
 from train.synth.backgrounds import list_background_images
 from train.synth.config import OBJ_ID, SynthConfig
 from train.synth.images import train_image
-from train.synth.job import Job, installed
+from train.synth.job import Job, install_in_worker, installed, job_for_workers
 from train.synth.labels import Label
 from train.synth.sequences import plan_sequence, sequence_frame
 
@@ -46,11 +46,6 @@ def run_synth(cfg: SynthConfig) -> Path:
     """Render the dataset cfg describes (see :mod:`train.synth`) and return the folder written:
     the split folder for training images, the scene folder for a sequence."""
     cfg.validate()
-    with _cv2_single_threaded():
-        return _run_synth(cfg)
-
-
-def _run_synth(cfg: SynthConfig) -> Path:
     obj = load_object(cfg.object)
     if obj.num_keypoints == 0:
         raise KptrackError(f"--object {cfg.object}: the object has no keypoints. Add keypoints.json (kptrack object init).")
@@ -191,35 +186,24 @@ def _n_workers(cfg: SynthConfig, n_items: int) -> int:
 
 
 def _warm_up(obj: ObjectModel) -> None:
-    """Compile (or load) the renderer's numba kernels once in the parent, so forked workers inherit them."""
+    """Compile (or load) the renderer's numba kernels once in the parent, so the workers load them
+    from numba's on-disk cache instead of each compiling them."""
     cam = Camera.from_fov(60.0, 32, 32)
     Renderer(obj).render(cam, np.eye(3), np.array([0.0, 0.0, 3.0 * max(obj.diameter, 1.0)]))
 
 
-@contextlib.contextmanager
-def _cv2_single_threaded():
-    """Run OpenCV single-threaded for the duration, restoring the caller's setting after.
-
-    Why: the workers are forked, and a child forked while OpenCV's thread pool is alive
-    inherits its locks and condition variables but not its threads; the first pool call in
-    the child (even ``cv2.setNumThreads``) can then wait forever. Stopping the pool in the
-    parent before forking avoids that, and one process per core needs no OpenCV threads."""
-    prev = cv2.getNumThreads()
-    cv2.setNumThreads(1)
-    try:
-        yield
-    finally:
-        cv2.setNumThreads(prev)
-
-
 def _run_pool(fn, items, workers: int, progress: bool, desc: str):
-    """Yield fn(item) in order, over a fork pool (or in-process for one worker), with a progress bar.
-    The pool forks before the bar exists, so no tqdm monitor thread is copied into the workers."""
+    """Yield fn(item) in order, over a pool of worker processes (or in-process for one worker), with
+    a progress bar. The workers come from a forkserver, a fresh single-threaded process, each given
+    the installed Job: a worker forked from this process would inherit the locks of its threads
+    (ONNX Runtime's, a frame reader's, the progress bar's) held by no thread in the child, and a
+    fresh-clone test run once hung on one."""
     with contextlib.ExitStack() as stack:
         if workers == 1:
             results = map(fn, items)
         else:
-            pool = stack.enter_context(mp.get_context("fork").Pool(workers))
+            pool = stack.enter_context(mp.get_context("forkserver").Pool(workers, initializer=install_in_worker,
+                                                                         initargs=(job_for_workers(),)))
             results = pool.imap(fn, items, chunksize=max(1, min(16, len(items) // (workers * 8))))
         bar = stack.enter_context(tqdm(total=len(items), desc=desc, unit="img", disable=not progress, smoothing=0.1))
         for r in results:
