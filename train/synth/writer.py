@@ -192,18 +192,32 @@ def _warm_up(obj: ObjectModel) -> None:
     Renderer(obj).render(cam, np.eye(3), np.array([0.0, 0.0, 3.0 * max(obj.diameter, 1.0)]))
 
 
+_WORKER_MODULES = ("train.synth.images", "train.synth.sequences")  # what the workers run, preloaded
+
+
 def _run_pool(fn, items, workers: int, progress: bool, desc: str):
     """Yield fn(item) in order, over a pool of worker processes (or in-process for one worker), with
     a progress bar. The workers come from a forkserver, a fresh single-threaded process, each given
     the installed Job: a worker forked from this process would inherit the locks of its threads
     (ONNX Runtime's, a frame reader's, the progress bar's) held by no thread in the child, and a
-    fresh-clone test run once hung on one."""
+    fresh-clone test run once hung on one. As with any such pool, a worker imports the caller's
+    ``__main__``, so a script calling this needs an ``if __name__ == "__main__":`` guard."""
     with contextlib.ExitStack() as stack:
         if workers == 1:
             results = map(fn, items)
         else:
-            pool = stack.enter_context(mp.get_context("forkserver").Pool(workers, initializer=install_in_worker,
-                                                                         initargs=(job_for_workers(),)))
+            ctx = mp.get_context("forkserver")
+            # The server imports the workers' modules once, and not the caller's __main__, so a
+            # script without an `if __name__ == "__main__"` guard is not run again in it.
+            ctx.set_forkserver_preload(list(_WORKER_MODULES))
+            try:
+                pool = stack.enter_context(ctx.Pool(workers, initializer=install_in_worker, initargs=(job_for_workers(),)))
+            except (BrokenPipeError, ConnectionError, EOFError):
+                # a worker re-ran the caller's script while starting (the traceback above is its own)
+                raise KptrackError(
+                    "kptrack synth: its worker processes could not start. Called from a Python script? Put the "
+                    "script's code under `if __name__ == \"__main__\":` (a worker imports the script, as Python's "
+                    "process pools do), or set workers=1.") from None
             results = pool.imap(fn, items, chunksize=max(1, min(16, len(items) // (workers * 8))))
         bar = stack.enter_context(tqdm(total=len(items), desc=desc, unit="img", disable=not progress, smoothing=0.1))
         for r in results:

@@ -1,4 +1,5 @@
-"""train/synth/writer: existing splits, bad input, and forked workers beside a busy OpenCV pool."""
+"""train/synth/writer: existing splits, bad input, workers beside a busy OpenCV pool, and scripts
+with and without a main guard."""
 
 from __future__ import annotations
 
@@ -46,9 +47,10 @@ def test_empty_background_folder(tmp_path):
         run_synth(_cfg(tmp_path / "o", num=1, backgrounds=str(tmp_path / "bgs")))
 
 
-def test_forked_workers_survive_a_busy_opencv_pool_in_the_parent(tmp_path):
+def test_workers_survive_a_busy_opencv_pool_in_the_parent(tmp_path):
     """Regression: a worker forked while OpenCV's thread pool was alive hung on its first
-    cv2 threading call. Run in a subprocess so a regression fails by timeout, not a stuck suite."""
+    cv2 threading call (workers now come from a forkserver). Run in a subprocess so a regression
+    fails by timeout, not a stuck suite."""
     import subprocess
     import sys
 
@@ -65,3 +67,26 @@ print("done")
 """
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert res.returncode == 0 and "done" in res.stdout, res.stderr[-2000:]
+
+
+@pytest.mark.parametrize("guarded", [True, False])
+def test_a_script_needs_a_main_guard_and_is_told_so(tmp_path, guarded):
+    """A worker imports the calling script (as in any forkserver or spawn pool): with an
+    ``if __name__ == "__main__":`` guard the render runs; without one the run ends in one clear
+    error naming the guard."""
+    import subprocess
+    import sys
+    import textwrap
+
+    body = f"run_synth(SynthConfig(out=r'{tmp_path}/o', num=4, seed=0, workers=2, progress=False, width=64, height=64))"
+    script = tmp_path / "make_data.py"
+    script.write_text("from train.synth import SynthConfig, run_synth\n"
+                      + ("if __name__ == '__main__':\n" + textwrap.indent(body, "    ") if guarded else body) + "\n")
+    res = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    if guarded:
+        assert res.returncode == 0, res.stderr[-2000:]
+        assert len(list((tmp_path / "o" / "train_synth" / "000000" / "rgb").iterdir())) == 4
+    else:
+        assert res.returncode != 0
+        assert "KptrackError" in res.stderr and '__name__ == "__main__"' in res.stderr
+
