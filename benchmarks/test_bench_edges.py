@@ -36,17 +36,23 @@ REPO = Path(__file__).resolve().parents[1]
 PLAINBOX = REPO / "models" / "plainbox"
 
 
+def _crop_of(obj, cam, R, t, cfg):
+    """(A, crop): the tracking crop's affine around ``obj`` at (R, t) and the 256 x 256 crop of it
+    rendered over a smooth random background (16 px blocks, seed 0)."""
+    rng = np.random.default_rng(0)
+    bg = np.clip(90 + 25 * rng.standard_normal((cam.height // 16, cam.width // 16, 3)), 0, 255).astype(np.uint8)
+    frame = Renderer(obj).render(cam, R, t, background=np.ascontiguousarray(np.kron(bg, np.ones((16, 16, 1), np.uint8)))).color
+    A = box_crop(cam, np.array(obj.box_corners, float), R, t, cfg.roi_margin, cfg.min_roi_px)
+    return A, cv2.warpAffine(frame, A, (256, 256), flags=cv2.INTER_LINEAR)
+
+
 @pytest.mark.benchmark(group="edges")
 def test_bench_edge_check(benchmark):
     obj = load_object(str(PLAINBOX / "object"))
     cam = Camera.from_fov(60.0, 640, 480)
     R, t = so3_exp(np.array([0.5, -0.4, 0.3])), np.array([20.0, -10.0, 420.0])
-    rng = np.random.default_rng(0)
-    bg = np.clip(90 + 25 * rng.standard_normal((30, 40, 3)), 0, 255).astype(np.uint8)
-    frame = Renderer(obj).render(cam, R, t, background=np.ascontiguousarray(np.kron(bg, np.ones((16, 16, 1), np.uint8)))).color
     cfg = TrackerConfig.preset("fast")
-    A = box_crop(cam, np.array(obj.box_corners, float), R, t, cfg.roi_margin, cfg.min_roi_px)
-    crop = cv2.warpAffine(frame, A, (256, 256), flags=cv2.INTER_LINEAR)
+    A, crop = _crop_of(obj, cam, R, t, cfg)
     scorer, K = EdgeScorer(obj, 256), crop_intrinsics(cam.K, A)
     turned = R @ so3_exp(np.array([np.pi / 2, 0.0, 0.0]))
 
@@ -70,12 +76,8 @@ def test_bench_edge_refine(benchmark):
     obj = load_object("default")
     cam = Camera.from_fov(60.0, 640, 480)
     R, t = so3_exp(np.array([0.5, -0.4, 0.3])), np.array([20.0, -10.0, 2.5 * obj.diameter])
-    rng = np.random.default_rng(0)
-    bg = np.clip(90 + 25 * rng.standard_normal((30, 40, 3)), 0, 255).astype(np.uint8)
-    frame = Renderer(obj).render(cam, R, t, background=np.ascontiguousarray(np.kron(bg, np.ones((16, 16, 1), np.uint8)))).color
     cfg = TrackerConfig.preset("fast", edge_refine=True)
-    A = box_crop(cam, np.array(obj.box_corners, float), R, t, cfg.roi_margin, cfg.min_roi_px)
-    crop = cv2.warpAffine(frame, A, (256, 256), flags=cv2.INTER_LINEAR)
+    A, crop = _crop_of(obj, cam, R, t, cfg)
     refiner = EdgeRefiner(EdgeScorer(obj, 256), cam.K, cam.undistort_points, EdgeRefineConfig(edge_weight=cfg.edge_refine_weight))
     uv = cam.project(obj.keypoints, R, t)
     t0 = t * 1.03

@@ -93,7 +93,8 @@ class EdgeRefiner:
         M = A[:, :2]
         Minv = np.linalg.inv(M)
         crop_px = float(np.sqrt(abs(np.linalg.det(Minv))))  # frame px per crop px
-        gx, gy, strong = self._gradients(crop)
+        gx, gy, mag = self.edges.gradients(crop)
+        strong = self.edges.strong_level(mag)
         Kc = crop_intrinsics(self.K, A)
         # the model's edges are rendered once; later iterations project the same model points at
         # the updated pose (a smooth object's outline slides over its surface, but only to second
@@ -136,13 +137,6 @@ class EdgeRefiner:
             return
         p, Xc, n, _ = pts
         self._steps(R, t, (Xc - t) @ R, p, n, np.zeros((0, 3)), np.zeros((0, 2)), np.zeros(0), 1.0, 1.0)
-
-    def _gradients(self, crop: np.ndarray):
-        """(gx, gy) float32 of the crop's grey levels and its strong-edge level (as EdgeScorer.image)."""
-        gray = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY).astype(np.float32)
-        gx = cv2.Sobel(gray, cv2.CV_32F, 1, 0, ksize=3) * 0.25
-        gy = cv2.Sobel(gray, cv2.CV_32F, 0, 1, ksize=3) * 0.25
-        return gx, gy, self.edges.strong_level(cv2.magnitude(gx, gy))
 
     def _search(self, gx: np.ndarray, gy: np.ndarray, strong: float, p: np.ndarray, n: np.ndarray):
         """(signed offset along each normal to the nearest qualifying image edge, crop px (N,);

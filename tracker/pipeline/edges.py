@@ -57,12 +57,16 @@ class EdgeScorer:
     def image(self, crop: np.ndarray) -> np.ndarray:
         """The crop's edge strength, 0..1 (S, S) float32: its gradient magnitude, spread over the
         tolerance and capped at the strong-edge level. crop: (S, S, 3) uint8 BGR."""
+        _, _, mag = self.gradients(crop)
+        return np.minimum(cv2.dilate(mag, self.kernel) / self.strong_level(mag), 1.0)
+
+    @staticmethod
+    def gradients(crop: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(gx, gy, magnitude), each (S, S) float32 in grey levels a pixel, of a crop (S, S, 3) uint8 BGR."""
         gray = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY).astype(np.float32)
         gx = cv2.Sobel(gray, cv2.CV_32F, 1, 0, ksize=3) * 0.25
         gy = cv2.Sobel(gray, cv2.CV_32F, 0, 1, ksize=3) * 0.25
-        mag = cv2.magnitude(gx, gy)
-        strong = self.strong_level(mag)
-        return np.minimum(cv2.dilate(mag, self.kernel) / strong, 1.0)
+        return gx, gy, cv2.magnitude(gx, gy)
 
     def strong_level(self, mag: np.ndarray) -> float:
         """The crop's strong-edge level from its gradient magnitude ``mag`` (S, S): half the 95th

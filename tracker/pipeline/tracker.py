@@ -97,9 +97,10 @@ class Tracker:
         self.symmetry = symmetry_group(obj)
         g = self.symmetry
         discrete = g.discrete if g.axis is None else None
-        scorer = EdgeScorer(obj, int(model.meta.input_size)) if (cfg.edge_verify and not g.is_trivial) or cfg.edge_refine else None
-        edges = scorer if cfg.edge_verify and not g.is_trivial else None
-        refiner = EdgeRefiner(scorer, camera.K, camera.undistort_points if camera.has_distortion else _no_distortion,
+        checked = cfg.edge_verify and not g.is_trivial  # the edge check ranks a symmetric object's fits
+        scorer = EdgeScorer(obj, int(model.meta.input_size)) if checked or cfg.edge_refine else None
+        edges = scorer if checked else None
+        refiner = EdgeRefiner(scorer, camera.K, camera.undistort_points,
                               EdgeRefineConfig(edge_weight=cfg.edge_refine_weight)) if cfg.edge_refine else None
         self.keypass = KeypointPass(model, obj.keypoints, camera, cfg, decoder=decoder, solve_warm=solve_warm,
                                     solve_cold=solve_cold, equivalents=discrete, edges=edges, symmetry=g, refiner=refiner)
@@ -342,7 +343,3 @@ def pass_score(p: PassResult) -> float:
 def _rejected(p: PassResult) -> PassResult:
     """The same pass, marked not accepted (a search view's pose only aims the next crop)."""
     return dataclasses.replace(p, accepted=False)
-
-
-def _no_distortion(uv: np.ndarray) -> np.ndarray:
-    return uv
