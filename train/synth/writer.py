@@ -207,8 +207,9 @@ def _run_pool(fn, items, workers: int, progress: bool, desc: str):
             results = map(fn, items)
         else:
             ctx = mp.get_context("forkserver")
-            # The server imports the workers' modules once, and not the caller's __main__, so a
-            # script without an `if __name__ == "__main__"` guard is not run again in it.
+            # The server imports the workers' modules once, so each worker forked from it has them;
+            # without '__main__' in this list the server does not run the caller's script (the
+            # workers still import it, see above).
             ctx.set_forkserver_preload(list(_WORKER_MODULES))
             try:
                 pool = stack.enter_context(ctx.Pool(workers, initializer=install_in_worker, initargs=(job_for_workers(),)))
