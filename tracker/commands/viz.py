@@ -16,11 +16,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--camera", default=None, help="OpenCV YAML; default: from --dataset, else a 60 deg FOV guess")
     p.add_argument("--dataset", default=None, help="BOP dataset root or COCO keypoints JSON the image belongs to (ground truth)")
     p.add_argument("--out", required=True, help="output folder for the PNGs")
+    p.add_argument("--preset", default="fast",
+                   help="tracker preset whose keypoint pass the figures show: fast (the default) | accurate (the pose refined on image edges)")
 
 
 def run(args: argparse.Namespace) -> int:
     res = run_viz(VizConfig(image=args.image, out=args.out, model=args.model, object=args.object,
-                            camera=args.camera, dataset=args.dataset))
+                            camera=args.camera, dataset=args.dataset, preset=args.preset))
     for p in res.paths.values():
         print(f"wrote {p}")
     return 0

@@ -15,7 +15,9 @@ Writes four PNGs into ``out``, the figures of the seed README:
     The whole image with the CAD model drawn at the pose the keypoint pass fitted.
 
 Every crop, inference, decoding and pose fit is the tracker's own keypoint pass
-(:mod:`tracker.pipeline.keypoint_pass`) with its crops (:mod:`tracker.pipeline.search`): with a
+(:mod:`tracker.pipeline.keypoint_pass`, as :class:`~tracker.pipeline.tracker.Tracker` builds it
+for the object and the tracker preset: a symmetric object's equivalents and edge check, the
+accurate preset's edge refinement) with its crops (:mod:`tracker.pipeline.search`): with a
 ground-truth pose, the tracking crop around it; with a ground-truth box only (COCO), the square
 around it; without ground truth, the tracker's search views (the one whose keypoints are most
 confident wins), then the tracking crop around the pose found there (or the crop where its
@@ -46,6 +48,7 @@ from tracker.pipeline.config import TrackerConfig
 from tracker.pipeline.infer import OnnxHeatmapModel, check_model_matches_object
 from tracker.pipeline.keypoint_pass import KeypointPass, PassResult, StageClock
 from tracker.pipeline.search import box_crop, keypoint_crop, search_views, square_crop
+from tracker.pipeline.tracker import Tracker
 from tracker.render import draw_hud, draw_overlay
 
 log = logging.getLogger(__name__)
@@ -57,7 +60,7 @@ FIGURES = ("gt_keypoints.png", "heatmaps.png", "pred_keypoints.png", "projected_
 class VizConfig:
     """Options of ``kptrack viz``: image, out folder, model (None: the shipped one), object, camera
     (OpenCV YAML; None: from the dataset, else a 60 degree guess), dataset (BOP root or COCO JSON
-    the image belongs to), device."""
+    the image belongs to), device, preset (the tracker's: fast | accurate)."""
 
     image: str
     out: str
@@ -66,6 +69,7 @@ class VizConfig:
     camera: str | None = None
     dataset: str | None = None
     device: str = "cpu"
+    preset: str = "fast"
 
 
 @dataclass
@@ -211,13 +215,14 @@ def run_viz(cfg: VizConfig) -> VizResult:
         raise KptrackError(f"--image {image_path}: {'not found' if not image_path.exists() else 'not a readable image'}. Pass a PNG/JPEG file.")
     h, w = image.shape[:2]
     obj = load_object(cfg.object)
+    tracker_cfg = TrackerConfig.preset(cfg.preset)
     mpath = resolve_model(cfg.model)
     model = OnnxHeatmapModel(mpath, device=cfg.device)
     check_model_matches_object(model.meta, obj, f"--model {mpath}")
     names = model.meta.keypoint_names
     gt = find_ground_truth(image_path, cfg.dataset, obj) if cfg.dataset else None
     camera = _camera(cfg, gt, w, h)
-    kp = KeypointPass(model, obj.keypoints, camera, TrackerConfig.preset("fast"))
+    kp = Tracker(model, obj, camera, tracker_cfg).keypass
     p, how = _passes(kp, image, camera, obj, gt)
     A, crop, uv, conf, pose = p.affine, p.crop, p.uv, p.conf, p.pose
 

@@ -84,3 +84,20 @@ def test_bad_input(setup, tmp_path):
         run_viz(VizConfig(image=img, out=str(tmp_path), model=str(three)))
     with pytest.raises(KptrackError, match="--dataset"):
         run_viz(VizConfig(image=img, out=str(tmp_path), model=str(model), dataset=str(tmp_path / "nope")))
+
+
+def test_the_figures_show_the_chosen_tracker_presets_pass(setup, tmp_path):
+    obj, data, model, _ = setup
+    sample = BopDataset(data, "train_synth", object=obj)[0]
+    fast = run_viz(VizConfig(image=str(sample.image_path), out=str(tmp_path / "f"), model=str(model), dataset=str(data)))
+    acc = run_viz(VizConfig(image=str(sample.image_path), out=str(tmp_path / "a"), model=str(model), dataset=str(data),
+                            preset="accurate"))
+    np.testing.assert_allclose(acc.keypoints_uv, fast.keypoints_uv)  # the same crop and network
+    assert acc.pose is not None and fast.pose is not None
+    # the accurate preset's pose is the fast one refined on the image's edges: moved, and still on the object
+    assert np.linalg.norm(acc.pose.t_m2c - fast.pose.t_m2c) > 1e-6
+    assert rotation_error_deg(acc.pose.R_m2c, sample.R_m2c) < 3.0
+    assert np.linalg.norm(acc.pose.t_m2c - sample.t_m2c) < 0.03 * sample.t_m2c[2]
+    with pytest.raises(KptrackError, match="--preset quick: unknown tracker preset"):
+        run_viz(VizConfig(image=str(sample.image_path), out=str(tmp_path / "q"), model=str(model), preset="quick"))
+    assert not (tmp_path / "q").exists()
