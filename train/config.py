@@ -46,8 +46,8 @@ class TrainConfig:
     from the start, trained on crops pooled to half resolution (128 px in, 32x32 heatmaps out; a
     step costs about a third), a resolution curriculum. rotation_deg, scale_jitter, search_prob: see
     train.augment.AugmentConfig. width and context (lite), stacks and features (hourglass): model options
-    (None = preset default). workers: DataLoader processes (None = auto). threads: torch
-    intra-op threads (None = all cores of this process's share). device: auto | cpu | cuda.
+    (None = preset default). workers: DataLoader processes and threads: torch
+    intra-op threads (None = :func:`train.distributed.cpu_share`'s choice for the device). device: auto | cpu | cuda.
     """
 
     data: str | tuple[str, ...]

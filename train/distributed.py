@@ -41,6 +41,23 @@ def cores() -> int:
         return os.cpu_count() or 1
 
 
+def cpu_share(threads: int | None, workers: int | None, dist: Dist, device: torch.device) -> tuple[int, int]:
+    """(torch threads, DataLoader workers) of one training process; given values are kept.
+
+    On a GPU the data processes set the pace: up to 8 of them, half the process's cores, and
+    torch keeps every core. On a CPU the step sets it, and a data process beside torch's threads
+    oversubscribes the cores: on the 2-core development machine one worker beside 2 threads ran
+    the lite step at 32-35 images/s, 0 workers (the batch made in the loop's own process) at 41-44
+    (benchmarks/RESULTS.md, "Data processes on a CPU"). So on a CPU: no worker with at most 2 cores,
+    else one (a batch's crops take a tenth of a one-core step), and torch gets the cores left."""
+    per = max(1, cores() // dist.world)
+    if device.type == "cuda":
+        w = workers if workers is not None else min(8, max(1, per // 2))
+        return threads or per, w
+    w = workers if workers is not None else (0 if per <= 2 else 1)
+    return threads or max(1, per - w), w
+
+
 def init_distributed(device_arg: str) -> tuple[Dist, torch.device]:
     """(Dist, device) for ``--device`` (auto | cpu | cuda | cuda:N); joins the process group under torchrun."""
     world = int(os.environ.get("WORLD_SIZE", "1"))

@@ -54,7 +54,7 @@ from train.distributed import (
     Dist,
     barrier,
     close_distributed,
-    cores,
+    cpu_share,
     gather_bad_images,
     init_distributed,
     wrap_model,
@@ -137,9 +137,8 @@ def _train(cfg: TrainConfig, dist: Dist, device: torch.device, obj: ObjectModel)
 
     # 2. data: the training crops and the held-out ones
     train_ds, val_ds = _datasets(cfg, obj, coord_weight > 0)
-    threads = cfg.threads or max(1, cores() // dist.world)
+    threads, workers = cpu_share(cfg.threads, cfg.workers, dist, device)
     torch.set_num_threads(threads)
-    workers = cfg.workers if cfg.workers is not None else min(8, max(1, cores() // (2 * dist.world)))
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed % 2**32)
 

@@ -10,6 +10,7 @@ import torch
 
 from kp_tinydata import write_tiny_bop
 from tracker.objects import load_object
+from train import distributed
 from train.checkpoint import load_checkpoint
 from train.config import TrainConfig
 from train.loop import train
@@ -49,3 +50,18 @@ def test_ddp_two_cpu_processes_gloo(data, tmp_path):
     ref = train(single)
     # two processes each took their own shard of a 2 x batch global batch: not the single-process run
     assert not np.array_equal(p0, torch.cat([p.detach().flatten() for p in ref.model.parameters()]).numpy())
+
+
+@pytest.mark.parametrize("ncores, world, device, expected", [
+    (2, 1, "cpu", (2, 0)),    # no data process beside torch's threads on a 2-core machine
+    (8, 1, "cpu", (7, 1)),    # one, and torch gets the other cores
+    (8, 2, "cpu", (3, 1)),    # each of two processes gets half the cores
+    (16, 1, "cuda", (16, 8)), # a GPU run's data processes set its pace: half the cores, at most 8
+    (1, 1, "cpu", (1, 0)),
+])
+def test_cpu_share_avoids_oversubscribing_a_cpu(monkeypatch, ncores, world, device, expected):
+    monkeypatch.setattr(distributed, "cores", lambda: ncores)
+    assert distributed.cpu_share(None, None, distributed.Dist(world=world), torch.device(device)) == expected
+    # what the user asked for is kept
+    assert distributed.cpu_share(3, 2, distributed.Dist(world=world), torch.device(device)) == (3, 2)
+    assert distributed.cpu_share(None, 1, distributed.Dist(world=1), torch.device("cpu"))[0] == max(1, ncores - 1)

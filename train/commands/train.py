@@ -30,7 +30,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch", type=int, default=None, help="batch size (seed: 8)")
     p.add_argument("--lr", type=float, default=None, help="learning rate (seed: 2.5e-4)")
     p.add_argument("--optimizer", choices=["rmsprop", "adam"], default=None, help="optimizer (seed: rmsprop)")
-    p.add_argument("--workers", type=int, default=None, help="DataLoader workers")
+    p.add_argument("--workers", type=int, default=None,
+                   help="data processes (default: on a GPU half the cores, at most 8; on a CPU none with 2 cores or fewer, "
+                        "else 1, so they do not compete with torch's threads)")
     p.add_argument("--seed", type=int, default=None, help="random seed (default 0; when resuming, the checkpoint's)")
     p.add_argument("--resume", default=None, help="checkpoint to resume from")
     p.add_argument("--init", default=None,
@@ -67,7 +69,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--context", type=int, default=None,
                    help="lite preset: global-context blocks after the encoder (7x7 depthwise at 8x8 cells), so each "
                         "keypoint's channel sees the whole object; for plain or symmetric objects (default 0)")
-    p.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: all cores)")
+    p.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: on a CPU the cores the data processes leave; on a GPU all cores)")
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
