@@ -8,6 +8,9 @@
 #                --hidden-peak 0.25, model coordinates at their default);
 #   drill_plain  the drill without those two: the shipped drill's network and hidden targets, whose
 #                demo the candidates with --hidden-peak 0.25 have all lost 2D on (RESULTS.md);
+#   drill_wide   the drill's candidate recipe on a network 1.5x as wide (--width 1.5, from scratch: the
+#                backbone is width 1.0's): whether the drill's 90 % PCK@5px target needs capacity, as its
+#                plateau at 82.5 % on both the GPU and the CPU chains suggests (RESULTS.md);
 #   bottle       the built-in bottle, with its card's recipe;
 #   plainbox     models/plainbox/object with its card's recipe (--context 2 --hidden-peak 0.25).
 # Synthetic data is rendered there on all cores, once per object. A short calibration run of each
@@ -37,9 +40,9 @@ NUM=${NUM:-20000}; NUM_DRILL=${NUM_DRILL:-30000}; TEST=${TEST:-500}; TRAIN_S=${T
 BATCH=${BATCH:-32}; LR=${LR:-2e-3}; DEVICE=${DEVICE:-cuda}; WORK=${WORK:-/tmp/kptrack_gpu_work}
 RUNS=${RUNS:-box drill}; read -r -a runs <<< "$RUNS"
 # run -> object, data set, recipe options beyond the common ones
-declare -A object=([box]="$WORK/objects/box" [drill]=default [drill_plain]=default [bottle]=bottle [plainbox]=models/plainbox/object)
-declare -A dataset=([box]=box [drill]=drill [drill_plain]=drill [bottle]=bottle [plainbox]=plainbox)
-declare -A options=([box]="" [drill]="--context 2 --hidden-peak 0.25" [drill_plain]="" [bottle]="" [plainbox]="--context 2 --hidden-peak 0.25")
+declare -A object=([box]="$WORK/objects/box" [drill]=default [drill_plain]=default [drill_wide]=default [bottle]=bottle [plainbox]=models/plainbox/object)
+declare -A dataset=([box]=box [drill]=drill [drill_plain]=drill [drill_wide]=drill [bottle]=bottle [plainbox]=plainbox)
+declare -A options=([box]="" [drill]="--context 2 --hidden-peak 0.25" [drill_plain]="" [drill_wide]="--width 1.5 --context 2 --hidden-peak 0.25" [bottle]="" [plainbox]="--context 2 --hidden-peak 0.25")
 for n in "${runs[@]}"; do
   [ -n "${dataset[$n]+x}" ] || { echo "RUNS: unknown run '$n'; use any of: ${!dataset[*]}" >&2; exit 2; }
 done
