@@ -78,7 +78,6 @@ class TrainConfig:
     hidden_peak: float = 1.0
     symmetric_loss: str = "canonical"
     low_res: float = 0.0
-    freeze: float = 0.0
     coord_weight: float | None = None
     rotation_deg: float = 30.0
     scale_jitter: float = 0.25
@@ -119,7 +118,6 @@ def check_config(cfg: TrainConfig) -> None:
          f"--sigma-start {cfg.sigma_start}: must be >= --sigma {cfg.sigma} (targets narrow during training)"),
         (0 < cfg.sigma_decay <= 1, f"--sigma-decay {cfg.sigma_decay}: must be within (0, 1]"),
         (0 <= cfg.low_res < 1, f"--low-res {cfg.low_res}: must be a fraction within [0, 1)"),
-        (0 <= cfg.freeze <= 1, f"--freeze {cfg.freeze}: must be a fraction within [0, 1]"),
         (cfg.peak_weight >= 1, f"--peak-weight {cfg.peak_weight}: must be >= 1"),
         (0 < cfg.hidden_peak <= 1, f"--hidden-peak {cfg.hidden_peak}: must be within (0, 1]"),
         (cfg.coord_weight is None or (cfg.coord_weight >= 0 and math.isfinite(cfg.coord_weight)),

@@ -59,7 +59,6 @@ from train.distributed import (
     init_distributed,
     wrap_model,
 )
-from train.freeze import StageFreeze, check_freeze
 from train.heatmaps import batch_targets_torch, half_resolution_keypoints, scale_hidden, sigma_at
 from train.models import build_model
 from train.records import load_records
@@ -107,7 +106,6 @@ class _Run:
     train_perms: torch.Tensor | None = None  # the same on the device when the loss takes the minimum over them
     coord_head: nn.Module | None = None  # the training-only model-coordinate head (--coord-weight)
     coord_weight: float = 0.0  # its loss weight, resolved (train.coords.resolve_weight)
-    freeze: StageFreeze | None = None  # the encoder's first stages, frozen early in the run (--freeze)
 
     @property
     def dir(self) -> Path:
@@ -131,7 +129,6 @@ def train(cfg: TrainConfig) -> TrainResult:
 def _train(cfg: TrainConfig, dist: Dist, device: torch.device, obj: ObjectModel) -> TrainResult:
     # 1. the checkpoints this run starts from (--resume continues one, --init takes its weights)
     resume, init, kw = start_checkpoints(cfg, obj)
-    check_freeze(cfg.freeze, cfg.preset, init is not None or resume is not None, dist.world)
     coord_weight = resolve_weight(cfg.coord_weight, not symmetry_group(obj).is_trivial, resume,
                                    min_loss=cfg.symmetric_loss == "min")
 
@@ -169,7 +166,7 @@ def _train(cfg: TrainConfig, dist: Dist, device: torch.device, obj: ObjectModel)
         )
     r = _Run(cfg, dist, device, obj, kw, model, opt, sched, mem, val_loader, runlog, start, start,
              scores=dict(resume.get("scores", {})) if resume else {}, best=best, coord_head=coord_head,
-             coord_weight=coord_weight, freeze=StageFreeze(model, cfg.preset, round(cfg.freeze * cfg.iters)))
+             coord_weight=coord_weight)
     r.perms = keypoint_permutations(symmetry_group(obj), obj.keypoints)
     if r.perms is not None and cfg.symmetric_loss == "min":
         r.train_perms = torch.as_tensor(r.perms, dtype=torch.long, device=device)
@@ -275,8 +272,6 @@ def _step(r: _Run, net: nn.Module, batch: dict) -> tuple[torch.Tensor, int]:
     x = normalise_batch(batch["image"].to(r.device, non_blocking=pin), r.meta.mean, r.meta.std, r.meta.channel_order)
     cfg = r.cfg
     low = r.it < cfg.low_res * cfg.iters
-    if r.freeze is not None:
-        r.freeze.update(r.it)
     if low:
         x = F.avg_pool2d(x, 2)
     x = x.contiguous(memory_format=r.memory_format)

@@ -55,9 +55,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "labels (canonical, default) or against its best-fitting equivalent (min)")
     p.add_argument("--low-res", dest="low_res", type=float, default=None,
                    help="fraction of the iterations, from the start, at half resolution (128 px crops; about 3x faster steps) (default 0)")
-    p.add_argument("--freeze", type=float, default=None,
-                   help="fraction of the iterations, from the start, with the pretrained encoder's first stages "
-                        "(stem, 64x64 and 32x32) frozen: about half the step on a CPU; needs pretrained weights (default 0)")
     p.add_argument("--coord-weight", dest="coord_weight", type=float, default=None,
                    help="weight of an auxiliary model-coordinate map loss on crops with a known pose (BOP data), "
                         "which teaches which part of the object each pixel shows; 0 = off "
@@ -85,7 +82,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         "val_split": args.val_split, "device": args.device, "val_every": args.val_every, "sigma": args.sigma,
         "rotation_deg": args.rotation_deg, "width": args.width, "context": args.context, "log_every": args.log_every, "threads": args.threads,
         "optimizer": args.optimizer, "sigma_start": args.sigma_start, "sigma_decay": args.sigma_decay,
-        "peak_weight": args.peak_weight, "hidden_peak": args.hidden_peak, "low_res": args.low_res, "freeze": args.freeze, "schedule": args.schedule,
+        "peak_weight": args.peak_weight, "hidden_peak": args.hidden_peak, "low_res": args.low_res, "schedule": args.schedule,
         "symmetric_loss": args.symmetric_loss, "coord_weight": args.coord_weight,
     }
     merged = {k: v for k, v in base.items() if k in names}
