@@ -87,7 +87,7 @@ each "${sets[@]}" -- synth_test
 recipe() {  # the run's arguments, without --iters/--out/--val-every, into the caller's array ARGS
   local n=$1 extra
   read -r -a extra <<< "${options[$n]}"
-  ARGS=(--object "${object[$n]}" --data "$WORK/${dataset[$n]}" --preset lite --optimizer adam --lr "$LR" --batch "$BATCH"
+  ARGS=(--recipe seed --object "${object[$n]}" --data "$WORK/${dataset[$n]}" --preset lite --optimizer adam --lr "$LR" --batch "$BATCH"
         --peak-weight 5 --sigma-start 4 --workers "$per_run" --device "$DEVICE" "${extra[@]}")
 }
 calibrate() {

@@ -45,10 +45,10 @@ if [ "$STAGES" = all ]; then
   kptrack synth --object "$W/object_textured" --out "$W/data_front" --num 12000 --seed 10 --rot-range 80
   kptrack synth --object "$W/object_textured" --out "$W/data_front" --num 300 --seed 778 --rot-range 80 --split test_synth
   stamp "4. train ($ITERS iterations on all views, then $FRONT_ITERS on the front views; $THREADS thread(s))"
-  kptrack train --data "$W/data" --object "$W/object_textured" --preset lite --optimizer adam --lr 1e-3 \
+  kptrack train --recipe seed --data "$W/data" --object "$W/object_textured" --preset lite --optimizer adam --lr 1e-3 \
     --peak-weight 5 --sigma-start 4 --iters "$ITERS" --val-every 1000 --val-split test_synth \
     --workers 1 --threads "$THREADS" --out "$W/run"
-  kptrack train --data "$W/data_front" --object "$W/object_textured" --init "$W/run/best.pt" --optimizer adam --lr 5e-4 \
+  kptrack train --recipe seed --data "$W/data_front" --object "$W/object_textured" --init "$W/run/best.pt" --optimizer adam --lr 5e-4 \
     --peak-weight 5 --iters "$FRONT_ITERS" --val-every 500 --val-split test_synth --workers 1 --threads "$THREADS" --out "$W/run_front"
   stamp "5. export"
   kptrack export --checkpoint "$W/run_front/best.pt" --out "$W/model.onnx"

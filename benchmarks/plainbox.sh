@@ -35,20 +35,20 @@ if [ "$STAGES" = all ]; then
   kptrack synth --object "$OBJ" --out "$W/data" --num "$NUM" --seed 0 --workers 2
   kptrack synth --object "$OBJ" --out "$W/data" --num 500 --seed 777 --split test_synth --workers 2
   stamp "3. train ($ITERS iterations, $THREADS thread(s))"
-  kptrack train --data "$W/data" --object "$OBJ" --preset lite --context "$CONTEXT" --optimizer adam --lr 1e-3 \
+  kptrack train --recipe seed --data "$W/data" --object "$OBJ" --preset lite --context "$CONTEXT" --optimizer adam --lr 1e-3 \
     --peak-weight 5 --sigma-start 4 --iters "$ITERS" --val-every 2000 --val-split test_synth --log-every 100 \
     --workers 1 --threads "$THREADS" --seed 0 --out "$W/run"
   BEST="$W/run/best.pt"
   if [ "$FT_ITERS" -gt 0 ]; then
     stamp "3b. fine-tune ($FT_ITERS iterations at 2e-4)"
-    kptrack train --data "$W/data" --object "$OBJ" --init "$BEST" --context "$CONTEXT" --optimizer adam --lr 2e-4 \
+    kptrack train --recipe seed --data "$W/data" --object "$OBJ" --init "$BEST" --context "$CONTEXT" --optimizer adam --lr 2e-4 \
       --peak-weight 5 --iters "$FT_ITERS" --val-every 2000 --val-split test_synth --log-every 100 \
       --workers 1 --threads "$THREADS" --seed 5 --out "$W/run_ft"
     BEST="$W/run_ft/best.pt"
   fi
   if [ "$HP_ITERS" -gt 0 ]; then
     stamp "3c. fine-tune with --hidden-peak 0.25 ($HP_ITERS iterations at 1e-4)"
-    kptrack train --data "$W/data" --object "$OBJ" --init "$BEST" --context "$CONTEXT" --optimizer adam --lr 1e-4 \
+    kptrack train --recipe seed --data "$W/data" --object "$OBJ" --init "$BEST" --context "$CONTEXT" --optimizer adam --lr 1e-4 \
       --peak-weight 5 --hidden-peak 0.25 --iters "$HP_ITERS" --val-every 1000 --val-split test_synth --log-every 100 \
       --workers 1 --threads "$THREADS" --seed 7 --out "$W/run_hp"
     BEST="$W/run_hp/best.pt"

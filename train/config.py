@@ -1,9 +1,13 @@
-"""What defines a training run: :class:`TrainConfig` and its checks.
+"""What defines a training run: :class:`TrainConfig`, its checks, and ``kptrack train``'s recipes.
 
 The config is saved as a plain dict in every checkpoint (``config``) and as ``config.json`` in
 the run folder, and travels into the exported model's metadata, so a model file says how it
-was trained. Defaults follow the seed recipe of Newell et al., "Stacked Hourglass Networks for
-Human Pose Estimation" (ECCV 2016): RMSprop, learning rate 2.5e-4, batch 8.
+was trained. Its defaults follow the seed recipe of Newell et al., "Stacked Hourglass Networks
+for Human Pose Estimation" (ECCV 2016): RMSprop, learning rate 2.5e-4, batch 8.
+
+``kptrack train`` fills the options a user leaves out from a recipe (:data:`RECIPES`): ``fast``,
+the default, is what measured best for a new object on a CPU budget (benchmarks/RESULTS.md,
+"Training speed of a new object" and the sections after it); ``seed`` is the seed's.
 """
 
 from __future__ import annotations
@@ -48,6 +52,8 @@ class TrainConfig:
     train.augment.AugmentConfig. width and context (lite), stacks and features (hourglass): model options
     (None = preset default). workers: DataLoader processes and threads: torch
     intra-op threads (None = :func:`train.distributed.cpu_share`'s choice for the device). device: auto | cpu | cuda.
+    recipe: the ``kptrack train --recipe`` whose defaults filled the options left out (a record;
+    None when the config was built directly, with these defaults, the seed's).
     """
 
     data: str | tuple[str, ...]
@@ -91,6 +97,7 @@ class TrainConfig:
     device: str = "auto"
     obj_id: int = 1
     channels_last: bool = True
+    recipe: str | None = None
 
     def model_options(self) -> dict:
         """The network's keyword arguments: the preset's, overridden by width/context/stacks/features when set."""
@@ -99,6 +106,30 @@ class TrainConfig:
 
     def augment(self) -> AugmentConfig:
         return AugmentConfig(rotation_deg=self.rotation_deg, scale_jitter=self.scale_jitter, search_prob=self.search_prob)
+
+
+#: ``kptrack train --recipe``: defaults of the options left out, for a new run (from the backbone or
+#: from scratch) and for a fine-tune (``--init`` a training checkpoint). ``seed``: TrainConfig's
+#: own defaults. ``fast``, on the textured box (RESULTS.md): Adam at 1e-3 leaves the all-zero
+#: plateau several times sooner than the seed's RMSprop; peak weight 5 with targets narrowing
+#: from 4 cells gained 2-6 points of PCK@5px per iteration; the first half at 128 px reached
+#: 63.1 % in 30 minutes on 2 cores against 48.7 %. A fine-tune starts from a trained network:
+#: Adam at 3e-4 with the peak weight (the drill's fine-tunes, 75.1 -> 80.9 %), full resolution.
+RECIPES: dict[str, dict[str, dict]] = {
+    "seed": {"new": {}, "fine_tune": {}},
+    "fast": {
+        "new": {"optimizer": "adam", "lr": 1e-3, "peak_weight": 5.0, "sigma_start": 4.0, "low_res": 0.5},
+        "fine_tune": {"optimizer": "adam", "lr": 3e-4, "peak_weight": 5.0},
+    },
+}
+DEFAULT_RECIPE = "fast"
+
+
+def recipe_defaults(name: str, fine_tune: bool) -> dict:
+    """The option defaults of recipe ``name`` for a new run or a fine-tune; unknown name -> KptrackError."""
+    if name not in RECIPES:
+        raise KptrackError(f"--recipe {name!r}: unknown recipe. Use one of: {', '.join(RECIPES)}.")
+    return dict(RECIPES[name]["fine_tune" if fine_tune else "new"], recipe=name)
 
 
 def check_config(cfg: TrainConfig) -> None:
@@ -127,6 +158,7 @@ def check_config(cfg: TrainConfig) -> None:
         (0 <= cfg.scale_jitter < 1, f"scale_jitter {cfg.scale_jitter}: must be within [0, 1)"),
         (0 <= cfg.search_prob <= 1, f"search_prob {cfg.search_prob}: must be within [0, 1]"),
         (0 < cfg.val_fraction < 1 and cfg.val_max >= 1, "val_fraction must be in (0, 1) and val_max >= 1"),
+        (cfg.recipe is None or cfg.recipe in RECIPES, f"--recipe {cfg.recipe!r}: use one of {', '.join(RECIPES)}"),
         (cfg.device in ("auto", "cpu", "cuda") or cfg.device.startswith("cuda:"), f"--device {cfg.device}: use auto, cpu or cuda"),
     ]
     for ok, msg in problems:

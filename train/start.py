@@ -48,7 +48,7 @@ def start_checkpoints(cfg: TrainConfig, obj: ObjectModel) -> tuple[dict | None, 
     if cfg.init == "none" or resume is not None:
         return resume, None, kw
     if cfg.init:
-        init = load_backbone(cfg.init) if _is_backbone_file(cfg.init) else load_checkpoint(cfg.init)
+        init = load_backbone(cfg.init) if is_backbone_file(cfg.init) else load_checkpoint(cfg.init)
         if is_backbone(init):
             return None, init, kw
         check_checkpoint_fits(init, cfg, obj, "--init")
@@ -63,7 +63,7 @@ def start_checkpoints(cfg: TrainConfig, obj: ObjectModel) -> tuple[dict | None, 
     return None, None, kw
 
 
-def _is_backbone_file(path: str) -> bool:
+def is_backbone_file(path: str) -> bool:
     """Whether --init names a backbone file (as opposed to a training checkpoint or run folder)."""
     p = Path(path)
     if not p.is_file():

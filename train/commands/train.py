@@ -1,7 +1,8 @@
 """``kptrack train``: train a heatmap keypoint network (PyTorch).
 
 Options left out come from the checkpoint when resuming (so ``--resume RUN/last.pt --iters N``
-continues the same run with the same preset, batch, seed ...), else from
+continues the same run with the same preset, batch, seed ...), else from ``--recipe``
+(:data:`train.config.RECIPES`: ``fast`` by default, ``seed`` for the seed's) and then
 :class:`train.config.TrainConfig`'s defaults.
 """
 
@@ -12,9 +13,11 @@ import dataclasses
 import os
 from typing import Any
 
+from tracker.errors import KptrackError
 from train.checkpoint import load_checkpoint
-from train.config import TrainConfig
+from train.config import DEFAULT_RECIPE, RECIPES, TrainConfig, recipe_defaults
 from train.loop import TrainResult, train
+from train.start import is_backbone_file
 
 HELP = "train a heatmap keypoint network (PyTorch)"
 
@@ -29,6 +32,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--iters", type=int, default=None, help="training iterations")
     p.add_argument("--batch", type=int, default=None, help="batch size (seed: 8)")
     p.add_argument("--lr", type=float, default=None, help="learning rate (seed: 2.5e-4)")
+    p.add_argument("--recipe", choices=list(RECIPES), default=None,
+                   help="defaults of the training options left out: fast (the default; for a new run Adam 1e-3, "
+                        "--peak-weight 5, --sigma-start 4, --low-res 0.5; for a fine-tune from an --init checkpoint "
+                        "Adam 3e-4, --peak-weight 5) or seed (RMSprop 2.5e-4, plain MSE, full resolution: the seed's)")
     p.add_argument("--optimizer", choices=["rmsprop", "adam"], default=None, help="optimizer (seed: rmsprop)")
     p.add_argument("--workers", type=int, default=None,
                    help="data processes (default: on a GPU half the cores, at most 8; on a CPU none with 2 cores or fewer, "
@@ -71,7 +78,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
     """TrainConfig from ``kptrack train`` arguments. Unset options come from the checkpoint when
-    resuming (so ``--resume RUN/last.pt --iters N`` continues the same run), else the defaults."""
+    resuming (so ``--resume RUN/last.pt --iters N`` continues the same run), else from --recipe's defaults
+    (a new run's, or a fine-tune's when --init is a training checkpoint), then TrainConfig's."""
+    if args.resume and args.recipe:
+        raise KptrackError(f"--recipe {args.recipe} and --resume both given: a resumed run keeps its own options. "
+                           "Leave --recipe out when resuming.")
     base: dict[str, Any] = {}
     if args.resume:
         base = dict(load_checkpoint(args.resume).get("config", {}))
@@ -85,7 +96,8 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         "peak_weight": args.peak_weight, "hidden_peak": args.hidden_peak, "low_res": args.low_res, "schedule": args.schedule,
         "symmetric_loss": args.symmetric_loss, "coord_weight": args.coord_weight,
     }
-    merged = {k: v for k, v in base.items() if k in names}
+    merged = {} if args.resume else recipe_defaults(args.recipe or DEFAULT_RECIPE, _fine_tune(args.init))
+    merged.update({k: v for k, v in base.items() if k in names})
     merged.update({k: v for k, v in given.items() if v is not None})
     if not args.resume:
         merged.setdefault("preset", "lite")
@@ -93,6 +105,11 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     # a resumed fine-tuning run has its weights in the checkpoint: its --init is history, not a request
     merged["init"] = args.init
     return TrainConfig(**merged)
+
+
+def _fine_tune(init: str | None) -> bool:
+    """Whether --init names a training checkpoint (a fine-tune) rather than a backbone or 'none'."""
+    return init is not None and init != "none" and not is_backbone_file(init)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -47,3 +47,32 @@ def test_cli_resume_of_a_fine_tuning_run(data, tmp_path):
     assert main(["train", "--data", str(data), "--out", str(tmp_path / "ft"), "--resume", str(tmp_path / "ft"), "--iters", "2"]) == 0
     ck = load_checkpoint(tmp_path / "ft" / "last.pt")
     assert ck["iteration"] == 2
+
+
+def _cfg(*extra):
+    from tracker.cli import build_parser
+
+    return config_from_args(build_parser().parse_args(["train", "--data", "d", "--out", "o", *extra]))
+
+
+def test_recipes_fill_the_options_left_out(data, tmp_path):
+    fast = _cfg()  # a new object: the recipe that measured best on a CPU budget
+    assert (fast.recipe, fast.optimizer, fast.lr, fast.peak_weight, fast.sigma_start, fast.low_res) == ("fast", "adam", 1e-3, 5.0, 4.0, 0.5)
+    seed = _cfg("--recipe", "seed")  # the seed's: TrainConfig's own defaults
+    assert (seed.recipe, seed.optimizer, seed.lr, seed.peak_weight, seed.sigma_start, seed.low_res) == ("seed", "rmsprop", 2.5e-4, 1.0, None, 0.0)
+    given = _cfg("--lr", "2e-3", "--low-res", "0", "--optimizer", "rmsprop")  # what the user gives wins
+    assert (given.optimizer, given.lr, given.low_res, given.peak_weight) == ("rmsprop", 2e-3, 0.0, 5.0)
+    # a fine-tune from a training checkpoint: a lower rate at full resolution; a backbone is a new run
+    run = tmp_path / "a"
+    assert main(["train", "--data", str(data), "--out", str(run), "--iters", "1", "--batch", "2", "--workers", "0",
+                 "--width", "0.25", "--val-every", "1", "--threads", "1"]) == 0
+    ft = _cfg("--init", str(run / "last.pt"))
+    assert (ft.optimizer, ft.lr, ft.peak_weight, ft.sigma_start, ft.low_res) == ("adam", 3e-4, 5.0, None, 0.0)
+    assert _cfg("--init", "models/backbone/lite.pt").low_res == 0.5 and _cfg("--init", "none").lr == 1e-3
+    assert load_checkpoint(run)["config"]["recipe"] == "fast"  # the run records it
+
+
+def test_recipe_refused_on_resume(data, tmp_path, capsys):
+    assert main(["train", "--data", str(data), "--out", str(tmp_path / "r"), "--resume", str(tmp_path / "r"), "--recipe", "seed"]) == 2
+    err = capsys.readouterr().err
+    assert "--recipe seed and --resume both given" in err and "Traceback" not in err
