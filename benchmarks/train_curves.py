@@ -7,7 +7,10 @@ texture (``DIR/texture.png``: six cluttered tiles, each with its own large glyph
 looks different).
 
 ``python -m benchmarks.train_curves plot NAME=RUN_DIR ... --out PNG`` draws validation PCK@5px
-of each run (its ``log.csv``) against wall time and against iterations, side by side.
+of each run (its ``log.csv``) against wall time and against iterations, side by side. With
+``--images`` the second panel counts training images seen instead of iterations, so that runs of
+different batch sizes (a GPU's 32 against a CPU's 8) compare: each run's batch is read from its
+``config.json``, or given as ``NAME=LOG.csv,BATCH`` for a kept log.
 """
 
 from __future__ import annotations
@@ -95,10 +98,29 @@ def _panel(curves: dict[str, np.ndarray], col: int, xlabel: str, w: int = 560, h
     return img
 
 
-def plot(curves: dict[str, np.ndarray], out: Path) -> Path:
-    """PCK@5px against wall time (minutes) and against iterations, side by side, as a PNG."""
+def run_batch(spec: str) -> tuple[Path, int]:
+    """(the run, its batch per iteration) of ``RUN_DIR``, ``LOG.csv`` or ``LOG.csv,BATCH``: a
+    given batch wins, else the run folder's ``config.json`` (as ``kptrack train`` writes it)."""
+    path, _, batch = spec.partition(",")
+    run = Path(path)
+    if batch:
+        return run, int(batch)
+    config = (run.parent if run.suffix == ".csv" else run) / "config.json"
+    if not config.is_file():
+        raise SystemExit(f"{spec}: no config.json beside this log to read its batch from; give it as {spec},BATCH")
+    return run, int(json.loads(config.read_text())["batch"])
+
+
+def plot(curves: dict[str, np.ndarray], out: Path, batches: dict[str, int] | None = None) -> Path:
+    """PCK@5px against wall time (minutes) and against iterations, side by side, as a PNG; with
+    ``batches`` (run name -> images per iteration) against thousands of images seen instead."""
     minutes = {k: np.column_stack([c[:, 0], c[:, 1] / 60.0, c[:, 2]]) for k, c in curves.items()}
-    img = np.hstack([_panel(minutes, 1, "wall time, minutes"), _panel(curves, 0, "iterations")])
+    if batches is None:
+        right = _panel(curves, 0, "iterations")
+    else:
+        seen = {k: np.column_stack([c[:, 0] * batches[k] / 1000.0, c[:, 1], c[:, 2]]) for k, c in curves.items()}
+        right = _panel(seen, 0, "images seen, thousands")
+    img = np.hstack([_panel(minutes, 1, "wall time, minutes"), right])
     out.parent.mkdir(parents=True, exist_ok=True)
     cv2.imwrite(str(out), img)
     return out
@@ -110,17 +132,21 @@ def main(argv: list[str] | None = None) -> int:
     po = sub.add_parser("objects", help="write the box and cylinder test objects")
     po.add_argument("--out", required=True, help="folder for texture.png, box/ and cylinder/")
     pp = sub.add_parser("plot", help="plot validation PCK@5px of training runs")
-    pp.add_argument("runs", nargs="+", help="NAME=RUN_DIR (a kptrack train --out folder with log.csv) or NAME=card:CARD.json")
+    pp.add_argument("runs", nargs="+", help="NAME=RUN_DIR (a kptrack train --out folder with log.csv), NAME=LOG.csv[,BATCH] "
+                    "or NAME=card:CARD.json")
+    pp.add_argument("--images", action="store_true", help="second panel against training images seen, not iterations")
     pp.add_argument("--max-minutes", type=float, default=None, help="cut the curves at this wall time")
     pp.add_argument("--out", required=True, help="output PNG")
     a = ap.parse_args(argv)
     if a.cmd == "objects":
         make_objects(Path(a.out))
     else:
-        curves = {r.split("=", 1)[0]: read_curve(Path(r.split("=", 1)[1])) for r in a.runs}
+        specs = dict(r.split("=", 1) for r in a.runs)
+        batches = {k: run_batch(v)[1] for k, v in specs.items()} if a.images else None
+        curves = {k: read_curve(Path(v.partition(",")[0])) for k, v in specs.items()}
         if a.max_minutes is not None:
             curves = {k: c[c[:, 1] <= a.max_minutes * 60.0 + 1e-9] for k, c in curves.items()}
-        print("wrote", plot(curves, Path(a.out)))
+        print("wrote", plot(curves, Path(a.out), batches))
     return 0
 
 
