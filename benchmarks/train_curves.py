@@ -104,6 +104,8 @@ def run_batch(spec: str) -> tuple[Path, int]:
     path, _, batch = spec.partition(",")
     run = Path(path)
     if batch:
+        if not batch.isdigit() or int(batch) < 1:
+            raise SystemExit(f"{spec}: the batch after the comma must be a whole number >= 1, e.g. {path},8")
         return run, int(batch)
     config = (run.parent if run.suffix == ".csv" else run) / "config.json"
     if not config.is_file():
@@ -141,6 +143,9 @@ def main(argv: list[str] | None = None) -> int:
     if a.cmd == "objects":
         make_objects(Path(a.out))
     else:
+        bad = [r for r in a.runs if "=" not in r]
+        if bad:
+            raise SystemExit(f"{bad[0]}: give each run as NAME=RUN_DIR, NAME=LOG.csv[,BATCH] or NAME=card:CARD.json")
         specs = dict(r.split("=", 1) for r in a.runs)
         batches = {k: run_batch(v)[1] for k, v in specs.items()} if a.images else None
         curves = {k: read_curve(Path(v.partition(",")[0])) for k, v in specs.items()}

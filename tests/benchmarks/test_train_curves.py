@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from benchmarks.train_curves import COLOURS, plot, read_curve, run_batch
+from benchmarks.train_curves import COLOURS, main, plot, read_curve, run_batch
 
 LOG = """iter,loss,lr,images_per_s,val_loss,pck2,pck5,mean_px,pck5_labelled,bad_images,time_s
 100,3.2,0.001,40.0,,,,,,0,12.5
@@ -41,6 +41,13 @@ def test_run_batch_reads_config_json_or_takes_the_given_batch(tmp_path: Path):
     assert run_batch(f"{kept},8") == (kept, 8)
     with pytest.raises(SystemExit, match="kept.csv,BATCH"):
         run_batch(str(kept))
+    with pytest.raises(SystemExit, match="whole number"):
+        run_batch(f"{kept},eight")
+
+
+def test_plot_command_names_a_run_given_without_a_name(tmp_path: Path):
+    with pytest.raises(SystemExit, match="NAME=RUN_DIR"):
+        main(["plot", str(tmp_path / "run"), "--out", str(tmp_path / "c.png")])
 
 
 def test_plot_against_images_seen_puts_equal_images_at_equal_x(tmp_path: Path):
