@@ -54,6 +54,10 @@ class TrainConfig:
     intra-op threads (None = :func:`train.distributed.cpu_share`'s choice for the device). device: auto | cpu | cuda.
     recipe: the ``kptrack train --recipe`` whose defaults filled the options left out (a record;
     None when the config was built directly, with these defaults, the seed's).
+    precision: 'fp32', or 'bf16' to run the network's forward and backward under bfloat16
+    autocast (weights, optimizer state, loss and validation stay float32): faster steps where
+    the hardware multiplies bfloat16 (CPUs with AMX, GPUs from Ampere on; benchmarks/RESULTS.md),
+    slower where it is emulated.
     """
 
     data: str | tuple[str, ...]
@@ -98,6 +102,7 @@ class TrainConfig:
     obj_id: int = 1
     channels_last: bool = True
     recipe: str | None = None
+    precision: str = "fp32"
 
     def model_options(self) -> dict:
         """The network's keyword arguments: the preset's, overridden by width/context/stacks/features when set."""
@@ -158,6 +163,7 @@ def check_config(cfg: TrainConfig) -> None:
         (0 <= cfg.scale_jitter < 1, f"scale_jitter {cfg.scale_jitter}: must be within [0, 1)"),
         (0 <= cfg.search_prob <= 1, f"search_prob {cfg.search_prob}: must be within [0, 1]"),
         (0 < cfg.val_fraction < 1 and cfg.val_max >= 1, "val_fraction must be in (0, 1) and val_max >= 1"),
+        (cfg.precision in ("fp32", "bf16"), f"--precision {cfg.precision!r}: use fp32 or bf16"),
         (cfg.recipe is None or cfg.recipe in RECIPES, f"--recipe {cfg.recipe!r}: use one of {', '.join(RECIPES)}"),
         (cfg.device in ("auto", "cpu", "cuda") or cfg.device.startswith("cuda:"), f"--device {cfg.device}: use auto, cpu or cuda"),
     ]

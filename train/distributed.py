@@ -8,6 +8,8 @@ Without torchrun everything here is a no-op around one process.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 from dataclasses import dataclass
 
@@ -17,6 +19,8 @@ import torch.nn as nn
 from torch.nn.parallel import DistributedDataParallel
 
 from tracker.errors import KptrackError
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -104,3 +108,31 @@ def barrier(dist: Dist) -> None:
     """Wait for every process (no-op in a single process)."""
     if dist.world > 1:
         tdist.barrier()
+
+
+def bf16_native(device: torch.device) -> bool:
+    """Whether ``device`` multiplies bfloat16 in hardware: a CUDA GPU that reports it (Ampere on),
+    or a CPU whose oneDNN has bf16 kernels (AVX-512 BF16 or AMX)."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    return torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+
+
+def check_precision(precision: str, device: torch.device) -> None:
+    """Refuse ``--precision bf16`` on a GPU without bfloat16 (one KptrackError naming the fix);
+    on a CPU without bf16 units warn that it will train, but slower than fp32."""
+    if precision != "bf16" or bf16_native(device):
+        return
+    if device.type == "cuda":
+        raise KptrackError(f"--precision bf16: {torch.cuda.get_device_name(device)} has no bfloat16 support "
+                           "(GPUs from Ampere on have). Use --precision fp32.")
+    log.warning("--precision bf16: this CPU has no bfloat16 units (AVX-512 BF16 or AMX), so the steps are emulated "
+                "and slower than fp32; --precision fp32 is faster here")
+
+
+def precision_context(precision: str, device: torch.device) -> contextlib.AbstractContextManager:
+    """The context a training step's forward runs in: bfloat16 autocast on ``device`` for
+    ``'bf16'`` (weights and optimizer stay float32), else none."""
+    if precision != "bf16":
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=torch.bfloat16)

@@ -53,10 +53,12 @@ from train.dataset import CropDataset, collate, normalise_batch
 from train.distributed import (
     Dist,
     barrier,
+    check_precision,
     close_distributed,
     cpu_share,
     gather_bad_images,
     init_distributed,
+    precision_context,
     wrap_model,
 )
 from train.heatmaps import batch_targets_torch, half_resolution_keypoints, scale_hidden, sigma_at
@@ -135,6 +137,7 @@ def _train(cfg: TrainConfig, dist: Dist, device: torch.device, obj: ObjectModel)
     # 2. data: the training crops and the held-out ones
     train_ds, val_ds = _datasets(cfg, obj, coord_weight > 0)
     threads, workers = cpu_share(cfg.threads, cfg.workers, dist, device)
+    check_precision(cfg.precision, device)
     torch.set_num_threads(threads)
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed % 2**32)
@@ -277,7 +280,9 @@ def _step(r: _Run, net: nn.Module, batch: dict) -> tuple[torch.Tensor, int]:
     x = x.contiguous(memory_format=r.memory_format)
     target = _targets(r, batch, low)
     weight = batch["weight"].to(r.device, non_blocking=pin)
-    outs, coords = net(x) if r.coord_head is not None else (net(x), None)
+    with precision_context(cfg.precision, r.device):  # --precision bf16: the forward (and so the backward) in bfloat16
+        outs, coords = net(x) if r.coord_head is not None else (net(x), None)
+    outs, coords = _float32(outs), _float32(coords)  # the loss in float32 either way
     loss = heatmap_loss(outs, target, weight, cfg.peak_weight, r.train_perms)
     if coords is not None:  # the target is pooled to the coordinate head's grid
         loss = loss + r.coord_weight * coord_loss(coords, batch["coords"].to(r.device, non_blocking=pin), batch["has_coords"])
@@ -286,6 +291,13 @@ def _step(r: _Run, net: nn.Module, batch: dict) -> tuple[torch.Tensor, int]:
     r.opt.step()
     r.sched.step()
     return loss, x.shape[0]
+
+
+def _float32(out):
+    """A network output (a tensor, a list of them, or None) in float32."""
+    if isinstance(out, (list, tuple)):
+        return [o.float() for o in out]
+    return None if out is None else out.float()
 
 
 def _targets(r: _Run, batch: dict, low_res: bool) -> torch.Tensor:

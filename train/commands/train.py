@@ -73,6 +73,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--context", type=int, default=None,
                    help="lite preset: global-context blocks after the encoder (7x7 depthwise at 8x8 cells), so each "
                         "keypoint's channel sees the whole object; for plain or symmetric objects (default 0)")
+    p.add_argument("--precision", choices=["fp32", "bf16"], default=None,
+                   help="bf16: forward and backward under bfloat16 autocast; on a CPU with AMX the network step ran 1.3-1.5x faster "
+                        "but a whole training step only 4-8 %% (benchmarks/RESULTS.md); GPUs from Ampere on have it too, untested there (default fp32)")
     p.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: on a CPU the cores the data processes leave; on a GPU all cores)")
 
 
@@ -94,7 +97,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         "rotation_deg": args.rotation_deg, "width": args.width, "context": args.context, "log_every": args.log_every, "threads": args.threads,
         "optimizer": args.optimizer, "sigma_start": args.sigma_start, "sigma_decay": args.sigma_decay,
         "peak_weight": args.peak_weight, "hidden_peak": args.hidden_peak, "low_res": args.low_res, "schedule": args.schedule,
-        "symmetric_loss": args.symmetric_loss, "coord_weight": args.coord_weight,
+        "symmetric_loss": args.symmetric_loss, "coord_weight": args.coord_weight, "precision": args.precision,
     }
     merged = {} if args.resume else recipe_defaults(args.recipe or DEFAULT_RECIPE, _fine_tune(args.init))
     merged.update({k: v for k, v in base.items() if k in names})
