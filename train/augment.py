@@ -120,26 +120,24 @@ def warp(image: np.ndarray, A: np.ndarray, out_size: int = INPUT_SIZE, border_va
 
 
 def photometric(rng: np.random.Generator, crop: np.ndarray, cfg: AugmentConfig) -> np.ndarray:
-    """Colour jitter, blur, noise and cut-out on a (S, S, 3) uint8 BGR crop. Returns a new uint8 crop."""
+    """Colour jitter, blur, noise and cut-out on a (S, S, 3) uint8 BGR crop. Returns a new uint8 crop.
+
+    Saturation, contrast and brightness are one 3x4 colour matrix (:func:`_colour_matrix`)
+    applied by ``cv2.transform`` in a single pass, and the noise is a window of a seeded bank of
+    normals (:func:`_noise`): the crop's share of a training step fell from about 2 ms to 0.4 ms
+    on one core (benchmarks/RESULTS.md, "The training step's own work")."""
     img = crop
     s = img.shape[0]
     if cfg.color_prob > 0 and rng.random() < cfg.color_prob:
-        f = img.astype(np.float32)
-        if cfg.saturation > 0:
-            gray = f @ np.array([0.114, 0.587, 0.299], np.float32)
-            a = rng.uniform(1 - cfg.saturation, 1 + cfg.saturation)
-            f = gray[..., None] + a * (f - gray[..., None])
+        a = rng.uniform(1 - cfg.saturation, 1 + cfg.saturation) if cfg.saturation > 0 else 1.0
         c = rng.uniform(1 - cfg.contrast, 1 + cfg.contrast)
         b = rng.uniform(-cfg.brightness, cfg.brightness)
-        mean = f.mean()
-        f = (f - mean) * c + mean + b
-        img = np.clip(f, 0, 255).astype(np.uint8)
+        img = cv2.transform(img, _colour_matrix(cv2.mean(img)[:3], a, c, b))
         if cfg.hue_deg > 0:
-            hsv = cv2.cvtColor(img, cv2.COLOR_BGR2HSV)
             shift = int(round(rng.uniform(-cfg.hue_deg, cfg.hue_deg) / 2.0))  # OpenCV hue is degrees / 2
             if shift:
-                hsv[..., 0] = ((hsv[..., 0].astype(np.int16) + shift) % 180).astype(np.uint8)
-                img = cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR)
+                hsv = cv2.cvtColor(img, cv2.COLOR_BGR2HSV)
+                img = cv2.cvtColor(cv2.LUT(hsv, _hue_lut(shift)), cv2.COLOR_HSV2BGR)
     if cfg.blur_prob > 0 and rng.random() < cfg.blur_prob:
         if rng.random() < 0.5:
             img = cv2.GaussianBlur(img, (0, 0), rng.uniform(0.5, 1.5))
@@ -152,7 +150,7 @@ def photometric(rng: np.random.Generator, crop: np.ndarray, cfg: AugmentConfig) 
             img = cv2.filter2D(img, -1, k / max(k.sum(), 1e-6))
     if cfg.noise_prob > 0 and rng.random() < cfg.noise_prob:
         sd = rng.uniform(1.0, cfg.noise_std)
-        img = np.clip(img.astype(np.float32) + rng.normal(0.0, sd, img.shape).astype(np.float32), 0, 255).astype(np.uint8)
+        img = cv2.add(img, _noise(rng, img.shape) * np.float32(sd), dtype=cv2.CV_8U)
     if cfg.cutout_prob > 0 and rng.random() < cfg.cutout_prob:
         img = img.copy() if img is crop else img
         for _ in range(int(rng.integers(1, 3))):
@@ -165,3 +163,44 @@ def photometric(rng: np.random.Generator, crop: np.ndarray, cfg: AugmentConfig) 
             else:
                 img[y0 : y0 + h, x0 : x0 + w] = rng.integers(0, 256, size=(h, w, 3), dtype=np.uint8)
     return img
+
+
+GRAY_BGR = np.array([0.114, 0.587, 0.299])  # luma weights of B, G, R (cv2.COLOR_BGR2GRAY's)
+
+
+def _colour_matrix(channel_means, saturation: float, contrast: float, brightness: float) -> np.ndarray:
+    """The (3, 4) float32 matrix that cv2.transform applies to a BGR pixel p as M[:, :3] @ p + M[:, 3]:
+    saturation s blends p with its grey g = GRAY_BGR . p (q = g + s (p - g)), then contrast c and
+    brightness b act about the mean m of q over the crop: c (q - m) + m + b."""
+    m_p = np.asarray(channel_means, np.float64)
+    m_q = saturation * m_p.mean() + (1.0 - saturation) * float(GRAY_BGR @ m_p)  # the mean of q, all channels
+    M = np.empty((3, 4))
+    M[:, :3] = contrast * (saturation * np.eye(3) + (1.0 - saturation) * np.tile(GRAY_BGR, (3, 1)))
+    M[:, 3] = (1.0 - contrast) * m_q + brightness
+    return M.astype(np.float32)
+
+
+def _hue_lut(shift: int) -> np.ndarray:
+    """(1, 256, 3) uint8 cv2.LUT table turning OpenCV's hue (0..179) by ``shift``, S and V unchanged."""
+    lut = np.tile(np.arange(256, dtype=np.int32)[None, :, None], (1, 1, 3))
+    lut[0, :180, 0] = (np.arange(180) + shift) % 180
+    return lut.astype(np.uint8)
+
+
+_NOISE_SIZE = 512
+_noise_bank: np.ndarray | None = None
+
+
+def _noise(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    """(H, W, 3) float32 standard normals: a random window of a bank drawn once per process from a
+    fixed seed (fresh normals for an image larger than the bank). Drawing 196 608 normals for
+    every 256 x 256 crop cost 2 ms; a window costs nothing, and the bank's windows at random
+    offsets are as good as fresh noise for augmentation."""
+    global _noise_bank
+    h, w = shape[:2]
+    if h > _NOISE_SIZE or w > _NOISE_SIZE:
+        return rng.standard_normal((h, w, 3), dtype=np.float32)
+    if _noise_bank is None:
+        _noise_bank = np.random.default_rng(20261205).standard_normal((_NOISE_SIZE, _NOISE_SIZE, 3), dtype=np.float32)
+    y, x = (int(v) for v in rng.integers(0, (_NOISE_SIZE - h + 1, _NOISE_SIZE - w + 1)))
+    return _noise_bank[y : y + h, x : x + w]

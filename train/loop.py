@@ -272,12 +272,12 @@ def _sigterm_as_interrupt():
 def _step(r: _Run, net: nn.Module, batch: dict) -> tuple[torch.Tensor, int]:
     """One optimizer step on a batch. Returns (the loss, the batch size)."""
     pin = r.device.type == "cuda"
-    x = normalise_batch(batch["image"].to(r.device, non_blocking=pin), r.meta.mean, r.meta.std, r.meta.channel_order)
+    x = normalise_batch(batch["image"].to(r.device, non_blocking=pin), r.meta.mean, r.meta.std, r.meta.channel_order,
+                        r.memory_format)
     cfg = r.cfg
     low = r.it < cfg.low_res * cfg.iters
     if low:
-        x = F.avg_pool2d(x, 2)
-    x = x.contiguous(memory_format=r.memory_format)
+        x = F.avg_pool2d(x, 2).contiguous(memory_format=r.memory_format)
     target = _targets(r, batch, low)
     weight = batch["weight"].to(r.device, non_blocking=pin)
     with precision_context(cfg.precision, r.device):  # --precision bf16: the forward (and so the backward) in bfloat16

@@ -83,8 +83,8 @@ def evaluate(model: nn.Module, loader, device: torch.device, meta: ModelMeta = D
     errs, vis, lab = [], [], []
     loss_sum, n_img = 0.0, 0
     for batch in loader:
-        x = normalise_batch(batch["image"].to(device), meta.mean, meta.std, meta.channel_order)
-        hm = model(x.contiguous(memory_format=memory_format))
+        x = normalise_batch(batch["image"].to(device), meta.mean, meta.std, meta.channel_order, memory_format)
+        hm = model(x)
         if isinstance(hm, (list, tuple)):
             hm = hm[-1]
         t, w = batch["target"].to(device), batch["weight"].to(device)

@@ -10,7 +10,7 @@ from kp_tinydata import write_tiny_bop
 from tracker.geometry.crop import INPUT_SIZE, apply_affine
 from tracker.errors import KptrackError
 from tracker.objects import load_object
-from train.augment import AugmentConfig, photometric, sample_affine, warp
+from train.augment import AugmentConfig, _colour_matrix, _noise, photometric, sample_affine, warp
 from train.dataset import (
     CropDataset,
     InfiniteBatchSampler,
@@ -171,6 +171,48 @@ def test_normalise_batch_matches_modelmeta():
     x = np.random.default_rng(0).integers(0, 256, (2, 16, 16, 3), dtype=np.uint8)
     ours = normalise_batch(torch.from_numpy(x), meta.mean, meta.std, meta.channel_order).numpy()
     np.testing.assert_allclose(ours, meta.normalise(x), atol=1e-5)
+
+
+def test_normalise_batch_in_channels_last_is_the_same_input_in_that_layout():
+    import torch
+
+    from tracker.formats.modelmeta import ModelMeta
+
+    meta = ModelMeta(keypoint_names=("a",))
+    x = torch.from_numpy(np.random.default_rng(1).integers(0, 256, (2, 16, 16, 3), dtype=np.uint8))
+    ours = normalise_batch(x, meta.mean, meta.std, meta.channel_order, torch.channels_last)
+    assert ours.is_contiguous(memory_format=torch.channels_last) and not ours.is_contiguous()
+    np.testing.assert_allclose(ours.numpy(), meta.normalise(x.numpy()), atol=1e-5)
+
+
+def _colour_reference(img, a, c, b):
+    """The colour jitter written pixel by pixel: saturation about the grey, then contrast about the mean, plus brightness."""
+    f = img.astype(np.float64)
+    gray = f @ np.array([0.114, 0.587, 0.299])
+    f = gray[..., None] + a * (f - gray[..., None])
+    return np.clip((f - f.mean()) * c + f.mean() + b, 0, 255)
+
+
+@pytest.mark.parametrize("a, c, b", [(1.3, 0.7, 30.0), (0.7, 1.3, -30.0), (1.0, 1.0, 0.0), (0.9, 1.1, 5.5)])
+def test_the_colour_matrix_is_the_per_pixel_colour_jitter(a, c, b):
+    img = np.random.default_rng(2).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    out = cv2.transform(img, _colour_matrix(cv2.mean(img)[:3], a, c, b))
+    assert np.abs(out - _colour_reference(img, a, c, b)).max() < 1.0  # within one grey level (cv2 rounds, in float32)
+
+
+def test_noise_is_seeded_standard_normal_windows():
+    n1, n2 = _noise(np.random.default_rng(3), (256, 256, 3)), _noise(np.random.default_rng(3), (256, 256, 3))
+    other = _noise(np.random.default_rng(4), (256, 256, 3))
+    assert n1.shape == (256, 256, 3) and n1.dtype == np.float32
+    np.testing.assert_array_equal(n1, n2)
+    assert not np.array_equal(n1, other)
+    assert abs(float(n1.std()) - 1.0) < 0.02 and abs(float(n1.mean())) < 0.02
+    assert _noise(np.random.default_rng(3), (600, 40, 3)).shape == (600, 40, 3)  # larger than the bank
+    # added to a flat grey crop it has the drawn strength (uniform 1..noise_std)
+    flat = np.full((256, 256, 3), 128, np.uint8)
+    cfg = AugmentConfig(color_prob=0, blur_prob=0, noise_prob=1, cutout_prob=0, noise_std=8.0)
+    sds = [float((photometric(np.random.default_rng(i), flat, cfg).astype(float) - 128).std()) for i in range(6)]
+    assert all(0.9 < sd < 8.1 for sd in sds) and max(sds) - min(sds) > 1.0
 
 
 def test_photometric_keeps_shape_and_changes_pixels():

@@ -35,6 +35,7 @@ from train.dataset import normalise_batch
 from train.distributed import cores
 from train.models import build_model, model_kwargs
 from train.pretrain.data import CHANNELS, PretextDataset
+from train.schedule import adam
 from train.validation import DEFAULT_META
 
 log = logging.getLogger(__name__)
@@ -110,7 +111,7 @@ def pretrain(cfg: PretrainConfig) -> Path:
     # 1. the network and its optimizer, from last.pt when resuming
     kw = model_kwargs(cfg.preset)
     model = build_model(cfg.preset, len(CHANNELS), **kw).to(memory_format=torch.channels_last)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    opt = adam(model.parameters(), cfg.lr)
     start, wall0 = 0, 0.0
     if cfg.resume:
         if not (out / "last.pt").is_file():
@@ -145,8 +146,8 @@ def pretrain(cfg: PretrainConfig) -> Path:
         for batch in tqdm(loader, total=cfg.iters - start, desc="pretrain", initial=0):
             for g in opt.param_groups:
                 g["lr"] = lr_at(cfg, it)
-            x = normalise_batch(batch["image"], DEFAULT_META.mean, DEFAULT_META.std, DEFAULT_META.channel_order)
-            pred = model(x.contiguous(memory_format=torch.channels_last))[-1]
+            x = normalise_batch(batch["image"], DEFAULT_META.mean, DEFAULT_META.std, DEFAULT_META.channel_order, torch.channels_last)
+            pred = model(x)[-1]
             loss, per = pretext_loss(pred, batch["target"])
             opt.zero_grad(set_to_none=True)
             loss.backward()
