@@ -74,8 +74,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="lite preset: global-context blocks after the encoder (7x7 depthwise at 8x8 cells), so each "
                         "keypoint's channel sees the whole object; for plain or symmetric objects (default 0)")
     p.add_argument("--precision", choices=["fp32", "bf16"], default=None,
-                   help="bf16: forward and backward under bfloat16 autocast; on a CPU with AMX the network step ran 1.3-1.5x faster "
-                        "but a whole training step only 4-8 %% (benchmarks/RESULTS.md); GPUs from Ampere on have it too, untested there (default fp32)")
+                   help="bf16: forward and backward under bfloat16 autocast; on a CPU with AMX a whole training step ran 1.08-1.3x faster "
+                        "at 256 px, no faster at 128 px (benchmarks/RESULTS.md); GPUs from Ampere on have it too, untested there (default fp32)")
     p.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: on a CPU the cores the data processes leave; on a GPU all cores)")
 
 
