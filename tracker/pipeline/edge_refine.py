@@ -43,7 +43,7 @@ import cv2
 import numpy as np
 from numba import njit
 
-from tracker.geometry import project, rotation_error_deg
+from tracker.geometry import project, rotation_error_deg, so3_exp
 from tracker.pipeline.edges import EdgeScorer, crop_intrinsics
 
 
@@ -178,7 +178,7 @@ class EdgeRefiner:
                 delta = -np.linalg.solve(H + 1e-9 * np.eye(6), g)
             except np.linalg.LinAlgError:
                 break
-            R = _expm(delta[:3]) @ R
+            R = so3_exp(delta[:3]) @ R
             t = t + delta[3:]
         return R, t
 
@@ -236,8 +236,3 @@ def normal_equations(K, R, t, Xo, n, q, w_edge, edge_scale, xyz, uv, w_kp, kp_sc
         a = w_kp[k] * (1.0 if d <= kp_scale else kp_scale / d)
         _add(H, g, row, ru, a)
         _add(H, g, row_v, rv, a)
-
-
-def _expm(omega: np.ndarray) -> np.ndarray:
-    """Rotation matrix of the axis-angle vector omega (3,)."""
-    return cv2.Rodrigues(np.asarray(omega, np.float64).reshape(3, 1))[0]
