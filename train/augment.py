@@ -19,6 +19,7 @@ place occluded keypoints from context, which the pose fit needs.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -124,7 +125,7 @@ def photometric(rng: np.random.Generator, crop: np.ndarray, cfg: AugmentConfig) 
 
     Saturation, contrast and brightness are one 3x4 colour matrix (:func:`_colour_matrix`)
     applied by ``cv2.transform`` in a single pass, and the noise is a window of a seeded bank of
-    normals (:func:`_noise`): the crop's share of a training step fell from about 2 ms to 0.4 ms
+    normals (:func:`_noise`): the crop's share of a training step fell from 2.05 ms to 0.47 ms
     on one core (benchmarks/RESULTS.md, "The training step's own work")."""
     img = crop
     s = img.shape[0]
@@ -188,19 +189,21 @@ def _hue_lut(shift: int) -> np.ndarray:
 
 
 _NOISE_SIZE = 512
-_noise_bank: np.ndarray | None = None
+
+
+@functools.lru_cache(maxsize=1)
+def _noise_bank() -> np.ndarray:
+    """(512, 512, 3) float32 standard normals from a fixed seed, drawn on first use in each process."""
+    return np.random.default_rng(20261205).standard_normal((_NOISE_SIZE, _NOISE_SIZE, 3), dtype=np.float32)
 
 
 def _noise(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
-    """(H, W, 3) float32 standard normals: a random window of a bank drawn once per process from a
-    fixed seed (fresh normals for an image larger than the bank). Drawing 196 608 normals for
-    every 256 x 256 crop cost 2 ms; a window costs nothing, and the bank's windows at random
-    offsets are as good as fresh noise for augmentation."""
-    global _noise_bank
+    """(H, W, 3) float32 standard normals: a random window of :func:`_noise_bank` (fresh normals for
+    an image larger than the bank). Drawing 196 608 normals for every 256 x 256 crop cost 2 ms; a
+    window costs nothing, and the bank's windows at random offsets are as good as fresh noise for
+    augmentation."""
     h, w = shape[:2]
     if h > _NOISE_SIZE or w > _NOISE_SIZE:
         return rng.standard_normal((h, w, 3), dtype=np.float32)
-    if _noise_bank is None:
-        _noise_bank = np.random.default_rng(20261205).standard_normal((_NOISE_SIZE, _NOISE_SIZE, 3), dtype=np.float32)
     y, x = (int(v) for v in rng.integers(0, (_NOISE_SIZE - h + 1, _NOISE_SIZE - w + 1)))
-    return _noise_bank[y : y + h, x : x + w]
+    return _noise_bank()[y : y + h, x : x + w]
