@@ -116,3 +116,27 @@ def test_pretrain_init_refuses_resume_and_a_misfit(tmp_path):
         pretrain(PretrainConfig(out=str(tmp_path / "a"), iters=1, init="x.pt", resume=True))
     with pytest.raises(KptrackError, match="--init .*no such file"):
         pretrain(PretrainConfig(out=str(tmp_path / "a"), iters=1, workers=0, threads=1, init=str(tmp_path / "missing.pt")))
+
+
+def test_pretrain_in_bf16_keeps_float32_weights_and_its_loss_near_fp32s(tmp_path):
+    cfg = dict(iters=1, batch=2, pool=2, workers=0, threads=1, warmup=1)
+    fp32 = pretrain(PretrainConfig(out=str(tmp_path / "fp32"), **cfg))
+    bf16 = pretrain(PretrainConfig(out=str(tmp_path / "bf16"), precision="bf16", **cfg))
+    doc = load_backbone(bf16)
+    assert doc["info"]["config"]["precision"] == "bf16"
+    assert all(v.dtype == torch.float32 for v in doc["state_dict"].values() if v.is_floating_point())
+    losses = []
+    for run in ("fp32", "bf16"):
+        with open(tmp_path / run / "log.csv", newline="") as f:
+            losses.append(float(next(csv.DictReader(f))["loss"]))
+    # same weights and batch: the bf16 forward's loss is the fp32 one's within bfloat16's rounding,
+    # and its step differs (gradients in bfloat16)
+    assert abs(losses[1] - losses[0]) < 0.05 * losses[0]
+    a, b = load_backbone(fp32)["state_dict"], doc["state_dict"]
+    assert any(not torch.equal(a[k], b[k]) for k in a if k.endswith("weight") and a[k].dim() == 4)
+
+
+def test_pretrain_refuses_an_unknown_precision_before_writing(tmp_path):
+    with pytest.raises(KptrackError, match="--precision 'fp16': use fp32 or bf16"):
+        pretrain(PretrainConfig(out=str(tmp_path / "r"), iters=1, precision="fp16"))
+    assert not (tmp_path / "r").exists()

@@ -26,11 +26,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last.pt")
     p.add_argument("--init", default=None, help="a backbone file a new run starts from (a further pretraining stage; "
                    "the head starts as built); not with --resume")
+    p.add_argument("--precision", choices=["fp32", "bf16"], default=d.precision,
+                   help="fp32, or bf16: the forward and backward under bfloat16 autocast, weights and optimizer float32; "
+                   "faster only on a CPU with bf16 units (AMX, AVX-512 BF16) (default fp32)")
 
 
 def run(args: argparse.Namespace) -> int:
     cfg = PretrainConfig(out=args.out, backbone=args.backbone, iters=args.iters, batch=args.batch, lr=args.lr, seed=args.seed,
                          pool=args.pool, preset=args.preset, save_every=args.save_every, workers=args.workers,
-                         threads=args.threads, resume=args.resume, init=args.init)
+                         threads=args.threads, resume=args.resume, init=args.init,
+                         precision=args.precision)
     print(f"wrote the backbone {pretrain(cfg)}")
     return 0

@@ -11,7 +11,9 @@ warm-up and a cosine decay to 2 % of the learning rate. Every ``save_every`` ite
 folder gets ``last.pt`` (weights, optimizer, iteration: ``--resume`` continues from it exactly)
 and the backbone file; ``log.csv`` has the losses and the wall time. ``--init BACKBONE`` starts a
 new run from a backbone's weights (a further stage of pretraining, with its own schedule and,
-with another ``--seed``, other objects); the head starts as built.
+with another ``--seed``, other objects); the head starts as built. ``--precision bf16`` runs the
+forward (and so the backward) under bfloat16 autocast as ``kptrack train`` does
+(:func:`train.distributed.precision_context`); weights, optimizer and loss stay float32.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from tracker.atomic import atomic_write
 from tracker.errors import KptrackError
 from train.backbone import load_backbone, load_into, save_backbone
 from train.dataset import normalise_batch
-from train.distributed import cores
+from train.distributed import check_precision, cores, precision_context
 from train.models import build_model, model_kwargs
 from train.pretrain.data import CHANNELS, PretextDataset
 from train.schedule import adam
@@ -42,6 +44,7 @@ log = logging.getLogger(__name__)
 
 CHANNEL_WEIGHTS = (1.0, 2.0, 1.0, 1.0, 1.0, 4.0, 1.0, 1.0, 1.0)
 ON_OBJECT = (2, 3, 4, 6, 7, 8)  # normals and model coordinates: scored on the object only
+CPU = torch.device("cpu")  # the loop runs on the CPU, its data made by worker processes
 
 
 @dataclass(frozen=True)
@@ -49,7 +52,8 @@ class PretrainConfig:
     """Options of ``kptrack pretrain``: out (run folder), backbone (the backbone file to write;
     default out/backbone.pt), iters, batch, lr, warmup (iterations), seed, pool (procedural objects
     per worker), preset, save_every, log_every, workers (data processes), threads (torch), resume
-    (continue from out/last.pt)."""
+    (continue from out/last.pt), init (a backbone a new run starts from), precision ('fp32' or
+    'bf16': the forward under bfloat16 autocast)."""
 
     out: str
     backbone: str | None = None
@@ -66,6 +70,7 @@ class PretrainConfig:
     threads: int | None = None
     resume: bool = False
     init: str | None = None
+    precision: str = "fp32"
 
 
 def lr_at(cfg: PretrainConfig, it: int) -> float:
@@ -91,7 +96,8 @@ def pretext_loss(pred: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor
 
 def _check(cfg: PretrainConfig) -> None:
     for ok, msg in ((cfg.iters >= 1, f"--iters {cfg.iters}: must be >= 1"), (cfg.batch >= 1, f"--batch {cfg.batch}: must be >= 1"),
-                    (cfg.lr > 0, f"--lr {cfg.lr}: must be > 0"), (cfg.pool >= 1, f"--pool {cfg.pool}: must be >= 1")):
+                    (cfg.lr > 0, f"--lr {cfg.lr}: must be > 0"), (cfg.pool >= 1, f"--pool {cfg.pool}: must be >= 1"),
+                    (cfg.precision in ("fp32", "bf16"), f"--precision {cfg.precision!r}: use fp32 or bf16")):
         if not ok:
             raise KptrackError(msg + ".")
     if cfg.init and cfg.resume:
@@ -102,6 +108,7 @@ def _check(cfg: PretrainConfig) -> None:
 def pretrain(cfg: PretrainConfig) -> Path:
     """Pretrain a backbone per ``cfg`` (see the module docstring). Returns the backbone file."""
     _check(cfg)
+    check_precision(cfg.precision, CPU)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     backbone_path = Path(cfg.backbone) if cfg.backbone else out / "backbone.pt"
@@ -147,8 +154,9 @@ def pretrain(cfg: PretrainConfig) -> Path:
             for g in opt.param_groups:
                 g["lr"] = lr_at(cfg, it)
             x = normalise_batch(batch["image"], DEFAULT_META.mean, DEFAULT_META.std, DEFAULT_META.channel_order, torch.channels_last)
-            pred = model(x)[-1]
-            loss, per = pretext_loss(pred, batch["target"])
+            with precision_context(cfg.precision, CPU):
+                pred = model(x)[-1]
+            loss, per = pretext_loss(pred.float(), batch["target"])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
