@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from tracker.errors import KptrackError
 from train.augment import AugmentConfig
+from train.distributed import PRECISIONS, unknown_precision
 from train.models import get_preset, model_kwargs
 
 
@@ -163,7 +164,7 @@ def check_config(cfg: TrainConfig) -> None:
         (0 <= cfg.scale_jitter < 1, f"scale_jitter {cfg.scale_jitter}: must be within [0, 1)"),
         (0 <= cfg.search_prob <= 1, f"search_prob {cfg.search_prob}: must be within [0, 1]"),
         (0 < cfg.val_fraction < 1 and cfg.val_max >= 1, "val_fraction must be in (0, 1) and val_max >= 1"),
-        (cfg.precision in ("fp32", "bf16"), f"--precision {cfg.precision!r}: use fp32 or bf16"),
+        (cfg.precision in PRECISIONS, unknown_precision(cfg.precision)),
         (cfg.recipe is None or cfg.recipe in RECIPES, f"--recipe {cfg.recipe!r}: use one of {', '.join(RECIPES)}"),
         (cfg.device in ("auto", "cpu", "cuda") or cfg.device.startswith("cuda:"), f"--device {cfg.device}: use auto, cpu or cuda"),
     ]

@@ -118,6 +118,15 @@ def bf16_native(device: torch.device) -> bool:
     return torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
 
 
+#: ``--precision`` values of ``kptrack train`` and ``kptrack pretrain``.
+PRECISIONS = ("fp32", "bf16")
+
+
+def unknown_precision(precision: str) -> str:
+    """The message that refuses a ``--precision`` value not in :data:`PRECISIONS`."""
+    return f"--precision {precision!r}: use {' or '.join(PRECISIONS)}"
+
+
 def check_precision(precision: str, device: torch.device) -> None:
     """Refuse ``--precision bf16`` on a GPU without bfloat16 (one KptrackError naming the fix);
     on a CPU without bf16 units warn that it will train, but slower than fp32."""

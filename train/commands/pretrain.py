@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from train.distributed import PRECISIONS
 from train.pretrain.loop import PretrainConfig, pretrain
 
 HELP = "pretrain a network backbone on procedural objects (mask, edges, normals, corners)"
@@ -26,7 +27,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last.pt")
     p.add_argument("--init", default=None, help="a backbone file a new run starts from (a further pretraining stage; "
                    "the head starts as built); not with --resume")
-    p.add_argument("--precision", choices=["fp32", "bf16"], default=d.precision,
+    p.add_argument("--precision", choices=PRECISIONS, default=d.precision,
                    help="fp32, or bf16: the forward and backward under bfloat16 autocast, weights and optimizer float32; "
                    "faster only on a CPU with bf16 units (AMX, AVX-512 BF16) (default fp32)")
 

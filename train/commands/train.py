@@ -16,6 +16,7 @@ from typing import Any
 from tracker.errors import KptrackError
 from train.checkpoint import load_checkpoint
 from train.config import DEFAULT_RECIPE, RECIPES, TrainConfig, recipe_defaults
+from train.distributed import PRECISIONS
 from train.loop import TrainResult, train
 from train.start import is_backbone_file
 
@@ -73,7 +74,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--context", type=int, default=None,
                    help="lite preset: global-context blocks after the encoder (7x7 depthwise at 8x8 cells), so each "
                         "keypoint's channel sees the whole object; for plain or symmetric objects (default 0)")
-    p.add_argument("--precision", choices=["fp32", "bf16"], default=None,
+    p.add_argument("--precision", choices=PRECISIONS, default=None,
                    help="bf16: forward and backward under bfloat16 autocast; on a CPU with AMX a whole training step ran 1.08-1.3x faster "
                         "at 256 px, no faster at 128 px (benchmarks/RESULTS.md); GPUs from Ampere on have it too, untested there (default fp32)")
     p.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: on a CPU the cores the data processes leave; on a GPU all cores)")

@@ -34,7 +34,7 @@ from tracker.atomic import atomic_write
 from tracker.errors import KptrackError
 from train.backbone import load_backbone, load_into, save_backbone
 from train.dataset import normalise_batch
-from train.distributed import check_precision, cores, precision_context
+from train.distributed import PRECISIONS, check_precision, cores, precision_context, unknown_precision
 from train.models import build_model, model_kwargs
 from train.pretrain.data import CHANNELS, PretextDataset
 from train.schedule import adam
@@ -97,7 +97,7 @@ def pretext_loss(pred: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor
 def _check(cfg: PretrainConfig) -> None:
     for ok, msg in ((cfg.iters >= 1, f"--iters {cfg.iters}: must be >= 1"), (cfg.batch >= 1, f"--batch {cfg.batch}: must be >= 1"),
                     (cfg.lr > 0, f"--lr {cfg.lr}: must be > 0"), (cfg.pool >= 1, f"--pool {cfg.pool}: must be >= 1"),
-                    (cfg.precision in ("fp32", "bf16"), f"--precision {cfg.precision!r}: use fp32 or bf16")):
+                    (cfg.precision in PRECISIONS, unknown_precision(cfg.precision))):
         if not ok:
             raise KptrackError(msg + ".")
     if cfg.init and cfg.resume:
