@@ -15,6 +15,11 @@ saturation and hue; Gaussian or motion blur; Gaussian noise; cut-out occlusion a
 and Taylor, "Improved Regularization of Convolutional Neural Networks with Cutout", 2017).
 Cut-out does not change labels: keypoints under it keep their targets, so the net learns to
 place occluded keypoints from context, which the pose fit needs.
+
+Cut-out lands anywhere, mostly on background. :func:`occlude_keypoint` aims instead: a bar (a
+rod, a forearm, a tool handle) laid across one visible keypoint, labels again unchanged, so that
+an end of the object hidden behind something is placed from the rest of the object rather than
+guessed from the occluder (benchmarks/RESULTS.md, "Bars across keypoints").
 """
 
 from __future__ import annotations
@@ -61,6 +66,8 @@ class AugmentConfig:
     noise_std: float = 8.0
     cutout_prob: float = 0.4
     cutout_max: float = 0.4
+    keypoint_bar_prob: float = 0.0
+    keypoint_bar_width: tuple[float, float] = (0.06, 0.2)
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.rotation_deg <= 180.0:
@@ -69,6 +76,8 @@ class AugmentConfig:
             raise ValueError(f"scale_jitter must be in [0, 1), got {self.scale_jitter}")
         if not 0.0 <= self.search_prob <= 1.0:
             raise ValueError(f"search_prob must be in [0, 1], got {self.search_prob}")
+        if not 0.0 <= self.keypoint_bar_prob <= 1.0:
+            raise ValueError(f"keypoint_bar_prob must be in [0, 1], got {self.keypoint_bar_prob}")
 
 
 NO_AUGMENT = AugmentConfig(
@@ -164,6 +173,42 @@ def photometric(rng: np.random.Generator, crop: np.ndarray, cfg: AugmentConfig) 
             else:
                 img[y0 : y0 + h, x0 : x0 + w] = rng.integers(0, 256, size=(h, w, 3), dtype=np.uint8)
     return img
+
+
+def occlude_keypoint(rng: np.random.Generator, crop: np.ndarray, keypoints: np.ndarray, visibility: np.ndarray,
+                     cfg: AugmentConfig) -> np.ndarray:
+    """With probability ``cfg.keypoint_bar_prob``, a bar across one visible keypoint of a (S, S, 3)
+    uint8 crop; returns the crop (a new array when drawn on). keypoints: (K, 2) crop pixels;
+    visibility: (K,) (2 = visible). The bar runs right across the crop at a uniform angle, its
+    width ``keypoint_bar_width`` of the crop side, its centre line within half a width of the
+    keypoint, so the keypoint is always covered; it is one flat colour or a noise texture. Crops
+    with no visible keypoint inside them are returned as they are."""
+    if cfg.keypoint_bar_prob <= 0.0 or rng.random() >= cfg.keypoint_bar_prob:
+        return crop
+    s = crop.shape[0]
+    q = np.asarray(keypoints, np.float64)
+    inside = (np.asarray(visibility) == 2) & np.all((q >= 0) & (q < s), axis=1)
+    if not inside.any():
+        return crop
+    c = q[rng.choice(np.flatnonzero(inside))]
+    lo, hi = cfg.keypoint_bar_width
+    width = rng.uniform(lo, hi) * s
+    a = rng.uniform(0.0, math.pi)
+    along, across = np.array([math.cos(a), math.sin(a)]), np.array([-math.sin(a), math.cos(a)])
+    mid = c + rng.uniform(-0.4, 0.4) * width * across  # the keypoint stays under the bar
+    ends = (mid - 2 * s * along, mid + 2 * s * along)
+    half = 0.5 * width * across
+    poly = np.array([ends[0] - half, ends[1] - half, ends[1] + half, ends[0] + half])
+    mask = np.zeros(crop.shape[:2], np.uint8)
+    cv2.fillConvexPoly(mask, np.round(poly * 16).astype(np.int32), 255, cv2.LINE_AA, shift=4)
+    colour = rng.integers(0, 256, size=3).astype(np.float32)
+    if rng.random() < 0.5:
+        fill = np.broadcast_to(colour, crop.shape)
+    else:
+        fill = colour + _noise(rng, crop.shape) * np.float32(rng.uniform(8.0, 40.0))
+    alpha = (mask.astype(np.float32) / 255.0)[:, :, None]
+    out = crop.astype(np.float32) * (1.0 - alpha) + fill * alpha
+    return np.clip(out, 0, 255).astype(np.uint8)
 
 
 GRAY_BGR = np.array([0.114, 0.587, 0.299])  # luma weights of B, G, R (cv2.COLOR_BGR2GRAY's)

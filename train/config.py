@@ -50,7 +50,8 @@ class TrainConfig:
     target is the canonical equivalent's, and the 'min' loss refuses a weight). low_res: fraction of the iterations,
     from the start, trained on crops pooled to half resolution (128 px in, 32x32 heatmaps out; a
     step costs about a third), a resolution curriculum. rotation_deg, scale_jitter, search_prob: see
-    train.augment.AugmentConfig. width and context (lite), stacks and features (hourglass): model options
+    train.augment.AugmentConfig; occlude_keypoints: its keypoint_bar_prob, the fraction of crops with
+    a bar laid across one visible keypoint (:func:`train.augment.occlude_keypoint`). width and context (lite), stacks and features (hourglass): model options
     (None = preset default). workers: DataLoader processes and threads: torch
     intra-op threads (None = :func:`train.distributed.cpu_share`'s choice for the device). device: auto | cpu | cuda.
     recipe: the ``kptrack train --recipe`` whose defaults filled the options left out (a record;
@@ -93,6 +94,7 @@ class TrainConfig:
     rotation_deg: float = 30.0
     scale_jitter: float = 0.25
     search_prob: float = 0.15
+    occlude_keypoints: float = 0.0
     width: float | None = None
     context: int | None = None
     stacks: int | None = None
@@ -111,7 +113,8 @@ class TrainConfig:
         return model_kwargs(self.preset, **{k: v for k, v in given.items() if v is not None})
 
     def augment(self) -> AugmentConfig:
-        return AugmentConfig(rotation_deg=self.rotation_deg, scale_jitter=self.scale_jitter, search_prob=self.search_prob)
+        return AugmentConfig(rotation_deg=self.rotation_deg, scale_jitter=self.scale_jitter, search_prob=self.search_prob,
+                             keypoint_bar_prob=self.occlude_keypoints)
 
 
 #: ``kptrack train --recipe``: defaults of the options left out, for a new run (from the backbone or
@@ -163,6 +166,7 @@ def check_config(cfg: TrainConfig) -> None:
         (0 <= cfg.rotation_deg <= 180, f"--rot-range {cfg.rotation_deg}: must be within 0..180 degrees"),
         (0 <= cfg.scale_jitter < 1, f"scale_jitter {cfg.scale_jitter}: must be within [0, 1)"),
         (0 <= cfg.search_prob <= 1, f"search_prob {cfg.search_prob}: must be within [0, 1]"),
+        (0 <= cfg.occlude_keypoints <= 1, f"--occlude-keypoints {cfg.occlude_keypoints}: must be a fraction within [0, 1]"),
         (0 < cfg.val_fraction < 1 and cfg.val_max >= 1, "val_fraction must be in (0, 1) and val_max >= 1"),
         (cfg.precision in PRECISIONS, unknown_precision(cfg.precision)),
         (cfg.recipe is None or cfg.recipe in RECIPES, f"--recipe {cfg.recipe!r}: use one of {', '.join(RECIPES)}"),

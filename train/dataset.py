@@ -24,7 +24,7 @@ import numpy as np
 
 from tracker.geometry.crop import HEATMAP_SIZE, INPUT_SIZE, apply_affine, heatmap_to_crop
 from tracker.errors import KptrackError
-from train.augment import AugmentConfig, box_affine, photometric, sample_affine, warp
+from train.augment import AugmentConfig, box_affine, occlude_keypoint, photometric, sample_affine, warp
 from train.heatmaps import DEFAULT_SIGMA, gaussian_targets
 from train.records import Record
 
@@ -148,6 +148,8 @@ class CropDataset:
             pose = None if pose is None else (R, t, pose[2])  # coordinates of that same equivalent
         v = v if v is not None else _derive_visibility(rec, (h, w), uv)
         q = apply_affine(A, uv)
+        if rng is not None and self.augment is not None and not search:
+            crop = occlude_keypoint(rng, crop, q, v, self.augment)
         target, weight = gaussian_targets(q, v, self.sigma, self.input_size, self.heatmap_size)
         out = {
             "image": np.ascontiguousarray(crop),

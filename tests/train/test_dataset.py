@@ -10,7 +10,7 @@ from kp_tinydata import write_tiny_bop
 from tracker.geometry.crop import INPUT_SIZE, apply_affine
 from tracker.errors import KptrackError
 from tracker.objects import load_object
-from train.augment import AugmentConfig, _colour_matrix, _noise, photometric, sample_affine, warp
+from train.augment import AugmentConfig, _colour_matrix, _noise, occlude_keypoint, photometric, sample_affine, warp
 from train.dataset import (
     CropDataset,
     InfiniteBatchSampler,
@@ -221,6 +221,48 @@ def test_photometric_keeps_shape_and_changes_pixels():
     out = photometric(rng, crop, AugmentConfig(color_prob=1, blur_prob=1, noise_prob=1, cutout_prob=1))
     assert out.shape == crop.shape and out.dtype == np.uint8 and not np.array_equal(out, crop)
     assert np.array_equal(crop, np.full((64, 64, 3), 120, np.uint8))  # input untouched
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_keypoint_bar_covers_a_visible_keypoint(seed):
+    """The bar always lies over one of the visible keypoints inside the crop, never over only hidden
+    or outside ones, and crosses the crop (it is a bar, not a patch)."""
+    crop = np.full((128, 128, 3), 128, np.uint8)
+    kp = np.array([[30.0, 40.0], [90.0, 100.0], [200.0, 50.0]])  # the third lies outside the crop
+    vis = np.array([2, 1, 2])
+    cfg = AugmentConfig(keypoint_bar_prob=1.0)
+    out = occlude_keypoint(np.random.default_rng(seed), crop, kp, vis, cfg)
+    changed = np.any(out != crop, axis=2)
+    assert changed[40, 30]  # the only visible keypoint inside the crop is under the bar
+    edge = np.zeros_like(changed)
+    edge[[0, -1], :] = edge[:, [0, -1]] = True
+    ys, xs = np.nonzero(changed & edge)
+    assert max(np.ptp(xs), np.ptp(ys)) > 40  # enters and leaves through the crop's border: a bar, not a patch
+    assert np.array_equal(crop, np.full((128, 128, 3), 128, np.uint8))  # input untouched
+
+
+def test_keypoint_bar_leaves_crops_without_a_visible_keypoint():
+    crop = np.full((64, 64, 3), 128, np.uint8)
+    cfg = AugmentConfig(keypoint_bar_prob=1.0)
+    hidden = occlude_keypoint(np.random.default_rng(0), crop, np.array([[10.0, 10.0]]), np.array([1]), cfg)
+    outside = occlude_keypoint(np.random.default_rng(0), crop, np.array([[-5.0, 10.0]]), np.array([2]), cfg)
+    assert hidden is crop and outside is crop
+    rng = np.random.default_rng(0)
+    assert occlude_keypoint(rng, crop, np.array([[10.0, 10.0]]), np.array([2]), AugmentConfig()) is crop
+    assert rng.random() == np.random.default_rng(0).random()  # off by default, and draws nothing then
+    with pytest.raises(ValueError, match="keypoint_bar_prob"):
+        AugmentConfig(keypoint_bar_prob=1.5)
+
+
+def test_keypoint_bar_keeps_the_labels(tiny, obj):
+    """A crop with a bar keeps its keypoints and targets: the net learns where an occluded
+    keypoint is, not that it vanished."""
+    recs = load_records(tiny, obj)
+    plain = CropDataset(recs, augment=AugmentConfig(search_prob=0.0))[(0, 11)]
+    barred = CropDataset(recs, augment=AugmentConfig(search_prob=0.0, keypoint_bar_prob=1.0))[(0, 11)]
+    np.testing.assert_array_equal(plain["keypoints"], barred["keypoints"])
+    np.testing.assert_array_equal(plain["target"], barred["target"])
+    assert not np.array_equal(plain["image"], barred["image"])
 
 
 def test_visibility_from_bounds_when_no_labels(tmp_path):

@@ -27,5 +27,8 @@ def test_bad_options(data, tmp_path):
     for bad in (0.0, 1.5):
         with pytest.raises(KptrackError, match="--hidden-peak"):
             train(TrainConfig(data=str(data), out=str(tmp_path / "r"), iters=1, hidden_peak=bad))
+    for bad in (-0.1, 1.5):
+        with pytest.raises(KptrackError, match="--occlude-keypoints"):
+            train(TrainConfig(data=str(data), out=str(tmp_path / "r"), iters=1, occlude_keypoints=bad))
     with pytest.raises(KptrackError, match="--symmetric-loss 'best': use min or canonical"):
         train(TrainConfig(data=str(data), out=str(tmp_path / "r"), iters=1, symmetric_loss="best"))

@@ -70,6 +70,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "learns the coordinates of the equivalent its labels use)")
     p.add_argument("--schedule", choices=["cosine", "step", "constant"], default=None, help="learning-rate schedule after warm-up (default cosine)")
     p.add_argument("--rot-range", dest="rotation_deg", type=float, default=None, help="in-plane rotation augmentation, +-degrees, up to 180 (default 30)")
+    p.add_argument("--occlude-keypoints", dest="occlude_keypoints", type=float, default=None,
+                   help="fraction of training crops with a bar laid across one visible keypoint (labels kept), so an end hidden "
+                        "behind something is placed from the rest of the object (default 0)")
     p.add_argument("--width", type=float, default=None, help="lite preset: channel width multiplier (default 1.0)")
     p.add_argument("--context", type=int, default=None,
                    help="lite preset: global-context blocks after the encoder (7x7 depthwise at 8x8 cells), so each "
@@ -99,6 +102,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         "optimizer": args.optimizer, "sigma_start": args.sigma_start, "sigma_decay": args.sigma_decay,
         "peak_weight": args.peak_weight, "hidden_peak": args.hidden_peak, "low_res": args.low_res, "schedule": args.schedule,
         "symmetric_loss": args.symmetric_loss, "coord_weight": args.coord_weight, "precision": args.precision,
+        "occlude_keypoints": args.occlude_keypoints,
     }
     merged = {} if args.resume else recipe_defaults(args.recipe or DEFAULT_RECIPE, _fine_tune(args.init))
     merged.update({k: v for k, v in base.items() if k in names})
