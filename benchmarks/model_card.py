@@ -25,7 +25,7 @@ from tracker.atomic import atomic_write
 
 # The config keys a card repeats for each stage: what defines the recipe.
 RECIPE_KEYS = ("iters", "batch", "optimizer", "lr", "schedule", "warmup", "sigma", "sigma_start", "sigma_decay",
-               "peak_weight", "hidden_peak", "coord_weight", "low_res", "rotation_deg", "scale_jitter", "context", "init", "threads", "workers", "seed", "data")
+               "peak_weight", "hidden_peak", "coord_weight", "low_res", "rotation_deg", "scale_jitter", "occlude_keypoints", "context", "init", "threads", "workers", "seed", "data")
 
 
 def _num(x: str) -> float | None:
