@@ -3,13 +3,13 @@ model does there (#12).
 
 An object with a continuous symmetry (a bottle, a can) has keypoints off its axis (rim points)
 whose labels follow the canonical rule of :func:`tracker.objects.symmetry.canonical_pose`. Any
-such rule that turns with the image must leave the rim's angle undefined somewhere on the sphere
-of view directions (a direction field on a sphere has a zero), and the ray-frame rule leaves it at
-one pole: the view with the axis pointing at the camera. Near that pole a small turn of the object
-moves the rim labels far, so the network sees nearly alike crops labelled differently.
+such rule that turns with the image must leave the rim's angle undefined somewhere (a direction
+field on a sphere has a zero), and kptrack's leaves it at one view: the declared axis pointing at
+the camera. Near that view a small turn of the object moves the rim labels far, so the network
+sees nearly alike crops labelled differently.
 
-* :func:`label_motion`: for views at a tilt ``beta`` from the axis pointing away from the camera
-  (0 deg: axis along the line of sight, away; 180 deg: towards the camera), the pixels the
+* :func:`label_motion`: for views at a tilt ``beta`` of the declared axis from the line of sight
+  (0 deg: pointing away from the camera; 180 deg: at it), the pixels the
   canonical off-axis keypoints move for a random small turn (median and 90th percentile).
 * :func:`pck_by_view`: a model's PCK@5px on a labelled BOP split, in bins of that tilt.
 

@@ -21,7 +21,8 @@ image. Storage is BOP's (Hodaň et al., "BOP: Benchmark for 6D Object Pose Estim
   equivalent depends only on how the object looks in its crop and two images that look alike get
   identical labels. This is the DOPE rule (Tremblay et al., "Deep Object Pose Estimation for
   Semantic Robotic Grasping of Household Objects", CoRL 2018: the equivalent that best aligns the
-  object's axes with the camera's); Pitteri et al. ("On Object Symmetries and 6D Pose Estimation
+  object's axes with the camera's; about a continuous axis, with the axis' own frame, so the one
+  view where the rim's angle is undefined is the declared axis pointing at the camera); Pitteri et al. ("On Object Symmetries and 6D Pose Estimation
   from Images", 3DV 2019) show why some such rule is needed.
 
 Keypoints under symmetries (training labels, how a group reorders them, keypoints on an axis) are in
@@ -48,8 +49,10 @@ from tracker.objects.keypoints import sample_surface
 SYMMETRY_TOL_FRAC = 0.01
 #: Rotation test of models_info.json matrices: |R^T R - I| and |det R - 1| below this.
 ROTATION_TOL = 1e-3
-AXES = {"x": (1.0, 0.0, 0.0), "y": (0.0, 1.0, 0.0), "z": (0.0, 0.0, 1.0)}
-PRESETS_HELP = "none | box | cylinder:AXIS | discrete:AXIS:N | a BOP models_info.json (AXIS: x, y, z or ax,ay,az)"
+AXES = {"x": (1.0, 0.0, 0.0), "y": (0.0, 1.0, 0.0), "z": (0.0, 0.0, 1.0),
+        "-x": (-1.0, 0.0, 0.0), "-y": (0.0, -1.0, 0.0), "-z": (0.0, 0.0, -1.0)}
+PRESETS_HELP = ("none | box | cylinder:AXIS | discrete:AXIS:N | a BOP models_info.json (AXIS: x, y, z, -x, -y, -z or "
+                "ax,ay,az; a cylinder's axis pointing to the end cameras rarely face)")
 
 
 def rotation_about(axis: np.ndarray, angle: float, offset: np.ndarray | None = None) -> np.ndarray:
@@ -64,7 +67,7 @@ def rotation_about(axis: np.ndarray, angle: float, offset: np.ndarray | None = N
 
 
 def _parse_axis(text: str, flag: str) -> np.ndarray:
-    """'z' or '0,0,1' -> unit (3,) float64; a zero-length axis is refused."""
+    """'z', '-z' or '0,0,1' -> unit (3,) float64; a zero-length axis is refused."""
     t = text.strip().lower()
     if t in AXES:
         return np.array(AXES[t])
@@ -73,7 +76,7 @@ def _parse_axis(text: str, flag: str) -> np.ndarray:
     except ValueError:
         a = np.zeros(0)
     if a.shape != (3,) or not np.all(np.isfinite(a)):
-        raise KptrackError(f"{flag}: axis {text!r} is not x, y, z or three numbers ax,ay,az. Use e.g. cylinder:z.")
+        raise KptrackError(f"{flag}: axis {text!r} is not x, y, z, -x, -y, -z or three numbers ax,ay,az. Use e.g. cylinder:z.")
     n = float(np.linalg.norm(a))
     if n < 1e-9:
         raise KptrackError(f"{flag}: the symmetry axis {text!r} has zero length. Give a direction, e.g. 0,0,1.")
@@ -300,15 +303,34 @@ def ray_frame(t_m2c: np.ndarray) -> np.ndarray:
     return rotation_about(axis / s, math.atan2(s, c))[:3, :3]
 
 
+def axis_to_z(axis: np.ndarray) -> np.ndarray:
+    """(3, 3): the smallest rotation Q with Q @ axis = (0, 0, 1) (a half turn about a perpendicular
+    when axis is -z); axis: (3,) unit vector."""
+    a = np.asarray(axis, np.float64)
+    v = np.cross(a, (0.0, 0.0, 1.0))
+    s, c = float(np.linalg.norm(v)), float(a[2])
+    if s > 1e-12:
+        return rotation_about(v / s, math.atan2(s, c))[:3, :3]
+    return np.eye(3) if c > 0 else np.diag([1.0, -1.0, -1.0])
+
+
 def canonical_transform(R_m2c: np.ndarray, t_m2c: np.ndarray, group: SymmetryGroup, roll: float = 0.0) -> np.ndarray:
     """(4, 4): the symmetry that makes the pose canonical for its view (see :func:`canonical_pose`).
 
     roll: rad, an in-plane rotation of the image about the object's ray (a training crop's
     rotation, ``atan2(A[1, 0], A[0, 0])`` of its affine): the view is then that of a camera rolled
-    by it about the ray, so the reference turns with it (``R_ray Rz(-roll)``)."""
+    by it about the ray, so the reference turns with it (``R_ray Rz(-roll)``).
+
+    A continuous axis ``a``: the reference is ``R_ray Q`` with ``Q a = z`` (:func:`axis_to_z`),
+    so that the rule's one undefined view, where ``trace(ref^T R Rot(a, theta))`` does not depend
+    on theta, is the axis pointing at the camera, whatever the model frame (benchmarks/RESULTS.md,
+    "Views along the symmetry axis"). Any rule that turns with the image has such a view: declare
+    the axis pointing to the end that cameras rarely face. For an axis along model z, Q = I."""
     ref = ray_frame(t_m2c)
     if roll:
         ref = ref @ rotation_about(np.array([0.0, 0.0, 1.0]), -roll)[:3, :3]
+    if group.axis is not None:
+        ref = ref @ axis_to_z(group.axis)
     return nearest_transform(R_m2c, group, ref)
 
 

@@ -14,6 +14,8 @@ from tracker.geometry import look_at, rotation_error_deg, so3_exp
 from tracker.objects import init_object, load_object
 from tracker.objects.primitives import box_mesh, cylinder_mesh
 from tracker.objects.symmetry import (
+    SymmetryGroup,
+    axis_to_z,
     canonical_pose,
     check_symmetries,
     nearest_equivalent,
@@ -48,6 +50,7 @@ def test_presets():
     assert len(disc) == 3 and np.allclose(disc[0][:3, :3] @ [1, 0, 0], [0, 1, 0])
     disc, cont = parse_symmetry("cylinder:0,0,2", v)
     assert not disc and np.allclose(cont[0]["axis"], [0, 0, 1]) and np.allclose(cont[0]["offset"], [10, 0, 0])
+    assert np.allclose(parse_symmetry("cylinder:-z", v)[1][0]["axis"], [0, 0, -1])  # the sign picks the unstable view
 
 
 @pytest.mark.parametrize("spec, match", [
@@ -212,3 +215,38 @@ def test_keypoint_permutations_none_where_labels_cannot_be_reordered():
     assert keypoint_permutations(symmetry_group(load_object("default")), load_object("default").keypoints) is None
     off = np.vstack([box.keypoints, [[40.0, 10.0, 0.0]]])  # a face point the half turns move off the keypoint set
     assert keypoint_permutations(symmetry_group(box), off) is None
+
+
+def _rim_motion(group: SymmetryGroup, keypoints: np.ndarray, R: np.ndarray, rng, n: int = 40) -> float:
+    """Median px the canonical keypoints move for a random 1 degree turn of the pose R at 600 mm."""
+    t = np.array([0.0, 0.0, 600.0])
+    moves = []
+    for _ in range(n):
+        turn = so3_exp(rng.normal(size=3) / math.sqrt(3) * math.radians(1.0))
+        uv1, _ = canonical_keypoint_labels(R, t, K, keypoints, group)
+        uv2, _ = canonical_keypoint_labels(turn @ R, t, K, keypoints, group)
+        moves.append(np.abs(uv1 - uv2).max())
+    return float(np.median(moves))
+
+
+@pytest.mark.parametrize("axis", [(0.0, 0.0, 1.0), (1.0, 0.0, 0.0), (0.0, -1.0, 0.0), (0.6, 0.0, -0.8)])
+def test_canonical_rule_is_undefined_only_where_the_axis_faces_the_camera(axis):
+    """Whatever the model axis, the rim labels are stable in side views (an axis along model x
+    pointing image-left once moved them 45 px a degree) and unstable only with the declared axis
+    pointing at the camera, the view no rule that turns with the image can avoid."""
+    a = np.asarray(axis) / np.linalg.norm(axis)
+    assert np.allclose(axis_to_z(a) @ a, [0.0, 0.0, 1.0], atol=1e-12)
+    u = np.cross(a, [0.3, 0.5, 0.1])
+    u /= np.linalg.norm(u)
+    w = np.cross(a, u)
+    kp = np.array([h * 100.0 * a + 30.0 * (math.cos(th) * u + math.sin(th) * w) for h in (1, -1) for th in (0.0, 2.1, 4.2)])
+    g = SymmetryGroup(discrete=np.eye(4)[None], axis=a, offset=np.zeros(3))
+    rng = np.random.default_rng(0)
+    Q = axis_to_z(a)
+    for spin in np.linspace(0.0, 2 * math.pi, 8, endpoint=False):  # side views: the axis across the image, every direction
+        R = rotation_about(np.array([0.0, 0.0, 1.0]), spin)[:3, :3] @ rotation_about(np.array([1.0, 0.0, 0.0]), math.pi / 2)[:3, :3] @ Q
+        assert abs(float((R @ a)[2])) < 1e-9
+        assert _rim_motion(g, kp, R, rng) < 3.0
+    facing = rotation_about(np.array([1.0, 0.0, 0.0]), math.radians(178.0))[:3, :3] @ Q  # the axis 2 deg from the camera
+    assert float((facing @ a)[2]) < -0.99
+    assert _rim_motion(g, kp, facing, rng) > 5.0
