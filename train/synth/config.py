@@ -40,6 +40,9 @@ class SynthConfig:
     of the user's scene whose frames are sampled (None: procedural).
     workers: processes (None: all cores). split: split name (None: train_synth / test_seq).
     rot_range_deg: largest rotation from the canonical view (180 = the whole sphere).
+    axis_views: fraction of training images seen along the object's continuous symmetry axis,
+    within ``AXIS_VIEW_CONE_DEG`` of it, either end (uniformly drawn views put 13 % there; such
+    views are the weakest, benchmarks/RESULTS.md "Views along the symmetry axis").
     scene_size: images per training scene. overwrite: replace an existing split folder.
     occluder_prob: chance that a training image has occluders; max_occlusion: the most of the
     object's silhouette they may cover. fill_range: projected bounding-sphere diameter as a
@@ -60,6 +63,7 @@ class SynthConfig:
     workers: int | None = None
     split: str | None = None
     rot_range_deg: float = 180.0
+    axis_views: float = 0.0
     scene_size: int = 1000
     overwrite: bool = False
     occluder_prob: float = 0.5
@@ -92,6 +96,8 @@ class SynthConfig:
             raise KptrackError(f"--workers: must be >= 1, got {self.workers}.")
         if not 0.0 < self.rot_range_deg <= 180.0:
             raise KptrackError(f"--rot-range: must be in (0, 180] degrees, got {self.rot_range_deg}.")
+        if not 0.0 <= self.axis_views <= 1.0:
+            raise KptrackError(f"--axis-views: must be a fraction in [0, 1], got {self.axis_views}.")
         if self.scene_size < 1:
             raise KptrackError(f"scene_size: must be >= 1, got {self.scene_size}.")
         lo, hi = self.fill_range

@@ -15,8 +15,13 @@ import numpy as np
 
 from tracker.camera import Camera
 from tracker.geometry import look_at, random_rotation, so3_exp
+from tracker.errors import KptrackError
 from tracker.objects import ObjectModel
+from tracker.objects.symmetry import axis_to_z, rotation_about, symmetry_group
 from train.synth.config import SynthConfig
+
+#: ``--axis-views`` draws the view direction within this angle of the symmetry axis, either end.
+AXIS_VIEW_CONE_DEG = 30.0
 
 
 def random_unit(rng: np.random.Generator) -> np.ndarray:
@@ -48,6 +53,30 @@ def sample_rotation(rng: np.random.Generator, rot_range_deg: float = 180.0, R_ca
     return so3_exp(random_unit(rng) * a) @ R0
 
 
+def sample_axis_view(rng: np.random.Generator, axis: np.ndarray, cone_deg: float = AXIS_VIEW_CONE_DEG) -> np.ndarray:
+    """A random R_m2c (3, 3) that shows the object along its axis (3,), model frame: the axis
+    within ``cone_deg`` of the optical axis, pointing away or towards the camera with equal chance,
+    uniform over that spherical cap, with a uniform roll about the optical axis and spin about the
+    object's axis."""
+    cos_max = math.cos(math.radians(cone_deg))
+    c = rng.uniform(cos_max, 1.0)
+    phi = rng.uniform(0.0, 2.0 * math.pi)
+    s = math.sqrt(max(0.0, 1.0 - c * c))
+    d = np.array([s * math.cos(phi), s * math.sin(phi), c]) * (1.0 if rng.random() < 0.5 else -1.0)
+    spin = rotation_about(np.asarray(axis, np.float64), rng.uniform(0.0, 2.0 * math.pi))[:3, :3]
+    R = axis_to_z(d).T @ axis_to_z(axis) @ spin  # the axis to z, then z to d
+    return rotation_about(np.array([0.0, 0.0, 1.0]), rng.uniform(0.0, 2.0 * math.pi))[:3, :3] @ R
+
+
+def symmetry_axis(obj: ObjectModel, flag: str = "--axis-views") -> np.ndarray:
+    """(3,) the object's continuous symmetry axis, model frame; refused (naming ``flag``) without one."""
+    group = symmetry_group(obj)
+    if group.axis is None:
+        raise KptrackError(f"{flag}: the object {obj.name} has no continuous symmetry axis. Declare one "
+                           f"(kptrack object init --symmetry cylinder:AXIS) or leave {flag} out.")
+    return group.axis
+
+
 def sample_camera(rng: np.random.Generator, cfg: SynthConfig) -> Camera:
     """A training image's pinhole camera: cfg.image_size, square pixels, principal point at the
     image centre, horizontal field of view uniform in cfg.fov_range_deg."""
@@ -60,11 +89,14 @@ def sample_camera(rng: np.random.Generator, cfg: SynthConfig) -> Camera:
 def sample_pose(rng: np.random.Generator, cfg: SynthConfig, obj: ObjectModel, cam: Camera) -> tuple[np.ndarray, np.ndarray]:
     """A training image's (R_m2c (3, 3), t_m2c (3,) mm).
 
-    Rotation, then a depth from the diameter and focal length so the bounding sphere spans
+    Rotation (one seen along the symmetry axis for a fraction ``cfg.axis_views``), then a depth from the diameter and focal length so the bounding sphere spans
     ``fill`` of the smaller image side, then the centre at a random pixel keeping the sphere
     (nearly) inside the image."""
     W, H = cam.width, cam.height
-    R = sample_rotation(rng, cfg.rot_range_deg)
+    if cfg.axis_views > 0.0 and rng.random() < cfg.axis_views:
+        R = sample_axis_view(rng, symmetry_axis(obj))
+    else:
+        R = sample_rotation(rng, cfg.rot_range_deg)
     fill = rng.uniform(*cfg.fill_range)
     side = min(W, H)
     z = cam.fx * obj.diameter / (fill * side)

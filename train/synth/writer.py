@@ -37,6 +37,7 @@ from train.synth.config import OBJ_ID, SynthConfig
 from train.synth.images import train_image
 from train.synth.job import Job, install_in_worker, installed, job_for_workers
 from train.synth.labels import Label
+from train.synth.sampling import symmetry_axis
 from train.synth.sequences import plan_sequence, sequence_frame
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,8 @@ def run_synth(cfg: SynthConfig) -> Path:
     obj = load_object(cfg.object)
     if obj.num_keypoints == 0:
         raise KptrackError(f"--object {cfg.object}: the object has no keypoints. Add keypoints.json (kptrack object init).")
+    if cfg.axis_views > 0.0 and not cfg.sequence:
+        symmetry_axis(obj)  # refused before anything is written
     bg_files = list_background_images(cfg.backgrounds) if cfg.backgrounds is not None else []
     split_dir = _prepare_split(cfg)
     _write_models(Path(cfg.out), obj, cfg.overwrite)

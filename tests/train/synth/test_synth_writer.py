@@ -34,6 +34,8 @@ def test_existing_split_needs_overwrite(tmp_path):
         (dict(width=8), "--width"),
         (dict(object="/nonexistent/object"), "object"),
         (dict(split="a/b"), "--split"),
+        (dict(axis_views=1.5), "--axis-views"),
+        (dict(axis_views=0.5), "--axis-views: the object .* has no continuous symmetry axis"),  # the drill
     ],
 )
 def test_bad_input(tmp_path, kw, msg):
