@@ -22,8 +22,9 @@ image. Storage is BOP's (Hodaň et al., "BOP: Benchmark for 6D Object Pose Estim
   identical labels. This is the DOPE rule (Tremblay et al., "Deep Object Pose Estimation for
   Semantic Robotic Grasping of Household Objects", CoRL 2018: the equivalent that best aligns the
   object's axes with the camera's; about a continuous axis, with the axis' own frame, so the one
-  view where the rim's angle is undefined is the declared axis pointing at the camera); Pitteri et al. ("On Object Symmetries and 6D Pose Estimation
-  from Images", 3DV 2019) show why some such rule is needed.
+  view where the rim's angle is undefined is the declared axis pointing at the camera); Pitteri
+  et al. ("On Object Symmetries and 6D Pose Estimation from Images", 3DV 2019) show why some such
+  rule is needed.
 
 Keypoints under symmetries (training labels, how a group reorders them, keypoints on an axis) are in
 :mod:`tracker.objects.symmetry_keypoints`.

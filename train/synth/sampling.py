@@ -14,8 +14,8 @@ import math
 import numpy as np
 
 from tracker.camera import Camera
-from tracker.geometry import look_at, random_rotation, so3_exp
 from tracker.errors import KptrackError
+from tracker.geometry import look_at, random_rotation, so3_exp
 from tracker.objects import ObjectModel
 from tracker.objects.symmetry import axis_to_z, rotation_about, symmetry_group
 from train.synth.config import SynthConfig
@@ -89,9 +89,9 @@ def sample_camera(rng: np.random.Generator, cfg: SynthConfig) -> Camera:
 def sample_pose(rng: np.random.Generator, cfg: SynthConfig, obj: ObjectModel, cam: Camera) -> tuple[np.ndarray, np.ndarray]:
     """A training image's (R_m2c (3, 3), t_m2c (3,) mm).
 
-    Rotation (one seen along the symmetry axis for a fraction ``cfg.axis_views``), then a depth from the diameter and focal length so the bounding sphere spans
-    ``fill`` of the smaller image side, then the centre at a random pixel keeping the sphere
-    (nearly) inside the image."""
+    Rotation (one seen along the symmetry axis for a fraction ``cfg.axis_views``), then a depth
+    from the diameter and focal length so the bounding sphere spans ``fill`` of the smaller image
+    side, then the centre at a random pixel keeping the sphere (nearly) inside the image."""
     W, H = cam.width, cam.height
     if cfg.axis_views > 0.0 and rng.random() < cfg.axis_views:
         R = sample_axis_view(rng, symmetry_axis(obj))
