@@ -98,6 +98,8 @@ class SynthConfig:
             raise KptrackError(f"--rot-range: must be in (0, 180] degrees, got {self.rot_range_deg}.")
         if not 0.0 <= self.axis_views <= 1.0:
             raise KptrackError(f"--axis-views: must be a fraction in [0, 1], got {self.axis_views}.")
+        if self.sequence and self.axis_views > 0.0:
+            raise KptrackError("--axis-views: draws training views; a --sequence follows its own trajectory. Leave one out.")
         if self.scene_size < 1:
             raise KptrackError(f"scene_size: must be >= 1, got {self.scene_size}.")
         lo, hi = self.fill_range

@@ -50,7 +50,7 @@ def run_synth(cfg: SynthConfig) -> Path:
     obj = load_object(cfg.object)
     if obj.num_keypoints == 0:
         raise KptrackError(f"--object {cfg.object}: the object has no keypoints. Add keypoints.json (kptrack object init).")
-    if cfg.axis_views > 0.0 and not cfg.sequence:
+    if cfg.axis_views > 0.0:
         symmetry_axis(obj)  # refused before anything is written
     bg_files = list_background_images(cfg.backgrounds) if cfg.backgrounds is not None else []
     split_dir = _prepare_split(cfg)

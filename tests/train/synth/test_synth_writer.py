@@ -35,6 +35,7 @@ def test_existing_split_needs_overwrite(tmp_path):
         (dict(object="/nonexistent/object"), "object"),
         (dict(split="a/b"), "--split"),
         (dict(axis_views=1.5), "--axis-views"),
+        (dict(axis_views=0.5, sequence=True, object="bottle"), "--axis-views: draws training views"),
         (dict(axis_views=0.5), "--axis-views: the object .* has no continuous symmetry axis"),  # the drill
     ],
 )
