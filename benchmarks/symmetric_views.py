@@ -28,9 +28,9 @@ import math
 import numpy as np
 
 from tracker.errors import KptrackError
-from tracker.geometry import so3_exp
+from tracker.geometry import project, so3_exp
 from tracker.objects import load_object
-from tracker.objects.symmetry import canonical_pose, rotation_about, symmetry_group
+from tracker.objects.symmetry import canonical_pose, ray_frame, rotation_about, symmetry_group
 from tracker.pipeline.infer import OnnxHeatmapModel
 from train.dataset import CropDataset
 from train.records import load_records
@@ -48,11 +48,6 @@ def _axis_group(obj):
     return group
 
 
-def _project(R: np.ndarray, t: np.ndarray, xyz: np.ndarray) -> np.ndarray:
-    p = (_K @ (xyz @ R.T + t).T).T
-    return p[:, :2] / p[:, 2:]
-
-
 def view_tilt_deg(R_m2c: np.ndarray, t_m2c: np.ndarray, axis: np.ndarray) -> float:
     """Angle between the model axis (3,) as seen in the camera and the ray towards t_m2c (3,) mm."""
     a = np.asarray(R_m2c, np.float64) @ np.asarray(axis, np.float64)
@@ -64,16 +59,7 @@ def _pose_at_tilt(axis: np.ndarray, beta_deg: float, phi: float, spin: float) ->
     """A rotation putting the model axis at tilt beta from the optical axis, towards image angle phi."""
     b = math.radians(beta_deg)
     target = np.array([math.sin(b) * math.cos(phi), math.sin(b) * math.sin(phi), math.cos(b)])
-    v = np.cross(axis, target)
-    s, c = float(np.linalg.norm(v)), float(axis @ target)
-    if s > 1e-12:
-        R = rotation_about(v / s, math.atan2(s, c))[:3, :3]
-    elif c > 0:
-        R = np.eye(3)
-    else:  # the axis turned to face the camera: a half turn about a perpendicular
-        perp = np.cross(axis, (1.0, 0.0, 0.0) if abs(axis[0]) < 0.9 else (0.0, 1.0, 0.0))
-        R = rotation_about(perp / np.linalg.norm(perp), math.pi)[:3, :3]
-    return R @ rotation_about(axis, spin)[:3, :3]
+    return ray_frame(target) @ ray_frame(axis).T @ rotation_about(axis, spin)[:3, :3]
 
 
 def label_motion(obj, beta_deg: float, n: int = 200, turn_deg: float = 1.0, seed: int = 0) -> tuple[float, float]:
@@ -91,7 +77,7 @@ def label_motion(obj, beta_deg: float, n: int = 200, turn_deg: float = 1.0, seed
         turn = so3_exp(rng.normal(size=3) / math.sqrt(3) * math.radians(turn_deg))
         R1, t1 = canonical_pose(R, t, group)
         R2, t2 = canonical_pose(turn @ R, t, group)
-        moves.append(float(np.abs(_project(R1, t1, xyz[off]) - _project(R2, t2, xyz[off])).max()))
+        moves.append(float(np.abs(project(xyz[off], R1, t1, _K) - project(xyz[off], R2, t2, _K)).max()))
     return float(np.median(moves)), float(np.percentile(moves, 90))
 
 

@@ -51,7 +51,8 @@ class TrainConfig:
     from the start, trained on crops pooled to half resolution (128 px in, 32x32 heatmaps out; a
     step costs about a third), a resolution curriculum. rotation_deg, scale_jitter, search_prob: see
     train.augment.AugmentConfig; occlude_keypoints: its keypoint_bar_prob, the fraction of crops with
-    a bar laid across one visible keypoint (:func:`train.augment.occlude_keypoint`). width and context (lite), stacks and features (hourglass): model options
+    a bar laid across one visible keypoint (:func:`train.augment.occlude_keypoint`). width and
+    context (lite), stacks and features (hourglass): model options
     (None = preset default). workers: DataLoader processes and threads: torch
     intra-op threads (None = :func:`train.distributed.cpu_share`'s choice for the device). device: auto | cpu | cuda.
     recipe: the ``kptrack train --recipe`` whose defaults filled the options left out (a record;

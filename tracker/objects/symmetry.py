@@ -295,24 +295,14 @@ def nearest_equivalent(R_m2c: np.ndarray, t_m2c: np.ndarray, group: SymmetryGrou
 
 
 def ray_frame(t_m2c: np.ndarray) -> np.ndarray:
-    """(3, 3): the smallest rotation taking the optical axis (0, 0, 1) to the ray towards t (3,) mm."""
+    """(3, 3): the smallest rotation taking the optical axis (0, 0, 1) to the ray towards t (3,) mm
+    (or to any direction t: its transpose takes a model axis to z; a half turn about x for -z)."""
     d = np.asarray(t_m2c, np.float64) / max(float(np.linalg.norm(t_m2c)), 1e-12)
     axis = np.cross((0.0, 0.0, 1.0), d)
     s, c = float(np.linalg.norm(axis)), float(d[2])
     if s < 1e-12:
         return np.eye(3) if c > 0 else np.diag([1.0, -1.0, -1.0])
     return rotation_about(axis / s, math.atan2(s, c))[:3, :3]
-
-
-def axis_to_z(axis: np.ndarray) -> np.ndarray:
-    """(3, 3): the smallest rotation Q with Q @ axis = (0, 0, 1) (a half turn about a perpendicular
-    when axis is -z); axis: (3,) unit vector."""
-    a = np.asarray(axis, np.float64)
-    v = np.cross(a, (0.0, 0.0, 1.0))
-    s, c = float(np.linalg.norm(v)), float(a[2])
-    if s > 1e-12:
-        return rotation_about(v / s, math.atan2(s, c))[:3, :3]
-    return np.eye(3) if c > 0 else np.diag([1.0, -1.0, -1.0])
 
 
 def canonical_transform(R_m2c: np.ndarray, t_m2c: np.ndarray, group: SymmetryGroup, roll: float = 0.0) -> np.ndarray:
@@ -322,7 +312,7 @@ def canonical_transform(R_m2c: np.ndarray, t_m2c: np.ndarray, group: SymmetryGro
     rotation, ``atan2(A[1, 0], A[0, 0])`` of its affine): the view is then that of a camera rolled
     by it about the ray, so the reference turns with it (``R_ray Rz(-roll)``).
 
-    A continuous axis ``a``: the reference is ``R_ray Q`` with ``Q a = z`` (:func:`axis_to_z`),
+    A continuous axis ``a``: the reference is ``R_ray Q`` with ``Q a = z`` (``Q = ray_frame(a)^T``),
     so that the rule's one undefined view, where ``trace(ref^T R Rot(a, theta))`` does not depend
     on theta, is the axis pointing at the camera, whatever the model frame (benchmarks/RESULTS.md,
     "Views along the symmetry axis"). Any rule that turns with the image has such a view: declare
@@ -331,7 +321,7 @@ def canonical_transform(R_m2c: np.ndarray, t_m2c: np.ndarray, group: SymmetryGro
     if roll:
         ref = ref @ rotation_about(np.array([0.0, 0.0, 1.0]), -roll)[:3, :3]
     if group.axis is not None:
-        ref = ref @ axis_to_z(group.axis)
+        ref = ref @ ray_frame(group.axis).T
     return nearest_transform(R_m2c, group, ref)
 
 

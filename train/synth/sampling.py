@@ -17,7 +17,7 @@ from tracker.camera import Camera
 from tracker.errors import KptrackError
 from tracker.geometry import look_at, random_rotation, so3_exp
 from tracker.objects import ObjectModel
-from tracker.objects.symmetry import axis_to_z, rotation_about, symmetry_group
+from tracker.objects.symmetry import ray_frame, rotation_about, symmetry_group
 from train.synth.config import SynthConfig
 
 #: ``--axis-views`` draws the view direction within this angle of the symmetry axis, either end.
@@ -64,7 +64,7 @@ def sample_axis_view(rng: np.random.Generator, axis: np.ndarray, cone_deg: float
     s = math.sqrt(max(0.0, 1.0 - c * c))
     d = np.array([s * math.cos(phi), s * math.sin(phi), c]) * (1.0 if rng.random() < 0.5 else -1.0)
     spin = rotation_about(np.asarray(axis, np.float64), rng.uniform(0.0, 2.0 * math.pi))[:3, :3]
-    R = axis_to_z(d).T @ axis_to_z(axis) @ spin  # the axis to z, then z to d
+    R = ray_frame(d) @ ray_frame(axis).T @ spin  # the axis to z, then z to d
     return rotation_about(np.array([0.0, 0.0, 1.0]), rng.uniform(0.0, 2.0 * math.pi))[:3, :3] @ R
 
 
