@@ -45,7 +45,8 @@ class SynthConfig:
     views are the weakest, benchmarks/RESULTS.md "Views along the symmetry axis").
     scene_size: images per training scene. overwrite: replace an existing split folder.
     occluder_prob: chance that a training image has occluders; max_occlusion: the most of the
-    object's silhouette they may cover. fill_range: projected bounding-sphere diameter as a
+    object's silhouette they may cover. end_occlusion: fraction of training images whose
+    occluder hides one end of the object instead (:func:`train.synth.occluders.end_occluder`). fill_range: projected bounding-sphere diameter as a
     fraction of the image's smaller side. fov_range_deg: horizontal field of view range of the
     training cameras. fps: sequence frame rate. jpeg_quality: cv2 JPEG quality.
     progress: show a tqdm bar.
@@ -68,6 +69,7 @@ class SynthConfig:
     overwrite: bool = False
     occluder_prob: float = 0.5
     max_occlusion: float = 0.4
+    end_occlusion: float = 0.0
     fill_range: tuple[float, float] = (0.2, 0.9)
     fov_range_deg: tuple[float, float] = (35.0, 60.0)
     fps: float = 30.0
@@ -110,6 +112,10 @@ class SynthConfig:
             raise KptrackError(f"fov_range_deg: expected 1 <= lo <= hi < 170, got {self.fov_range_deg}.")
         if not 0.0 <= self.max_occlusion <= 1.0 or not 0.0 <= self.occluder_prob <= 1.0:
             raise KptrackError("occluder_prob and max_occlusion: must be in [0, 1].")
+        if not 0.0 <= self.end_occlusion <= 1.0:
+            raise KptrackError(f"--end-occlusion: must be a fraction in [0, 1], got {self.end_occlusion}.")
+        if self.sequence and self.end_occlusion > 0.0:
+            raise KptrackError("--end-occlusion: occludes training images; a --sequence scripts its own occluders. Leave one out.")
         if not self.fps > 0:
             raise KptrackError(f"fps: must be > 0, got {self.fps}.")
         split = self.split_name

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from train import synth
-
+from train.synth.occluders import END_MAX_COVER, END_MIN_COVER, end_occluder
 
 
 def test_blob_occluder_min_radius():
@@ -18,3 +18,62 @@ def test_blob_occluder_min_radius():
     for kind in ("hand", "bar"):
         m, _ = synth.occluder_sprite(rng, 60, kind)
         assert 0.05 < m.mean() < 0.8
+
+
+def _stick_mask(angle: float, length: float = 160.0, width: float = 30.0, size: int = 256) -> np.ndarray:
+    """A thick line through the image centre at angle (rad), as an object's silhouette."""
+    yy, xx = np.mgrid[:size, :size].astype(float)
+    u = (xx - size / 2) * np.cos(angle) + (yy - size / 2) * np.sin(angle)
+    v = -(xx - size / 2) * np.sin(angle) + (yy - size / 2) * np.cos(angle)
+    return (np.abs(u) <= length / 2) & (np.abs(v) <= width / 2)
+
+
+def test_end_occluder_hides_one_end_and_not_the_middle():
+    for seed in range(12):
+        rng = np.random.default_rng(seed)
+        angle = rng.uniform(0, np.pi)
+        mask = _stick_mask(angle)
+        image = np.zeros(mask.shape + (3,), np.uint8)
+        occ = np.zeros(mask.shape, bool)
+        assert end_occluder(rng, image, mask, occ)
+        yy, xx = np.nonzero(mask)
+        u = (xx - 128) * np.cos(angle) + (yy - 128) * np.sin(angle)  # along the stick, -80..80
+        hidden = occ[yy, xx]
+        ends = [hidden[u > 80 * (1 - 2 * 0.15)].mean(), hidden[u < -80 * (1 - 2 * 0.15)].mean()]
+        # the outer 15 % of one end (inside any cut) is hidden as asked, the other end is not touched
+        assert max(ends) >= END_MIN_COVER - 0.05 and min(ends) < 0.05, (seed, ends)
+        assert hidden[np.abs(u) < 10].mean() < 0.05  # the middle stays visible (cuts stop at 40 %)
+        assert hidden.mean() <= END_MAX_COVER and image[occ].any()
+
+
+def test_end_occluder_gives_up_on_a_tiny_silhouette():
+    mask = np.zeros((64, 64), bool)
+    mask[30:34, 30:34] = True
+    occ = np.zeros_like(mask)
+    assert not end_occluder(np.random.default_rng(0), np.zeros((64, 64, 3), np.uint8), mask, occ)
+    assert not occ.any()
+
+
+def test_end_occlusion_share_of_a_dataset(tmp_path):
+    """With --end-occlusion 1 the bottle's neck or base is hidden in most images, not in 5 %."""
+    import json
+
+    import cv2
+
+    from train.synth.config import SynthConfig
+    from train.synth.writer import run_synth
+
+    split = run_synth(SynthConfig(object="bottle", out=tmp_path, num=16, seed=3, workers=1, end_occlusion=1.0, progress=False))
+    gt = json.loads((split / "000000" / "scene_gt.json").read_text())
+    cam = json.loads((split / "000000" / "scene_camera.json").read_text())
+    ends = np.array([[0.0, 0.0, 80.0], [0.0, 0.0, -80.0]])  # on the axis inside the neck and the base
+    hidden = []
+    for i in range(16):
+        g = gt[str(i)][0]
+        K = np.array(cam[str(i)]["cam_K"]).reshape(3, 3)
+        p = (K @ (ends @ np.array(g["cam_R_m2c"]).reshape(3, 3).T + np.array(g["cam_t_m2c"])).T).T
+        uv = p[:, :2] / p[:, 2:]
+        m = cv2.imread(str(split / "000000" / "mask_visib" / f"{i:06d}_000000.png"), 0)
+        inside = [0 <= x < m.shape[1] and 0 <= y < m.shape[0] for x, y in uv]
+        hidden.append(any(ok and m[int(y), int(x)] == 0 for ok, (x, y) in zip(inside, uv)))
+    assert np.mean(hidden) >= 0.6

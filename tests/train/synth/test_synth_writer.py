@@ -37,6 +37,8 @@ def test_existing_split_needs_overwrite(tmp_path):
         (dict(axis_views=1.5), "--axis-views"),
         (dict(axis_views=0.5, sequence=True, object="bottle"), "--axis-views: draws training views"),
         (dict(axis_views=0.5), "--axis-views: the object .* has no continuous symmetry axis"),  # the drill
+        (dict(end_occlusion=-0.1), "--end-occlusion: must be a fraction"),
+        (dict(end_occlusion=0.5, sequence=True), "--end-occlusion: occludes training images"),
     ],
 )
 def test_bad_input(tmp_path, kw, msg):
