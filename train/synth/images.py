@@ -4,7 +4,8 @@ Domain randomisation in the spirit of Tobin et al., "Domain Randomization for Tr
 Neural Networks from Simulation to the Real World" (IROS 2017) and the cut-and-paste occlusion
 of Dwibedi et al. (ICCV 2017): a random camera and pose (:mod:`train.synth.sampling`), a random
 light, ambient and specular; a procedural or user background; blob, bar and hand-like
-occluders covering at most ``max_occlusion`` of the object; motion blur of the object or of the
+occluders covering at most ``max_occlusion`` of the object, or one over an end of it
+(``end_occlusion``); motion blur of the object or of the
 whole image; colour jitter; sensor noise; JPEG compression. Meshes without colours get one of
 the seeded random vertex colourings.
 

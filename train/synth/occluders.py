@@ -171,7 +171,7 @@ def end_occluder(rng: np.random.Generator, image: np.ndarray, mask: np.ndarray, 
         return False
     p = np.stack([xs, ys], 1).astype(np.float64)
     c = p.mean(0)
-    evals, evecs = np.linalg.eigh(np.cov((p - c).T))
+    _, evecs = np.linalg.eigh(np.cov((p - c).T))
     d, n = evecs[:, 1], evecs[:, 0]  # the longest direction, and across it
     s, r = (p - c) @ d, (p - c) @ n
     length, width = float(s.max() - s.min()), float(r.max() - r.min()) + 1.0
