@@ -30,7 +30,7 @@ import numpy as np
 from tracker.errors import KptrackError
 from tracker.geometry import project, so3_exp
 from tracker.objects import load_object
-from tracker.objects.symmetry import canonical_pose, ray_frame, rotation_about, symmetry_group
+from tracker.objects.symmetry import canonical_pose, continuous_group, ray_frame, rotation_about
 from tracker.pipeline.infer import OnnxHeatmapModel
 from train.dataset import CropDataset
 from train.records import load_records
@@ -38,14 +38,6 @@ from train.score import score_crops
 
 TILT_BINS = (0, 20, 40, 60, 90, 120, 140, 160, 180)
 _K = np.array([[600.0, 0.0, 320.0], [0.0, 600.0, 240.0], [0.0, 0.0, 1.0]])
-
-
-def _axis_group(obj):
-    group = symmetry_group(obj)
-    if group.axis is None:
-        raise KptrackError(f"--object {obj.name}: no continuous symmetry; these views concern objects with one "
-                           "(declare it with `kptrack object init --symmetry cylinder:AXIS`).")
-    return group
 
 
 def view_tilt_deg(R_m2c: np.ndarray, t_m2c: np.ndarray, axis: np.ndarray) -> float:
@@ -66,7 +58,7 @@ def label_motion(obj, beta_deg: float, n: int = 200, turn_deg: float = 1.0, seed
     """(median, 90th percentile) px: how far the canonical off-axis keypoints move for a random
     ``turn_deg`` turn of the object at view tilt ``beta_deg``, over n random views (image
     direction of the axis and spin about it) at 600 mm."""
-    group = _axis_group(obj)
+    group = continuous_group(obj, "--object", "pick an object with one")
     xyz = np.asarray(obj.keypoints, np.float64)
     off = np.linalg.norm(np.cross(xyz - group.offset, group.axis), axis=1) > 1e-6
     rng = np.random.default_rng(seed)
@@ -84,7 +76,7 @@ def label_motion(obj, beta_deg: float, n: int = 200, turn_deg: float = 1.0, seed
 def pck_by_view(model_path: str, obj, data: str, bins=TILT_BINS, threads: int = 1) -> list[dict]:
     """A model's PCK@5px and visible-keypoint confidence on the labelled images of ``data`` (a
     BOP split with poses), per bin of view tilt: [{'lo', 'hi', 'n_images', 'pck5', 'conf'}]."""
-    group = _axis_group(obj)
+    group = continuous_group(obj, "--object", "pick an object with one")
     model = OnnxHeatmapModel(model_path, device="cpu", threads=threads)
     records = [r for r in load_records(data, obj) if r.pose is not None]
     if not records:
@@ -121,4 +113,7 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except KptrackError as e:
+        raise SystemExit(f"error: {e}") from None

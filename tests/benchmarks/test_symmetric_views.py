@@ -37,7 +37,7 @@ def test_labels_are_stable_side_on_and_not_facing_the_camera(bottle):
 
 
 def test_object_without_a_continuous_symmetry_is_refused():
-    with pytest.raises(KptrackError, match="--object .*no continuous symmetry"):
+    with pytest.raises(KptrackError, match="--object: the object .* has no continuous symmetry axis"):
         label_motion(load_object("default"), 90.0, n=2)
 
 

@@ -245,6 +245,16 @@ def symmetry_group(obj) -> SymmetryGroup:
     return SymmetryGroup(np.stack(disc), a / np.linalg.norm(a), np.asarray(cont[0].get("offset", np.zeros(3)), np.float64))
 
 
+def continuous_group(obj, flag: str, instead: str) -> SymmetryGroup:
+    """:func:`symmetry_group` of an object that must have a continuous symmetry; otherwise a
+    KptrackError naming ``flag`` and the alternative ``instead`` (e.g. 'leave --axis-views out')."""
+    group = symmetry_group(obj)
+    if group.axis is None:
+        raise KptrackError(f"{flag}: the object {obj.name} has no continuous symmetry axis. Declare one "
+                           f"(kptrack object init --symmetry cylinder:AXIS) or {instead}.")
+    return group
+
+
 def symmetry_transforms(obj, continuous_steps: int = 36) -> np.ndarray:
     """(M, 4, 4) float64: identity, the discrete symmetries and, for a continuous one, every
     combination with ``continuous_steps`` rotations about its axis (continuous after discrete,

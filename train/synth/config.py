@@ -47,8 +47,9 @@ class SynthConfig:
     occluder_prob: chance that a training image has occluders; max_occlusion: the most of the
     object's silhouette they may cover. end_occlusion: fraction of training images whose
     occluder hides one end of the object instead (:func:`train.synth.occluders.end_occluder`).
-    fill_range: projected bounding-sphere diameter as a fraction of the image's smaller side. fov_range_deg: horizontal field of view range of the
-    training cameras. fps: sequence frame rate. jpeg_quality: cv2 JPEG quality.
+    fill_range: projected bounding-sphere diameter as a fraction of the image's smaller side.
+    fov_range_deg: horizontal field of view range of the training cameras. fps: sequence frame
+    rate. jpeg_quality: cv2 JPEG quality.
     progress: show a tqdm bar.
     """
 

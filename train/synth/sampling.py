@@ -14,10 +14,9 @@ import math
 import numpy as np
 
 from tracker.camera import Camera
-from tracker.errors import KptrackError
 from tracker.geometry import look_at, random_rotation, so3_exp
 from tracker.objects import ObjectModel
-from tracker.objects.symmetry import ray_frame, rotation_about, symmetry_group
+from tracker.objects.symmetry import continuous_group, ray_frame, rotation_about
 from train.synth.config import SynthConfig
 
 #: ``--axis-views`` draws the view direction within this angle of the symmetry axis, either end.
@@ -68,13 +67,9 @@ def sample_axis_view(rng: np.random.Generator, axis: np.ndarray, cone_deg: float
     return rotation_about(np.array([0.0, 0.0, 1.0]), rng.uniform(0.0, 2.0 * math.pi))[:3, :3] @ R
 
 
-def symmetry_axis(obj: ObjectModel, flag: str = "--axis-views") -> np.ndarray:
-    """(3,) the object's continuous symmetry axis, model frame; refused (naming ``flag``) without one."""
-    group = symmetry_group(obj)
-    if group.axis is None:
-        raise KptrackError(f"{flag}: the object {obj.name} has no continuous symmetry axis. Declare one "
-                           f"(kptrack object init --symmetry cylinder:AXIS) or leave {flag} out.")
-    return group.axis
+def symmetry_axis(obj: ObjectModel) -> np.ndarray:
+    """(3,) the object's continuous symmetry axis, model frame, for ``--axis-views``; refused without one."""
+    return continuous_group(obj, "--axis-views", "leave --axis-views out").axis
 
 
 def sample_camera(rng: np.random.Generator, cfg: SynthConfig) -> Camera:
