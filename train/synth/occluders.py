@@ -7,8 +7,10 @@ and is placed by its centre in image pixels. :func:`add_occluders` places a trai
 occluders; test sequences script theirs (:mod:`train.synth.sequences`).
 
 :func:`end_occluder` hides one end of the object instead: the part of its silhouette beyond a
-cut across its longest image direction (the silhouette's principal axis), under a bar across it,
-a hand or a blob. A hand holding one end of a bottle or a tool, or a bar in front of it, hides
+cut across its longest image direction (the silhouette's principal axis), 15-50 % of its length
+from the end, under a bar (across the axis, or at any angle through the end), a hand or a blob,
+one in four in the object's own colour so that the occluder's edge does not show where the
+object stops. A hand holding one end of a bottle or a tool, or a bar in front of it, hides
 every keypoint of that end at once; where the silhouette stops is then the occluder's edge, not
 the object's end, and the network has to place that end's keypoints from the rest of the object.
 Randomly placed occluders hide a whole end rarely (5.5 % of the bottle's training images hide its
@@ -141,11 +143,13 @@ def overlap(occ_shape, mask: np.ndarray, sprite_mask: np.ndarray, cx: float, cy:
 
 
 #: end_occluder: the cut lies this fraction of the silhouette's length from the chosen end
-END_CUT = (0.15, 0.4)
+END_CUT = (0.15, 0.5)
 #: end_occluder: a placement is kept when it hides at least this much of the end beyond the cut
 END_MIN_COVER = 0.8
 #: end_occluder: ... and at most this much of the whole silhouette (frames are scored when at least half visible)
 END_MAX_COVER = 0.5
+#: end_occluder: the share of its occluders drawn in the object's own colour
+END_OWN_COLOUR = 0.25
 
 
 def _polygon_sprite(rng, pts: np.ndarray) -> tuple[tuple[np.ndarray, np.ndarray], float, float]:
@@ -159,12 +163,41 @@ def _polygon_sprite(rng, pts: np.ndarray) -> tuple[tuple[np.ndarray, np.ndarray]
     return (m.astype(bool), col), lo[0] + (w - 1) / 2.0, lo[1] + (h - 1) / 2.0
 
 
+def _object_colour(rng, image: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """A BGR colour (3,) float near the object's own: the median of its pixels in image, scaled
+    by 0.8-1.2 (an occluder the object's colour hides where the silhouette stops)."""
+    return np.clip(np.median(image[mask], axis=0) * rng.uniform(0.8, 1.2), 0, 255)
+
+
+def _end_bar(rng, c, d, n, side, cut, end, width, length, p_end) -> np.ndarray:
+    """The corners (4, 2) of a bar over the end: across the axis (turned up to 20 deg) from the cut
+    to past the end, or, half of the time, at any angle through the end's pixels p_end (N, 2)."""
+    if rng.random() < 0.5:
+        a = rng.uniform(-0.35, 0.35)
+        u = side * (d * math.cos(a) + n * math.sin(a))
+        v = np.array([-u[1], u[0]])
+        beyond = end + rng.uniform(0.05, 0.5) * length
+        half = 0.5 * width * rng.uniform(1.3, 2.5)
+        off = rng.uniform(-0.2, 0.2) * width
+        return np.array([c + u * a_ + v * (b_ + off) for a_, b_ in ((cut, -half), (beyond, -half), (beyond, half), (cut, half))])
+    a = rng.uniform(0, 2 * math.pi)
+    u, v = np.array([math.cos(a), math.sin(a)]), np.array([-math.sin(a), math.cos(a)])
+    e = p_end.mean(0)
+    t = (p_end - e) @ v
+    mid = 0.5 * (t.max() + t.min())
+    half = 0.5 * (t.max() - t.min() + 1.0) * rng.uniform(1.0, 1.4)
+    lo, hi = -rng.uniform(0.3, 1.0) * length, rng.uniform(0.3, 1.0) * length
+    return np.array([e + u * a_ + v * (mid + b_) for a_, b_ in ((lo, -half), (hi, -half), (hi, half), (lo, half))])
+
+
 def end_occluder(rng: np.random.Generator, image: np.ndarray, mask: np.ndarray, occ: np.ndarray) -> bool:
     """Paste one occluder over an end of the object into image (H, W, 3) and occ (H, W) bool.
 
     The silhouette mask (H, W) bool is cut across its principal axis at ``END_CUT`` of its length
-    from a random end; a bar across the axis, a hand or a blob is drawn (up to 8 tries) until one
-    hides ``END_MIN_COVER`` of the part beyond the cut and at most ``END_MAX_COVER`` of the whole.
+    from a random end; a bar (across the axis, or at any angle through the end), a hand or a blob
+    is drawn (up to 12 tries) until one hides ``END_MIN_COVER`` of the part beyond the cut and at
+    most ``END_MAX_COVER`` of the whole; a share ``END_OWN_COLOUR`` of them takes the object's
+    own colour.
     Returns whether one was pasted (False for a silhouette of under 50 pixels or no placement)."""
     ys, xs = np.nonzero(mask)
     if xs.size < 50:
@@ -176,20 +209,16 @@ def end_occluder(rng: np.random.Generator, image: np.ndarray, mask: np.ndarray, 
     s, r = (p - c) @ d, (p - c) @ n
     length, width = float(s.max() - s.min()), float(r.max() - r.min()) + 1.0
     n_obj = xs.size
-    for _try in range(8):
+    for _try in range(12):
         side = 1.0 if rng.random() < 0.5 else -1.0
         end = float((side * s).max())  # the chosen end, along side * d
         cut = end - rng.uniform(*END_CUT) * length
+        in_end = side * s > cut
+        if not in_end.any():
+            continue
         kind = ("bar", "hand", "blob")[int(rng.integers(3))]
-        if kind == "bar":  # a band across the axis from the cut to past the end, turned up to 20 deg
-            a = rng.uniform(-0.35, 0.35)
-            u = side * (d * math.cos(a) + n * math.sin(a))
-            v = np.array([-u[1], u[0]])
-            beyond = end + rng.uniform(0.05, 0.5) * length
-            half = 0.5 * width * rng.uniform(1.3, 2.5)
-            off = rng.uniform(-0.2, 0.2) * width
-            q = [c + u * a_ + v * (b_ + off) for a_, b_ in ((cut, -half), (beyond, -half), (beyond, half), (cut, half))]
-            sprite, cx, cy = _polygon_sprite(rng, np.array(q))
+        if kind == "bar":
+            sprite, cx, cy = _polygon_sprite(rng, _end_bar(rng, c, d, n, side, cut, end, width, length, p[in_end]))
         else:  # a hand or blob about as big as the end, its centre a little past the middle of the end
             depth = end - cut
             size = max(width, depth) * rng.uniform(1.3, 2.0)
@@ -197,13 +226,12 @@ def end_occluder(rng: np.random.Generator, image: np.ndarray, mask: np.ndarray, 
             centre = cut + 0.45 * size if kind == "blob" else cut + 0.3 * size
             cx, cy = c + side * d * centre + n * rng.uniform(-0.15, 0.15) * width
         beyond_mask = np.zeros_like(mask)
-        beyond_mask[ys, xs] = side * s > cut
-        n_end = int(np.count_nonzero(beyond_mask))
-        if n_end == 0:
-            continue
+        beyond_mask[ys[in_end], xs[in_end]] = True
         covered = overlap(occ.shape, mask, sprite[0], cx, cy, occ)
         end_covered = overlap(occ.shape, beyond_mask, sprite[0], cx, cy, occ)
-        if end_covered >= END_MIN_COVER * n_end and covered <= END_MAX_COVER * n_obj:
+        if end_covered >= END_MIN_COVER * in_end.sum() and covered <= END_MAX_COVER * n_obj:
+            if rng.random() < END_OWN_COLOUR:
+                sprite = (sprite[0], _shade_sprite(rng, sprite[0], _object_colour(rng, image, mask), textured=rng.random() < 0.5))
             paste(image, occ, sprite, cx, cy)
             return True
     return False

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from train import synth
+from train.synth import occluders
 from train.synth.occluders import END_MAX_COVER, END_MIN_COVER, end_occluder
 
 
@@ -34,6 +35,7 @@ def test_end_occluder_hides_one_end_and_not_the_middle():
         angle = rng.uniform(0, np.pi)
         mask = _stick_mask(angle)
         image = np.zeros(mask.shape + (3,), np.uint8)
+        image[mask] = (40, 90, 200)  # some occluders take the object's colour
         occ = np.zeros(mask.shape, bool)
         assert end_occluder(rng, image, mask, occ)
         yy, xx = np.nonzero(mask)
@@ -42,8 +44,24 @@ def test_end_occluder_hides_one_end_and_not_the_middle():
         ends = [hidden[u > 80 * (1 - 2 * 0.15)].mean(), hidden[u < -80 * (1 - 2 * 0.15)].mean()]
         # the outer 15 % of one end (inside any cut) is hidden as asked, the other end is not touched
         assert max(ends) >= END_MIN_COVER - 0.05 and min(ends) < 0.05, (seed, ends)
-        assert hidden[np.abs(u) < 10].mean() < 0.05  # the middle stays visible (cuts stop at 40 %)
+        far = u < -10 if ends[0] > ends[1] else u > 10
+        assert hidden[far].mean() < 0.05  # the half past the middle stays visible (cuts stop at 50 %)
         assert hidden.mean() <= END_MAX_COVER and image[occ].any()
+
+
+def test_end_occluder_in_the_objects_own_colour(monkeypatch):
+    """An own-colour occluder keeps the object's hue (B < G < R here on every pixel); a random
+    colour would keep that order in one draw in six."""
+    monkeypatch.setattr(occluders, "END_OWN_COLOUR", 1.0)
+    for seed in range(8):
+        rng = np.random.default_rng(seed)
+        mask = _stick_mask(rng.uniform(0, np.pi))
+        image = np.zeros(mask.shape + (3,), np.uint8)
+        image[mask] = (40, 90, 200)
+        occ = np.zeros(mask.shape, bool)
+        assert end_occluder(rng, image, mask, occ)
+        b, g, r = image[occ].astype(int).T
+        assert np.all(b < g) and np.all(g < r), seed
 
 
 def test_end_occluder_gives_up_on_a_tiny_silhouette():
