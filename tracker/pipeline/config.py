@@ -59,6 +59,9 @@ class TrackerConfig:
     silhouette and creases pulled onto the nearest strong intensity edges with its inlier
     keypoints as a prior (:mod:`tracker.pipeline.edge_refine`); edge_refine_weight: the edges'
     weight against the keypoints' (their confidences summed).
+    ring_fit: for an object with a continuous symmetry, the warm fits measure each keypoint off
+    the axis by its distance to its circle's projection, its angle about the axis free
+    (:mod:`tracker.pipeline.rings`).
     keypoint_recrop: when a search view yields no pose, crop closer around where its keypoints
     gather and try once more in the same frame.
     Solver: loss ('huber' | 'cauchy' | 'l2'), robust_scale_cells (the loss's scale, heatmap
@@ -137,6 +140,10 @@ class TrackerConfig:
     # The accurate preset is the fast one with it on.
     edge_refine: bool = False
     edge_refine_weight: float = 10.0
+    # Off. The shipped bottle on seeds 2-17 (benchmarks/RESULTS.md, "Rim keypoints fitted on their
+    # circles"): fast ADD-S / 2D 96.37 / 96.82 -> 96.76 / 96.59 %, accurate 97.82 / 97.29 -> 97.88 /
+    # 97.04 %; the hand-over-base sequence (seed 16) gains 2.7-4 points of 2D, four others lose 1-3.
+    ring_fit: bool = False
     # A tracked fit whose distance from the camera differs from the prediction's by more than this
     # factor (an object at 0.5 m moving 0.25 m in 33 ms, 7.5 m/s) is a degenerate fit of a few
     # keypoints, not motion: the frame is failed instead, and the next one crops from the

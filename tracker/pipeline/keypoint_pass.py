@@ -16,7 +16,9 @@ does: preprocess, inference, postprocess):
    network trained with the min-over-equivalents loss labels whichever equivalent it sees, which
    need not be the start's), the accepted fit with the lowest RMS kept; without a start, or
    (``cold_retry``) when no warm fit is accepted, SQPnP in RANSAC
-   (:mod:`tracker.pipeline.solve_ransac`) on the same keypoints. When the start is the motion
+   (:mod:`tracker.pipeline.solve_ransac`) on the same keypoints. With ``ring_fit``, an object with a
+   continuous symmetry has its warm fits measure the keypoints off the axis by their distance to
+   their circles (:mod:`tracker.pipeline.rings`). When the start is the motion
    prediction (``gate``) and ``predict_gate_cells`` is on, an accepted warm fit is refitted without
    the keypoints found farther than that from where the start projects them, kept when accepted
    (it never rescues a refused fit, which would hold a lost track). For such an object
@@ -74,6 +76,7 @@ from tracker.pipeline.edge_refine import EdgeRefiner
 from tracker.pipeline.edges import EdgeScorer, crop_intrinsics
 from tracker.pipeline.infer import HeatmapBackend
 from tracker.pipeline.peak_fits import PeakFits, collect, fits_better
+from tracker.pipeline.rings import Rings, RingSolver
 from tracker.pipeline.solve_lm import solve_lm
 from tracker.pipeline.solve_ransac import solve_pnp_ransac
 
@@ -180,6 +183,10 @@ class KeypointPass:
         self.decode = decoder or partial(decode_dark, blur_ksize=config.blur_ksize)
         self.solve_warm = solve_warm or WarmSolver(config)
         self.solve_cold = solve_cold or ColdSolver(config)
+        # keypoints off a continuous symmetry axis are fitted to their circles (ring_fit)
+        self.rings = Rings(self.symmetry) if config.ring_fit and self.symmetry is not None and self.symmetry.axis is not None else None
+        if self.rings is not None:
+            self.solve_warm = RingSolver(self.solve_warm, self.rings)
         self.undistort = camera.undistort_points if camera.has_distortion else _identity
         self.peak_fits = PeakFits(self.keypoints, self.K, config, self.turns, self.solve_warm, self.acceptable,
                                   self.undistort, self.input_size, self.heatmap_size)
@@ -329,6 +336,8 @@ class KeypointPass:
         m = np.asarray(pose.inlier_mask, bool) & np.all(np.isfinite(uv), axis=1) & (conf > 0)
         xyz, w = self.keypoints[m], conf[m]
         uv_ideal = self.undistort(uv[m])
+        if self.rings is not None:
+            xyz = self.rings.place(xyz, uv_ideal, pose.R_m2c, pose.t_m2c, self.K)
         out = self.refiner(crop, A, pose.R_m2c, pose.t_m2c, xyz, uv_ideal, w,
                            self.config.robust_scale_cells * px_per_cell)
         if out is None:
@@ -357,7 +366,10 @@ class KeypointPass:
 
     def _near_prediction(self, uv_ideal: np.ndarray, xyz: np.ndarray, warm: tuple, gate_px: float) -> np.ndarray:
         """(N,) bool: the keypoints found within ``gate_px`` of where the pose ``warm`` projects them."""
-        d = np.linalg.norm(uv_ideal - project(xyz, np.asarray(warm[0], np.float64), np.asarray(warm[1], np.float64), self.K), axis=1)
+        R, t = np.asarray(warm[0], np.float64), np.asarray(warm[1], np.float64)
+        if self.rings is not None:
+            xyz = self.rings.place(xyz, uv_ideal, R, t, self.K)
+        d = np.linalg.norm(uv_ideal - project(xyz, R, t, self.K), axis=1)
         return d <= gate_px
 
     def _matched_holds(self, matched, labelled) -> bool:
