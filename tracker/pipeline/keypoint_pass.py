@@ -184,7 +184,8 @@ class KeypointPass:
         self.solve_warm = solve_warm or WarmSolver(config)
         self.solve_cold = solve_cold or ColdSolver(config)
         # keypoints off a continuous symmetry axis are fitted to their circles (ring_fit)
-        self.rings = Rings(self.symmetry) if config.ring_fit and self.symmetry is not None and self.symmetry.axis is not None else None
+        continuous = self.symmetry is not None and self.symmetry.axis is not None
+        self.rings = Rings(self.symmetry) if config.ring_fit and continuous else None
         if self.rings is not None:
             self.solve_warm = RingSolver(self.solve_warm, self.rings)
         self.undistort = camera.undistort_points if camera.has_distortion else _identity

@@ -5,9 +5,9 @@ object: every point of its circle about the axis looks the same. Training labels
 the view makes canonical (:func:`tracker.objects.symmetry.canonical_pose`), and that angle is the
 network's weakest output. It smears along the rim where the rule turns fast, and seen along the
 axis, where the rule is undefined, the heatmap becomes a ring (DOPE's bowl). The rim itself is
-found: on the bottle's development sequences the decoded rim points lay within 1-4 px of their
-circle while 10-60 px from their canonical place in the end-on stretches (``benchmarks/RESULTS.md``,
-"Rim keypoints fitted on their circles").
+found: in the end-on stretch of one of the bottle's sequences (seed 17) the decoded rim points
+lay within 0.2-4 px of their circles while 10-60 px from their canonical places
+(``benchmarks/RESULTS.md``, "Rim keypoints fitted on their circles").
 
 :class:`Rings` re-places each such keypoint's model point on its circle where, at a given pose,
 it projects nearest to what the network found. :class:`RingSolver` alternates that with a
@@ -72,7 +72,8 @@ class Rings:
         c, r, target = centres[ring], radii[ring], uv[ring]
         m, n = len(c), len(self.theta)
         # (m, n, 3) samples of each circle, projected
-        pts = (c[:, None, :] + r[:, None, None] * (self.cos[None, :, None] * self.e1 + self.sin[None, :, None] * self.e2))
+        circle = self.cos[None, :, None] * self.e1 + self.sin[None, :, None] * self.e2  # (1, n, 3)
+        pts = c[:, None, :] + r[:, None, None] * circle
         q = project(pts.reshape(-1, 3), R, t, K).reshape(m, n, 2)
         d2 = np.sum((q - target[:, None, :]) ** 2, axis=2)
         finite = np.isfinite(d2)  # a sample behind the camera projects to no pixel

@@ -90,7 +90,8 @@ def test_the_pass_fits_circles_only_when_asked_and_only_about_a_continuous_axis(
     err = {}
     for on in (False, True):
         cfg = TrackerConfig.preset("fast", ring_fit=on)
-        kp = KeypointPass(OracleHeatmaps(cyl.keypoint_names, lambda i: uv), cyl.keypoints, cam, cfg, symmetry=symmetry_group(cyl))
+        kp = KeypointPass(OracleHeatmaps(cyl.keypoint_names, lambda i: uv), cyl.keypoints, cam, cfg,
+                          symmetry=symmetry_group(cyl))
         assert (kp.rings is not None) == on
         p = kp(frame, A, 0, (R_TRUE, T_TRUE + np.array([0.0, 0.0, 5.0])), StageClock())
         assert p.accepted
