@@ -76,8 +76,7 @@ class Rings:
         pts = c[:, None, :] + r[:, None, None] * circle
         q = project(pts.reshape(-1, 3), R, t, K).reshape(m, n, 2)
         d2 = np.sum((q - target[:, None, :]) ** 2, axis=2)
-        finite = np.isfinite(d2)  # a sample behind the camera projects to no pixel
-        d2 = np.where(finite, d2, np.inf)
+        d2 = np.where(np.isfinite(d2), d2, np.inf)  # a sample behind the camera projects to no pixel
         j = np.argmin(d2, axis=1)
         rows = np.arange(m)
         a, b, cc = d2[rows, (j - 1) % n], d2[rows, j], d2[rows, (j + 1) % n]
@@ -116,14 +115,16 @@ class RingSolver:
         return best if best is not None else plain
 
     def _rounds(self, xyz, uv, w, K, R, t, scale_px: float):
-        if not (np.all(np.isfinite(R)) and np.all(np.isfinite(t)) and t[2] > 0):
-            return None
+        """The last of ``rounds`` fits from (R, t), or None once a pose is not finite and in front."""
         res = None
         for _ in range(self.rounds):
-            placed = self.rings.place(xyz, uv, R, t, K)
-            res = self.inner(placed, uv, w, K, R, t, scale_px)
-            R2, t2 = np.asarray(res.R_m2c, np.float64), np.asarray(res.t_m2c, np.float64)
-            if not (np.all(np.isfinite(R2)) and np.all(np.isfinite(t2)) and t2[2] > 0):
+            if not _in_front(R, t):
                 return None
-            R, t = R2, t2
-        return res
+            res = self.inner(self.rings.place(xyz, uv, R, t, K), uv, w, K, R, t, scale_px)
+            R, t = np.asarray(res.R_m2c, np.float64), np.asarray(res.t_m2c, np.float64)
+        return res if _in_front(R, t) else None
+
+
+def _in_front(R: np.ndarray, t: np.ndarray) -> bool:
+    """Whether a pose is finite and puts the object's origin in front of the camera."""
+    return bool(np.all(np.isfinite(R)) and np.all(np.isfinite(t)) and t[2] > 0)
