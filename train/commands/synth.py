@@ -29,6 +29,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--end-occlusion", type=float, default=0.0,
                    help="fraction of training images with an occluder over one end of the object, hiding that end's "
                         "keypoints (a hand at the end of a bottle); random occluders do so rarely (default 0)")
+    p.add_argument("--axis-occlusion", type=float, default=0.0,
+                   help="fraction of training images with a bar lying along the object over one end, narrower than "
+                        "the object, hiding the keypoints on its axis to past the middle (a bar along a bottle over "
+                        "its neck and cap); with --end-occlusion at most 1 in all (default 0)")
     p.add_argument("--scene-size", type=int, default=1000, help="training images per BOP scene folder")
     p.add_argument("--overwrite", action="store_true", help="replace an existing split folder (and models/) in --out")
 
@@ -38,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
         object=args.object, out=args.out, num=args.num, seed=args.seed, sequence=args.sequence,
         frames=args.frames, width=args.width, height=args.height, backgrounds=args.backgrounds,
         workers=args.workers, split=args.split, rot_range_deg=args.rot_range, axis_views=args.axis_views,
-        end_occlusion=args.end_occlusion, scene_size=args.scene_size, overwrite=args.overwrite,
+        end_occlusion=args.end_occlusion, axis_occlusion=args.axis_occlusion, scene_size=args.scene_size, overwrite=args.overwrite,
     )
     path = run_synth(cfg)
     print(f"wrote {path}")

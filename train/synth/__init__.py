@@ -13,8 +13,9 @@ labels in the formats other tools read (BOP; Hodaň et al., ECCV 2018) plus COCO
   focal length so the bounding sphere spans 20-90 % of the image; random in-plane offsets;
   random light direction, ambient and specular; procedural backgrounds (gradients, value noise,
   shapes, stripes) or a folder of user images; blob, bar and hand-like occluders covering at
-  most 40 % of the object (or, with ``--end-occlusion``, one over an end of it); motion blur;
-  colour jitter; sensor noise; JPEG compression. Meshes without colours get random procedural
+  most 40 % of the object (or, with ``--end-occlusion``, one over an end of it; with
+  ``--axis-occlusion``, a bar lying along it over an end); motion blur; colour jitter; sensor
+  noise; JPEG compression. Meshes without colours get random procedural
   vertex colourings.
 * **Test sequences** (``--sequence``, split ``test_seq``, 640x480, one scene;
   :mod:`train.synth.sequences`): a smooth 6-DoF trajectory at 30 fps with fast segments, a

@@ -46,7 +46,10 @@ class SynthConfig:
     scene_size: images per training scene. overwrite: replace an existing split folder.
     occluder_prob: chance that a training image has occluders; max_occlusion: the most of the
     object's silhouette they may cover. end_occlusion: fraction of training images whose
-    occluder hides one end of the object instead (:func:`train.synth.occluders.end_occluder`).
+    occluder hides one end of the object instead (:func:`train.synth.occluders.end_occluder`);
+    axis_occlusion: fraction whose occluder is a bar lying along the object over one end, hiding
+    the keypoints on its axis from that end to past the middle
+    (:func:`train.synth.occluders.axis_occluder`). The two shares add up to at most 1.
     fill_range: projected bounding-sphere diameter as a fraction of the image's smaller side.
     fov_range_deg: horizontal field of view range of the training cameras. fps: sequence frame
     rate. jpeg_quality: cv2 JPEG quality.
@@ -71,6 +74,7 @@ class SynthConfig:
     occluder_prob: float = 0.5
     max_occlusion: float = 0.4
     end_occlusion: float = 0.0
+    axis_occlusion: float = 0.0
     fill_range: tuple[float, float] = (0.2, 0.9)
     fov_range_deg: tuple[float, float] = (35.0, 60.0)
     fps: float = 30.0
@@ -115,8 +119,15 @@ class SynthConfig:
             raise KptrackError("occluder_prob and max_occlusion: must be in [0, 1].")
         if not 0.0 <= self.end_occlusion <= 1.0:
             raise KptrackError(f"--end-occlusion: must be a fraction in [0, 1], got {self.end_occlusion}.")
+        if not 0.0 <= self.axis_occlusion <= 1.0:
+            raise KptrackError(f"--axis-occlusion: must be a fraction in [0, 1], got {self.axis_occlusion}.")
+        if self.end_occlusion + self.axis_occlusion > 1.0:
+            raise KptrackError(f"--end-occlusion {self.end_occlusion} and --axis-occlusion {self.axis_occlusion}: shares of "
+                               "the training images, they add up to more than 1. Lower one of them.")
         if self.sequence and self.end_occlusion > 0.0:
             raise KptrackError("--end-occlusion: occludes training images; a --sequence scripts its own occluders. Leave one out.")
+        if self.sequence and self.axis_occlusion > 0.0:
+            raise KptrackError("--axis-occlusion: occludes training images; a --sequence scripts its own occluders. Leave one out.")
         if not self.fps > 0:
             raise KptrackError(f"fps: must be > 0, got {self.fps}.")
         split = self.split_name

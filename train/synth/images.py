@@ -5,7 +5,7 @@ Neural Networks from Simulation to the Real World" (IROS 2017) and the cut-and-p
 of Dwibedi et al. (ICCV 2017): a random camera and pose (:mod:`train.synth.sampling`), a random
 light, ambient and specular; a procedural or user background; blob, bar and hand-like
 occluders covering at most ``max_occlusion`` of the object, or one over an end of it
-(``end_occlusion``); motion blur of the object or of the
+(``end_occlusion``), or a bar lying along it over an end (``axis_occlusion``); motion blur of the object or of the
 whole image; colour jitter; sensor noise; JPEG compression. Meshes without colours get one of
 the seeded random vertex colourings.
 

@@ -150,6 +150,12 @@ END_MIN_COVER = 0.8
 END_MAX_COVER = 0.5
 #: end_occluder: the share of its occluders drawn in the object's own colour
 END_OWN_COLOUR = 0.25
+#: axis_occluder: the bar reaches from past the chosen end to this fraction of the silhouette's length from it
+AXIS_CUT = (0.4, 0.75)
+#: axis_occluder: the bar's width, a fraction of the silhouette's
+AXIS_WIDTH = (0.35, 0.8)
+#: axis_occluder: the strip along the principal axis it must hide, half-width a fraction of the silhouette's width
+AXIS_STRIP = 0.15
 
 
 def _polygon_sprite(rng, pts: np.ndarray) -> tuple[tuple[np.ndarray, np.ndarray], float, float]:
@@ -190,6 +196,62 @@ def _end_bar(rng, c, d, n, side, cut, end, width, length, p_end) -> np.ndarray:
     return np.array([e + u * a_ + v * (mid + b_) for a_, b_ in ((lo, -half), (hi, -half), (hi, half), (lo, half))])
 
 
+def _principal(mask: np.ndarray):
+    """The silhouette mask (H, W) bool along its principal axis: (ys, xs, centre c (2,), the longest
+    direction d (2,), across it n (2,), each pixel's coordinate along d and along n, length, width)."""
+    ys, xs = np.nonzero(mask)
+    p = np.stack([xs, ys], 1).astype(np.float64)
+    c = p.mean(0)
+    _, evecs = np.linalg.eigh(np.cov((p - c).T))
+    d, n = evecs[:, 1], evecs[:, 0]
+    s, r = (p - c) @ d, (p - c) @ n
+    return ys, xs, c, d, n, s, r, float(s.max() - s.min()), float(r.max() - r.min()) + 1.0
+
+
+def _paste_kept(rng, image, mask, occ, sprite, cx, cy) -> None:
+    """Paste a kept end or axis occluder, in the object's own colour one time in ``1 / END_OWN_COLOUR``."""
+    if rng.random() < END_OWN_COLOUR:
+        sprite = (sprite[0], _shade_sprite(rng, sprite[0], _object_colour(rng, image, mask), textured=rng.random() < 0.5))
+    paste(image, occ, sprite, cx, cy)
+
+
+def axis_occluder(rng: np.random.Generator, image: np.ndarray, mask: np.ndarray, occ: np.ndarray) -> bool:
+    """Paste one bar lying along the object over one end into image (H, W, 3) and occ (H, W) bool.
+
+    Narrower than the silhouette (``AXIS_WIDTH`` of its width) and turned up to 20 deg off its
+    principal axis, the bar reaches from past a random end to ``AXIS_CUT`` of the length from it, so
+    it hides the keypoints on the axis there (a bottle's cap, neck and centre) while the sides stay
+    partly in view. Up to 12 tries, until one hides ``END_MIN_COVER`` of the axis strip (within
+    ``AXIS_STRIP`` of the width from the axis) beyond the cut and at most ``END_MAX_COVER`` of the
+    whole; a share ``END_OWN_COLOUR`` takes the object's own colour.
+    Returns whether one was pasted (False for a silhouette of under 50 pixels or no placement)."""
+    if np.count_nonzero(mask) < 50:
+        return False
+    ys, xs, c, d, n, s, r, length, width = _principal(mask)
+    for _try in range(12):
+        side = 1.0 if rng.random() < 0.5 else -1.0
+        end = float((side * s).max())
+        cut = end - rng.uniform(*AXIS_CUT) * length
+        strip = (side * s > cut) & (np.abs(r) < AXIS_STRIP * width)
+        if not strip.any():
+            continue
+        a = rng.uniform(-0.35, 0.35)
+        u = side * (d * math.cos(a) + n * math.sin(a))
+        v = np.array([-u[1], u[0]])
+        beyond = end + rng.uniform(0.05, 0.5) * length
+        half = 0.5 * width * rng.uniform(*AXIS_WIDTH)
+        off = rng.uniform(-0.25, 0.25) * width
+        corners = np.array([c + u * a_ + v * (b_ + off) for a_, b_ in ((cut, -half), (beyond, -half), (beyond, half), (cut, half))])
+        sprite, cx, cy = _polygon_sprite(rng, corners)
+        strip_mask = np.zeros_like(mask)
+        strip_mask[ys[strip], xs[strip]] = True
+        if (overlap(occ.shape, strip_mask, sprite[0], cx, cy, occ) >= END_MIN_COVER * strip.sum()
+                and overlap(occ.shape, mask, sprite[0], cx, cy, occ) <= END_MAX_COVER * xs.size):
+            _paste_kept(rng, image, mask, occ, sprite, cx, cy)
+            return True
+    return False
+
+
 def end_occluder(rng: np.random.Generator, image: np.ndarray, mask: np.ndarray, occ: np.ndarray) -> bool:
     """Paste one occluder over an end of the object into image (H, W, 3) and occ (H, W) bool.
 
@@ -199,15 +261,10 @@ def end_occluder(rng: np.random.Generator, image: np.ndarray, mask: np.ndarray, 
     most ``END_MAX_COVER`` of the whole; a share ``END_OWN_COLOUR`` of them takes the object's
     own colour.
     Returns whether one was pasted (False for a silhouette of under 50 pixels or no placement)."""
-    ys, xs = np.nonzero(mask)
-    if xs.size < 50:
+    if np.count_nonzero(mask) < 50:
         return False
+    ys, xs, c, d, n, s, _, length, width = _principal(mask)
     p = np.stack([xs, ys], 1).astype(np.float64)
-    c = p.mean(0)
-    _, evecs = np.linalg.eigh(np.cov((p - c).T))
-    d, n = evecs[:, 1], evecs[:, 0]  # the longest direction, and across it
-    s, r = (p - c) @ d, (p - c) @ n
-    length, width = float(s.max() - s.min()), float(r.max() - r.min()) + 1.0
     n_obj = xs.size
     for _try in range(12):
         side = 1.0 if rng.random() < 0.5 else -1.0
@@ -230,20 +287,24 @@ def end_occluder(rng: np.random.Generator, image: np.ndarray, mask: np.ndarray, 
         covered = overlap(occ.shape, mask, sprite[0], cx, cy, occ)
         end_covered = overlap(occ.shape, beyond_mask, sprite[0], cx, cy, occ)
         if end_covered >= END_MIN_COVER * in_end.sum() and covered <= END_MAX_COVER * n_obj:
-            if rng.random() < END_OWN_COLOUR:
-                sprite = (sprite[0], _shade_sprite(rng, sprite[0], _object_colour(rng, image, mask), textured=rng.random() < 0.5))
-            paste(image, occ, sprite, cx, cy)
+            _paste_kept(rng, image, mask, occ, sprite, cx, cy)
             return True
     return False
 
 
 def add_occluders(rng: np.random.Generator, cfg: SynthConfig, image: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Paste occluders into image (H, W, 3): in a fraction cfg.end_occlusion of the images one over
-    an end of the object (:func:`end_occluder`), otherwise 1-2 near the object covering at most
+    """Paste occluders into image (H, W, 3): in a fraction cfg.axis_occlusion of the images a bar
+    along the object over one end (:func:`axis_occluder`), in a fraction cfg.end_occlusion one over
+    an end (:func:`end_occluder`), otherwise 1-2 near the object covering at most
     cfg.max_occlusion of its mask (H, W) bool. Returns the occluded pixels (H, W) bool."""
     occ = np.zeros(mask.shape, bool)
-    if cfg.end_occlusion > 0.0 and rng.random() < cfg.end_occlusion and end_occluder(rng, image, mask, occ):
-        return occ
+    share = cfg.end_occlusion + cfg.axis_occlusion
+    if share > 0.0:
+        u = rng.random()
+        if u < cfg.axis_occlusion and axis_occluder(rng, image, mask, occ):
+            return occ
+        if cfg.axis_occlusion <= u < share and end_occluder(rng, image, mask, occ):
+            return occ
     n_obj = int(np.count_nonzero(mask))
     if n_obj == 0 or rng.random() >= cfg.occluder_prob:
         return occ

@@ -6,7 +6,7 @@ import numpy as np
 
 from train import synth
 from train.synth import occluders
-from train.synth.occluders import END_MAX_COVER, END_MIN_COVER, end_occluder
+from train.synth.occluders import END_MAX_COVER, END_MIN_COVER, axis_occluder, end_occluder
 
 
 def test_blob_occluder_min_radius():
@@ -95,3 +95,42 @@ def test_end_occlusion_share_of_a_dataset(tmp_path):
         inside = [0 <= x < m.shape[1] and 0 <= y < m.shape[0] for x, y in uv]
         hidden.append(any(ok and m[int(y), int(x)] == 0 for ok, (x, y) in zip(inside, uv)))
     assert np.mean(hidden) >= 0.6
+
+
+def test_axis_occluder_hides_the_axis_past_the_middle_and_leaves_a_side():
+    """A bar along the stick over one end: the axis from that end to 40 % of the length is hidden,
+    the far end is not, at most half of the stick is covered, and some of the covered end's width
+    stays in view (the bar is narrower than the object)."""
+    for seed in range(12):
+        rng = np.random.default_rng(seed)
+        angle = rng.uniform(0, np.pi)
+        mask = _stick_mask(angle)
+        image = np.zeros(mask.shape + (3,), np.uint8)
+        image[mask] = (40, 90, 200)
+        occ = np.zeros(mask.shape, bool)
+        assert axis_occluder(rng, image, mask, occ)
+        yy, xx = np.nonzero(mask)
+        u = (xx - 128) * np.cos(angle) + (yy - 128) * np.sin(angle)  # along the stick, -80..80
+        v = -(xx - 128) * np.sin(angle) + (yy - 128) * np.cos(angle)  # across it, -15..15
+        hidden = occ[yy, xx]
+        axis = np.abs(v) < 0.15 * 31
+        sides = [hidden[axis & (u > 80 - 0.4 * 160)].mean(), hidden[axis & (u < -80 + 0.4 * 160)].mean()]
+        near = 0 if sides[0] > sides[1] else 1
+        far = (u < -80 + 0.15 * 160) if near == 0 else (u > 80 - 0.15 * 160)  # cuts stop 25 % short of it
+        assert sides[near] >= END_MIN_COVER - 0.05 and hidden[far].mean() < 0.05, (seed, sides)
+        end = (u > 80 - 0.4 * 160) if near == 0 else (u < -80 + 0.4 * 160)
+        assert hidden[end].mean() < 0.97, seed  # a side of the covered end shows
+        assert hidden.mean() <= END_MAX_COVER and image[occ].any()
+
+
+def test_axis_and_end_occlusion_shares_add_up_to_at_most_one():
+    import pytest
+
+    from tracker.errors import KptrackError
+    from train.synth.config import SynthConfig
+
+    with pytest.raises(KptrackError, match="--axis-occlusion"):
+        SynthConfig(end_occlusion=0.6, axis_occlusion=0.5).validate()
+    with pytest.raises(KptrackError, match="--axis-occlusion"):
+        SynthConfig(axis_occlusion=1.5).validate()
+    SynthConfig(end_occlusion=0.5, axis_occlusion=0.5).validate()  # accepted
