@@ -62,6 +62,10 @@ class TrackerConfig:
     ring_fit: for an object with a continuous symmetry, the warm fits measure each keypoint off
     the axis by its distance to its circle's projection, its angle about the axis free
     (:mod:`tracker.pipeline.rings`).
+    edge_coast_frames: while tracking, a frame whose keypoint fit fails is given the motion
+    prediction refined on the crop's edges alone (:mod:`tracker.pipeline.coast`), when that
+    refinement holds and its edge score is at least edge_coast_min_score; at most this many
+    frames in a row (0: off).
     keypoint_recrop: when a search view yields no pose, crop closer around where its keypoints
     gather and try once more in the same frame.
     Solver: loss ('huber' | 'cauchy' | 'l2'), robust_scale_cells (the loss's scale, heatmap
@@ -144,6 +148,13 @@ class TrackerConfig:
     # circles"): fast ADD-S / 2D 96.37 / 96.82 -> 96.76 / 96.59 %, accurate 97.82 / 97.29 -> 97.88 /
     # 97.04 %; the hand-over-base sequence (seed 16) gains 2.7-4 points of 2D, four others lose 1-3.
     ring_fit: bool = False
+    # On in both presets since 2026-12-06 (benchmarks/RESULTS.md, "Edges carry the track where the
+    # keypoints fail"). Mean ADD(-S) / 2D, accurate: bottle seeds 2-17 97.82 / 97.29 -> 98.02 /
+    # 97.51 %, drill seeds 2-9 96.21 / 96.09 -> 96.60 / 96.32 %; fast: bottle 96.37 / 96.82 -> 96.57
+    # / 96.87 %, drill 93.59 / 94.98 -> 93.47 / 94.98 %. Objects with confusable turns never coast
+    # (the plain box lost 1.06 / 1.78 points of accurate ADD-S / 2D when it did).
+    edge_coast_frames: int = 30
+    edge_coast_min_score: float = 0.7
     # A tracked fit whose distance from the camera differs from the prediction's by more than this
     # factor (an object at 0.5 m moving 0.25 m in 33 ms, 7.5 m/s) is a degenerate fit of a few
     # keypoints, not motion: the frame is failed instead, and the next one crops from the
@@ -220,5 +231,9 @@ class TrackerConfig:
             raise KptrackError(f"tracker config: edge_refine_weight {self.edge_refine_weight} must be > 0 (the edges' weight against the keypoints').")
         if not 0.0 <= self.edge_margin <= 1.0:
             raise KptrackError(f"tracker config: edge_margin {self.edge_margin} must lie within 0..1 (a difference of edge scores).")
+        if self.edge_coast_frames < 0:
+            raise KptrackError(f"tracker config: edge_coast_frames {self.edge_coast_frames} must be >= 0 frames (0: off).")
+        if not 0.0 <= self.edge_coast_min_score <= 1.0:
+            raise KptrackError(f"tracker config: edge_coast_min_score {self.edge_coast_min_score} must lie within 0..1 (an edge score).")
         if not self.roi_margin >= 1.0:
             raise KptrackError(f"tracker config: roi_margin {self.roi_margin} must be >= 1.")

@@ -25,7 +25,8 @@ class FrameResult:
 
     index, timestamp: from the source (s). status: state after this frame (searching | tracking |
     lost). mode: path that produced it ('track' = predicted crop, 'search' = full-frame search,
-    'error' = the frame raised; see error).
+    'coast' = the prediction refined on the crop's edges, the keypoint fit having failed,
+    :mod:`tracker.pipeline.coast`; 'error' = the frame raised; see error).
     R_m2c (3, 3) float64, t_m2c (3,) float64 mm: the (smoothed) pose, None without a pose.
     score: 0..1 (mean inlier confidence x inlier fraction; 0 without a pose).
     uv: (K, 2) float64 decoded keypoints, frame pixels as seen in the image (NaN = none);
@@ -90,13 +91,15 @@ class TrackState:
     status: searching | tracking | lost. history: the last two solved (unsmoothed) poses as
     (frame index, R (3, 3), t (3,) mm), for constant-velocity prediction (the next crop comes
     from it; each FrameResult carries the crop it used). misses: consecutive failed frames (0
-    while tracking). search_count: full-frame searches since the last pose. frames: frames
-    stepped.
+    while tracking). coasted: consecutive frames carried by edges alone
+    (:mod:`tracker.pipeline.coast`). search_count: full-frame searches since the last pose.
+    frames: frames stepped.
     """
 
     status: str = SEARCHING
     history: deque = field(default_factory=lambda: deque(maxlen=2))
     misses: int = 0
+    coasted: int = 0
     search_count: int = 0
     frames: int = 0
 

@@ -15,6 +15,10 @@ Per frame (``mode`` in the result says which path produced it):
   (:func:`tracker.pipeline.search.box_crop`), and the keypoint pass refines the pose warm-started
   from the prediction (with ``predict_gate_cells``, an accepted fit is refitted without the
   keypoints found far from where the prediction puts them; off by default).
+* ``coast`` (``edge_coast_frames``): the tracked pass's fit failed, and the prediction refined on
+  that crop's edges alone holds and scores ``edge_coast_min_score`` (:mod:`tracker.pipeline.coast`);
+  at most ``edge_coast_frames`` frames in a row, then the frame fails as it would have. Not for an
+  object with confusable turns (:mod:`tracker.objects.confusable`), whose wrong poses' outlines fit.
 * ``search``: with no pose (at start, or after losing the object) one full-frame search view per
   frame, in turn (:func:`tracker.pipeline.search.search_views`), with a cold solve; a rough pose
   there (``recrop_min_inliers``) aims a tracking crop around the object, whose refined pass is
@@ -66,6 +70,7 @@ from tracker.errors import KptrackError
 from tracker.geometry import project, so3_exp, so3_log
 from tracker.objects.symmetry import canonical_pose, nearest_equivalent, symmetry_group
 from tracker.pipeline.config import TrackerConfig
+from tracker.pipeline.coast import EdgeCoast
 from tracker.pipeline.edge_refine import EdgeRefineConfig, EdgeRefiner
 from tracker.pipeline.edges import EdgeScorer
 from tracker.pipeline.keypoint_pass import KeypointPass, PassResult, StageClock
@@ -98,12 +103,18 @@ class Tracker:
         g = self.symmetry
         discrete = g.discrete if g.axis is None else None
         checked = cfg.edge_verify and not g.is_trivial  # the edge check ranks a symmetric object's fits
-        scorer = EdgeScorer(obj, int(model.meta.input_size)) if checked or cfg.edge_refine else None
+        on_edges = cfg.edge_refine or cfg.edge_coast_frames > 0
+        scorer = EdgeScorer(obj, int(model.meta.input_size)) if checked or on_edges else None
         edges = scorer if checked else None
-        refiner = EdgeRefiner(scorer, camera.K, camera.undistort_points,
-                              EdgeRefineConfig(edge_weight=cfg.edge_refine_weight)) if cfg.edge_refine else None
+        self._refiner = EdgeRefiner(scorer, camera.K, camera.undistort_points,
+                                    EdgeRefineConfig(edge_weight=cfg.edge_refine_weight)) if on_edges else None
         self.keypass = KeypointPass(model, obj.keypoints, camera, cfg, decoder=decoder, solve_warm=solve_warm,
-                                    solve_cold=solve_cold, equivalents=discrete, edges=edges, symmetry=g, refiner=refiner)
+                                    solve_cold=solve_cold, equivalents=discrete, edges=edges, symmetry=g,
+                                    refiner=self._refiner if cfg.edge_refine else None)
+        # an outline cannot tell a confusable turn (a plain box's quarter turn) from the pose: carried
+        # on edges, a wrong track that the search would have re-found is held instead
+        coasts = cfg.edge_coast_frames > 0 and len(self.keypass.turns) == 0
+        self.coast = EdgeCoast(self._refiner, cfg.edge_coast_frames, cfg.edge_coast_min_score) if coasts else None
         self.input_size, self.heatmap_size = self.keypass.input_size, self.keypass.heatmap_size
         self.keypoints = self.keypass.keypoints
         self.box = np.array(obj.box_corners, np.float64)
@@ -135,8 +146,8 @@ class Tracker:
             kp.solve_cold(xyz, uv, w, kp.K, 5.0, 2.0)
         if k >= 3:
             kp.solve_warm(xyz, uv, w, kp.K, R, t, 2.0)
-        if kp.refiner is not None:
-            kp.refiner.warmup()
+        if self._refiner is not None:
+            self._refiner.warmup()
 
     def reset(self) -> None:
         """Forget the object: back to full-frame search (the window's 'r' key)."""
@@ -188,6 +199,10 @@ class Tracker:
             p = self._track(image, index, pred[0], pred[1], max(1, cfg.track_passes), clock, gate=True)
             if p is not None and p.accepted and not self._plausible_depth(p, pred[1]):
                 p = _rejected(p)
+            if p is not None and not p.accepted and self.coast is not None:
+                carried = self.coast(p, pred[0], pred[1], st.coasted)
+                if carried is not None:
+                    mode, p = "coast", carried
         if p is None:  # no prediction, or it left the frame: search
             mode, p = "search", self._search(image, index, clock)
         if not p.accepted:
@@ -199,6 +214,7 @@ class Tracker:
             self._smoother.reset()
         st.history.append((index, R.copy(), t.copy()))
         st.status, st.misses, st.search_count = TRACKING, 0, 0
+        st.coasted = st.coasted + 1 if mode == "coast" else 0
         clock.start()
         pose = self._smoother(R, t, timestamp)
         clock.lap("smooth")
