@@ -209,7 +209,7 @@ def _principal(mask: np.ndarray):
 
 
 def _paste_kept(rng, image, mask, occ, sprite, cx, cy) -> None:
-    """Paste a kept end or axis occluder, in the object's own colour one time in ``1 / END_OWN_COLOUR``."""
+    """Paste a kept end or axis occluder; a share ``END_OWN_COLOUR`` of them in the object's own colour."""
     if rng.random() < END_OWN_COLOUR:
         sprite = (sprite[0], _shade_sprite(rng, sprite[0], _object_colour(rng, image, mask), textured=rng.random() < 0.5))
     paste(image, occ, sprite, cx, cy)
