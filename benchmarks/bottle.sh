@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# The built-in bottle's model end to end (#12), the recipe models/bottle/card.json records:
+#   1. synthetic data: NUM (20000) training images, 500 unseen test images, and ENDS_NUM (4000)
+#      more with one end hidden (ENDS_FLAGS, default "--end-occlusion 1"; the axis-occluder
+#      candidate of RESULTS is "--end-occlusion 0.5 --axis-occlusion 0.5" with ENDS_SEED 66)
+#   2. base: one run of kptrack train's default recipe from the shipped backbone, ITERS (40000)
+#      iterations, the first half at 128 px (85 min on the 2-core Xeon VM with bf16); BASE=FILE
+#      starts from that checkpoint instead (models/bottle/base.pt is such a run, committed so that
+#      a fine-tune experiment need not repeat it)
+#   3. fine-tune with the fine-tune recipe (--init), FT_ITERS (10000) iterations, seed FT_SEED (5),
+#      the end images drawn one part in five (--data train:4 --data ends:1; 28 min)
+#   4. export, and `kptrack score` on the unseen test images
+#   5. track the development and held-out sequences (SEEDS, 2-17) with both presets (12 min each
+#      on one core)
+#
+#   bash benchmarks/bottle.sh [WORK]      (default WORK=runs/bottle; NUM, ENDS_NUM, ENDS_SEED, ENDS_FLAGS,
+#                                          ITERS, BASE, FT_ITERS, FT_SEED, THREADS, SEEDS, and STAGES=all|track
+#                                          in the environment)
+# Step 5 alone on the shipped model:
+#   STAGES=track MODEL=models/bottle/model.onnx bash benchmarks/bottle.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+W=${1:-runs/bottle}
+NUM=${NUM:-20000}; ENDS_NUM=${ENDS_NUM:-4000}; ENDS_SEED=${ENDS_SEED:-63}; ENDS_FLAGS=${ENDS_FLAGS:---end-occlusion 1}
+ITERS=${ITERS:-40000}; BASE=${BASE:-}; FT_ITERS=${FT_ITERS:-10000}; FT_SEED=${FT_SEED:-5}; THREADS=${THREADS:-2}
+SEEDS=${SEEDS:-2-17}; STAGES=${STAGES:-all}; MODEL=${MODEL:-$W/model.onnx}
+mkdir -p "$W"
+start=$(date +%s)
+stamp() { echo "[$(( $(date +%s) - start )) s] $*"; }
+
+if [ "$STAGES" = all ]; then
+  stamp "1. synthetic data"
+  [ -d "$W/data/train_synth" ] || kptrack synth --object bottle --out "$W/data" --num "$NUM" --seed 0 --workers 2
+  [ -d "$W/data/test_synth" ] || kptrack synth --object bottle --out "$W/data" --num 500 --seed 777 --split test_synth --workers 2
+  # shellcheck disable=SC2086  # ENDS_FLAGS is a list of flags
+  [ -d "$W/ends/train_synth" ] || kptrack synth --object bottle --out "$W/ends" --num "$ENDS_NUM" --seed "$ENDS_SEED" $ENDS_FLAGS --workers 2
+  if [ -z "$BASE" ]; then
+    stamp "2. base ($ITERS iterations, $THREADS thread(s))"
+    kptrack train --data "$W/data" --object bottle --preset lite --out "$W/base" --iters "$ITERS" --val-every 2000 \
+      --val-split test_synth --log-every 200 --workers 0 --threads "$THREADS" --seed 0 --precision bf16
+    BASE="$W/base/best.pt"
+  fi
+  stamp "3. fine-tune from $BASE ($FT_ITERS iterations, seed $FT_SEED)"
+  kptrack train --data "$W/data:4" --data "$W/ends:1" --object bottle --init "$BASE" --out "$W/ft" --iters "$FT_ITERS" \
+    --val-every 2000 --val-split test_synth --log-every 200 --workers 0 --threads "$THREADS" --seed "$FT_SEED" --precision bf16
+  stamp "4. export and score"
+  kptrack export --checkpoint "$W/ft/best.pt" --out "$MODEL" --data "$W/data/test_synth"
+  kptrack score --model "$MODEL" --data "$W/data" --split test_synth --object bottle --device cpu --json "$W/score.json"
+fi
+
+stamp "5. development and held-out sequences $SEEDS, both presets"
+python -m benchmarks.dev_sweep '{"accurate": {"edge_refine": true}, "fast": {}}' --objects bottle --model "bottle=$MODEL" \
+  --seeds "$SEEDS" --cache "$W/sequences"
+stamp "done"
