@@ -4,10 +4,9 @@ import dataclasses
 
 import numpy as np
 import pytest
-from kp_meshes import box_object, cylinder_object
+from kp_meshes import box_object
 from kptrack_testing import OracleHeatmaps
 from render_scenes import tracking_crop_scene
-from tracker.camera import Camera
 from tracker.errors import KptrackError
 from tracker.geometry import so3_exp
 from tracker.objects.symmetry import symmetry_group
@@ -19,19 +18,11 @@ from tracker.pipeline.keypoint_pass import KeypointPass, StageClock
 from tracker.pipeline.state import LOST, TRACKING
 from tracker.pipeline.tracker import Tracker
 
-W, H, S = 640, 480, 256
+S = 256  # the crop side, px (the camera is the 640x480 one of conftest.py)
 R_CYL = so3_exp(np.array([1.2, 0.3, 0.2]))
 T_CYL = np.array([10.0, -5.0, 380.0])
 
 
-@pytest.fixture(scope="module", name="cam")
-def camera_640x480():
-    return Camera.from_fov(60.0, W, H)
-
-
-@pytest.fixture(scope="module", name="cyl")
-def cylinder():
-    return cylinder_object()
 
 
 def _axis_error_deg(obj, R1, R2):

@@ -3,7 +3,7 @@
 import cv2
 import numpy as np
 import pytest
-from kp_meshes import box_object, cylinder_object
+from kp_meshes import box_object
 from kptrack_testing import OracleHeatmaps
 from render_scenes import tracking_crop_scene
 from tracker.camera import Camera
@@ -23,14 +23,6 @@ R_CYL = so3_exp(np.array([1.2, 0.3, 0.2]))
 T_CYL = np.array([10.0, -5.0, 380.0])
 
 
-@pytest.fixture(scope="module", name="cam")
-def camera_640x480():
-    return Camera.from_fov(60.0, W, H)
-
-
-@pytest.fixture(scope="module", name="cyl")
-def cylinder():
-    return cylinder_object()
 
 
 def _scene(obj, cam, R, t, seed=0):

@@ -5,7 +5,6 @@ import pytest
 from kp_meshes import box_object, cylinder_object
 from kptrack_testing import OracleHeatmaps
 from render_scenes import tracking_crop_scene
-from tracker.camera import Camera
 from tracker.errors import KptrackError
 from tracker.geometry import project, rotation_error_deg, so3_exp
 from tracker.objects import load_object
@@ -16,15 +15,11 @@ from tracker.pipeline.keypoint_pass import KeypointPass, StageClock
 from tracker.pipeline.pose_result import PoseResult
 from tracker.pipeline.tracker import Tracker
 
-W, H, S = 640, 480, 256
+S = 256  # the crop side, px (the camera is the 640x480 one of conftest.py)
 R_TRUE = so3_exp(np.array([0.5, -0.4, 0.3]))
 T = np.array([20.0, -10.0, 420.0])
 QUARTER = so3_exp(np.array([np.pi / 2, 0.0, 0.0]))  # about the box's long axis: its 60 and 40 mm sides swapped
 
-
-@pytest.fixture(scope="module", name="cam")
-def camera_640x480():
-    return Camera.from_fov(60.0, W, H)
 
 
 @pytest.fixture(scope="module", name="box")

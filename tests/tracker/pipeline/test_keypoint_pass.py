@@ -6,7 +6,6 @@ import pytest
 from kptrack_testing import OracleHeatmaps
 
 from kp_meshes import box_object
-from tracker.camera import Camera
 from tracker.errors import KptrackError
 from tracker.geometry import rotation_error_deg, so3_exp
 from tracker.objects import load_object
@@ -26,10 +25,6 @@ R0 = so3_exp(np.array([0.4, 0.6, 0.1]))
 def drill():
     return load_object("default")
 
-
-@pytest.fixture(scope="module", name="cam")
-def camera_640x480():
-    return Camera.from_fov(60.0, W, H)
 
 
 def _fit(t, rms=0.5, n=10):

@@ -2,10 +2,9 @@
 
 import numpy as np
 import pytest
-from kp_meshes import box_object, cylinder_object
+from kp_meshes import box_object
 from kptrack_testing import OracleHeatmaps
 from render_scenes import tracking_crop_scene
-from tracker.camera import Camera
 from tracker.geometry import project, so3_exp
 from tracker.objects.symmetry import rotation_about, symmetry_group
 from tracker.pipeline.config import TrackerConfig
@@ -16,14 +15,6 @@ R_TRUE = so3_exp(np.array([1.1, 0.4, -0.3]))
 T_TRUE = np.array([15.0, -10.0, 420.0])
 
 
-@pytest.fixture(scope="module", name="cam")
-def camera_640x480():
-    return Camera.from_fov(60.0, 640, 480)
-
-
-@pytest.fixture(scope="module", name="cyl")
-def cylinder():
-    return cylinder_object()
 
 
 def _slid(cyl, rng, spread_deg):
