@@ -11,7 +11,8 @@
 #      the end images drawn one part in five (--data train:4 --data ends:1; 28 min)
 #   4. export, and `kptrack score` on the unseen test images
 #   5. track the development and held-out sequences (SEEDS, 2-17) with both presets (12 min each
-#      on one core)
+#      on one core), every sequence's figures into WORK/sweep.json (refused if it exists) for
+#      python -m benchmarks.sweep_compare CANDIDATE/sweep.json TWIN/sweep.json
 #
 #   bash benchmarks/bottle.sh [WORK]      (default WORK=runs/bottle; NUM, ENDS_NUM, ENDS_SEED, ENDS_FLAGS,
 #                                          ITERS, BASE, FT_ITERS, FT_SEED, THREADS, SEEDS, and STAGES=all|track
@@ -50,5 +51,5 @@ fi
 
 stamp "5. development and held-out sequences $SEEDS, both presets"
 python -m benchmarks.dev_sweep '{"accurate": {"edge_refine": true}, "fast": {}}' --objects bottle --model "bottle=$MODEL" \
-  --seeds "$SEEDS" --cache "$W/sequences"
+  --seeds "$SEEDS" --cache "$W/sequences" --json "$W/sweep.json"
 stamp "done"

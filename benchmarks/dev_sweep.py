@@ -13,6 +13,10 @@ poses (ADD-S < 0.1 d on both frames: flips between symmetric equivalents) apart.
 An object directory (``kptrack object init``) may be listed too, with its model
 (``--objects default,DIR --model DIR=ONNX``): its sequences, seeds 2-5 and 1 for reference, are
 rendered the same way.
+
+``--json FILE`` also writes every sequence's figures (see :func:`sweep_document`), rewritten after
+each variant so a stopped sweep keeps the variants it finished; :mod:`benchmarks.sweep_compare`
+reads two such files and applies a ship rule to them.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import logging
 from pathlib import Path
 
 from benchmarks.demo import DEMO_SEED, ensure_demo_sequence, run_demo
+from tracker.atomic import atomic_write
 from tracker.camera import Camera
 from tracker.errors import KptrackError
 from tracker.eval.temporal import JUMP_KINDS
@@ -95,6 +100,25 @@ def summary(scores: dict) -> str:
     return "\n".join(lines)
 
 
+def sweep_document(results: dict[str, dict], models: dict[str, str]) -> dict:
+    """The ``--json`` document of some variants' scores ({variant: :func:`score_variant`'s dict}):
+    ``{"models": {object: ONNX}, "variants": {variant: [{"object", "seed", "add", "proj", "jumps",
+    "pairs"}, ...]}}``; models as given with --model (an object left out ran its shipped model), add
+    and proj the fractions of frames with ADD(-S) < 0.1 d and 2D < 5 px. The demo's seed is in the
+    rows too; readers leave it out of every mean."""
+    return {"models": dict(models), "variants": {
+        name: [{"object": object_label(o), "seed": s, "add": x[0], "proj": x[1], "jumps": x[2], "pairs": x[3]}
+               for (o, s), x in scores.items()] for name, scores in results.items()}}
+
+
+def _write_json(path: Path, doc: dict) -> None:
+    try:
+        with atomic_write(path) as f:
+            f.write(json.dumps(doc, indent=1).encode())
+    except OSError as e:
+        raise SystemExit(f"--json {path}: cannot write ({e.strerror}). Give a path in a writable folder.") from None
+
+
 def parse_seeds(text: str) -> tuple[int, ...]:
     """'2-9' or '2,3,6' (ranges and single seeds, comma-separated) -> the seeds, in order; the demo's
     seed is refused (it is scored for reference anyway, and kept out of every choice)."""
@@ -120,7 +144,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seeds", default=None, metavar="LIST",
                    help="development seeds for every listed object, e.g. 2-9 or 2,3,6 (default: each object's own; "
                         f"object directories {DIR_SEEDS[0]}-{DIR_SEEDS[-1]}); seed {DEMO_SEED} is the demo's, scored for reference only")
+    p.add_argument("--json", default=None, metavar="FILE",
+                   help="also write every sequence's figures to this new file (read by python -m benchmarks.sweep_compare)")
     args = p.parse_args(argv)
+    out = Path(args.json) if args.json else None
+    if out is not None and out.exists():
+        raise SystemExit(f"--json {out}: the file exists. Give a new path (a sweep never overwrites one).")
     models = dict(m.split("=", 1) for m in args.model if "=" in m)
     objects = [o for o in args.objects.split(",") if o]
     if len(models) != len(args.model) or not set(models) <= set(DEV_SEEDS) | set(objects):
@@ -143,11 +172,15 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit('variants: give a JSON object of objects, e.g. \'{"base": {}, "acq": {"min_acquire_score": 0.35}}\'')
     logging.basicConfig(level=logging.WARNING)
     cache = Path(args.cache) if args.cache else default_cache_dir()
+    done: dict[str, dict] = {}
     for name, overrides in variants.items():
         try:
             scores = score_variant(overrides, cache, seeds, models=models)
         except (KptrackError, TypeError) as e:
             raise SystemExit(f"variant {name!r}: {e}")
+        done[name] = scores
+        if out is not None:
+            _write_json(out, sweep_document(done, models))
         print(name + "  " + " | ".join(f"{object_label(o)}{s}: {100 * x[0]:.1f}/{100 * x[1]:.1f}" for (o, s), x in scores.items()), flush=True)
         print(summary(scores), flush=True)
     return 0

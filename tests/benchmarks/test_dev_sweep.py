@@ -3,7 +3,7 @@ variants are one clear error."""
 
 import pytest
 
-from benchmarks.dev_sweep import main, parse_seeds, summary
+from benchmarks.dev_sweep import main, parse_seeds, summary, sweep_document
 from tracker.cli import main as kptrack
 
 
@@ -57,3 +57,15 @@ def test_seeds_are_parsed_and_the_demo_seed_is_refused():
     for bad in ("1-4", "x", "", "5-"):
         with pytest.raises(SystemExit, match="--seeds"):
             parse_seeds(bad)
+
+
+def test_the_json_document_names_each_sequence_and_an_existing_file_is_refused(tmp_path):
+    doc = sweep_document({"a": {("bottle", 2): (0.9, 0.8, 1, 299, {}), ("bottle", 1): (0.5, 0.4, 0, 299, {})}}, {"bottle": "m.onnx"})
+    assert doc["models"] == {"bottle": "m.onnx"}
+    assert doc["variants"]["a"] == [{"object": "bottle", "seed": 2, "add": 0.9, "proj": 0.8, "jumps": 1, "pairs": 299},
+                                    {"object": "bottle", "seed": 1, "add": 0.5, "proj": 0.4, "jumps": 0, "pairs": 299}]
+    kept = tmp_path / "kept.json"
+    kept.write_text("mine")
+    with pytest.raises(SystemExit, match="the file exists"):
+        main(['{"a": {}}', "--json", str(kept)])
+    assert kept.read_text() == "mine"
