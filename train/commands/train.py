@@ -27,7 +27,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", required=True, action="append",
                    help="BOP dataset root, or a COCO keypoints JSON; repeat to mix sources, each PATH[:WEIGHT] "
                         "(its share of every batch relative to the others, default 1), e.g. --data synth --data pseudo:2")
-    p.add_argument("--object", default="default", help="'default' or an object directory")
+    p.add_argument("--object", default=None,
+                   help="'default', 'bottle' or an object directory (default 'default'; when resuming, the checkpoint's)")
     p.add_argument("--preset", default=None, help="network preset: lite | hourglass (default lite; when resuming, the checkpoint's)")
     p.add_argument("--out", required=True, help="run directory (checkpoints, logs)")
     p.add_argument("--iters", type=int, default=None, help="training iterations")

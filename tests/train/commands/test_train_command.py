@@ -49,6 +49,21 @@ def test_cli_resume_of_a_fine_tuning_run(data, tmp_path):
     assert ck["iteration"] == 2
 
 
+def test_cli_resume_keeps_the_checkpoints_object(tmp_path):
+    """A run of the bottle resumed without --object stays the bottle's (it used to become the drill's
+    and be refused for its keypoints); a new run without --object is the drill's."""
+    import torch
+
+    from train.checkpoint import CHECKPOINT_FORMAT, CHECKPOINT_VERSION
+
+    ck = tmp_path / "last.pt"
+    torch.save({"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION,
+                "config": {"data": "d", "out": "o", "object": "bottle", "iters": 10}}, ck)
+    assert _cfg("--resume", str(ck)).object == "bottle"
+    assert _cfg("--resume", str(ck), "--object", "default").object == "default"
+    assert _cfg().object == "default"
+
+
 def _cfg(*extra):
     from tracker.cli import build_parser
 
