@@ -52,23 +52,27 @@ def compare(cand: dict, twin: dict, obj: str, splits: list[tuple[int, ...]], acc
             max_loss: float) -> tuple[list[str], bool]:
     """(report lines, verdict) of the candidate against the twin (both :func:`read_sweep`'s dicts)."""
     everything = tuple(dict.fromkeys(s for sp in splits for s in sp))
+    groups = [(_label(sp), sp) for sp in splits] + [("all", everything)]
     lines, checks = [], {}
-    for variant in (accurate, fast):
+    # {variant: {group: ((candidate ADD, 2D), (twin ADD, 2D))}}, each mean computed once for the table and the checks
+    means: dict[str, dict[str, tuple]] = {}
+    for variant in dict.fromkeys((accurate, fast)):
         if variant not in cand or variant not in twin:
             lines.append(f"{variant}: not in both sweeps")
             continue
-        for name, seeds in [(_label(sp), sp) for sp in splits] + [("all", everything)]:
-            c, t = split_means(cand[variant], obj, seeds), split_means(twin[variant], obj, seeds)
+        means[variant] = {name: (split_means(cand[variant], obj, seeds), split_means(twin[variant], obj, seeds))
+                          for name, seeds in groups}
+        for name, (c, t) in means[variant].items():
             lines.append(f"{variant:>10} {name:>12}: candidate {c[0]:6.2f} / {c[1]:6.2f} %   twin {t[0]:6.2f} / {t[1]:6.2f} %"
                          f"   change {c[0] - t[0]:+.2f} / {c[1] - t[1]:+.2f}")
-    if accurate in cand and accurate in twin:
-        c, t = split_means(cand[accurate], obj, everything), split_means(twin[accurate], obj, everything)
+    if accurate in means:
+        c, t = means[accurate]["all"]
         checks["(a) accurate 2D over all at least the twin's"] = c[1] >= t[1]
-        d = [(split_means(cand[accurate], obj, sp), split_means(twin[accurate], obj, sp)) for sp in splits]
+        d = [means[accurate][name] for name, _ in groups[:-1]]
         checks[f"(b) no split loses more than {max_loss} of accurate 2D"] = all(c[1] - t[1] >= -max_loss for c, t in d)
         checks[f"(c) no split loses more than {max_loss} of accurate ADD(-S)"] = all(c[0] - t[0] >= -max_loss for c, t in d)
-    if fast in cand and fast in twin:
-        c, t = split_means(cand[fast], obj, everything), split_means(twin[fast], obj, everything)
+    if fast in means:
+        c, t = means[fast]["all"]
         checks[f"(d) fast 2D over all loses at most {max_loss}"] = c[1] - t[1] >= -max_loss
     lines += [f"{'pass' if ok else 'FAIL'}  {name}" for name, ok in checks.items()]
     verdict = len(checks) == 4 and all(checks.values())
