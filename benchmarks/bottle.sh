@@ -15,8 +15,8 @@
 #      python -m benchmarks.sweep_compare CANDIDATE/sweep.json TWIN/sweep.json
 #
 #   bash benchmarks/bottle.sh [WORK]      (default WORK=runs/bottle; NUM, ENDS_NUM, ENDS_SEED, ENDS_FLAGS,
-#                                          ITERS, BASE, FT_ITERS, FT_SEED, THREADS, SEEDS, and STAGES=all|track
-#                                          in the environment)
+#                                          ITERS, BASE, FT_ITERS, FT_SEED, THREADS, SEEDS, and STAGES=all|train|track
+#                                          in the environment; train is steps 1-4, track step 5)
 # Step 5 alone on the shipped model:
 #   STAGES=track MODEL=models/bottle/model.onnx bash benchmarks/bottle.sh
 set -euo pipefail
@@ -25,11 +25,12 @@ W=${1:-runs/bottle}
 NUM=${NUM:-20000}; ENDS_NUM=${ENDS_NUM:-4000}; ENDS_SEED=${ENDS_SEED:-63}; ENDS_FLAGS=${ENDS_FLAGS:---end-occlusion 1}
 ITERS=${ITERS:-40000}; BASE=${BASE:-}; FT_ITERS=${FT_ITERS:-10000}; FT_SEED=${FT_SEED:-5}; THREADS=${THREADS:-2}
 SEEDS=${SEEDS:-2-17}; STAGES=${STAGES:-all}; MODEL=${MODEL:-$W/model.onnx}
+case "$STAGES" in all|train|track) ;; *) echo "STAGES must be all, train or track, not '$STAGES'" >&2; exit 2;; esac
 mkdir -p "$W"
 start=$(date +%s)
 stamp() { echo "[$(( $(date +%s) - start )) s] $*"; }
 
-if [ "$STAGES" = all ]; then
+if [ "$STAGES" != track ]; then
   stamp "1. synthetic data"
   [ -d "$W/data/train_synth" ] || kptrack synth --object bottle --out "$W/data" --num "$NUM" --seed 0 --workers 2
   [ -d "$W/data/test_synth" ] || kptrack synth --object bottle --out "$W/data" --num 500 --seed 777 --split test_synth --workers 2
@@ -49,6 +50,7 @@ if [ "$STAGES" = all ]; then
   kptrack score --model "$MODEL" --data "$W/data" --split test_synth --object bottle --device cpu --json "$W/score.json"
 fi
 
+[ "$STAGES" = train ] && { stamp "done (STAGES=train: no sequences)"; exit 0; }
 stamp "5. development and held-out sequences $SEEDS, both presets"
 python -m benchmarks.dev_sweep '{"accurate": {"edge_refine": true}, "fast": {}}' --objects bottle --model "bottle=$MODEL" \
   --seeds "$SEEDS" --cache "$W/sequences" --json "$W/sweep.json"
