@@ -102,7 +102,7 @@ def format_markdown(doc: dict[str, Any]) -> str:
         )
     for r in doc["kptrack"]:
         st = r["latency_ms_tracking"] or r["latency_ms"]
-        which = "tracking-mode frames" if r["latency_ms_tracking"] else "all frames (no tracking-mode frame)"
+        which = "tracking-path frames" if r["latency_ms_tracking"] else "all frames (no tracking-path frame)"
         lines += ["", f"Per-stage latency, {r['name']} on {r['device']}, {which} (ms):", "",
                   "| stage | p50 | p90 | p99 | mean |", "|---|---:|---:|---:|---:|"]
         for k in ("read", "predict", "crop", "infer", "decode", "solve", "smooth", "step", "overlay", "end_to_end"):

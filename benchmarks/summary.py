@@ -23,6 +23,8 @@ from tracker.eval.evaluate import EvalConfig, evaluate_scene
 from tracker.formats.bop_results import BopResult, write_results_csv
 
 OBJ_ID = 1
+# the modes of frames on the tracking path (the predicted crop): keypoint fits and edge-coasted frames
+TRACKING_MODES = ("track", "coast")
 
 
 def accuracy(run: PipelineRun, seq: BenchSequence, obj, n: int) -> dict[str, Any]:
@@ -48,8 +50,9 @@ def accuracy(run: PipelineRun, seq: BenchSequence, obj, n: int) -> dict[str, Any
 
 def summarise(run: PipelineRun, seq: BenchSequence, obj, n: int) -> dict[str, Any]:
     """The run's entry in the bench document: fps (1000 / mean and / median end-to-end ms, all and
-    tracking-mode frames), per-stage percentiles (all and tracking-mode frames) and accuracy."""
-    tracking = [m == "track" for m in run.modes]
+    tracking-path frames, :data:`TRACKING_MODES`), per-stage percentiles (all and tracking-path
+    frames) and accuracy."""
+    tracking = [m in TRACKING_MODES for m in run.modes]
     stages = {k: percentiles_ms([x / 1e3 for x in v]) for k, v in run.timings.items()}
     stages_track = {
         k: percentiles_ms([x / 1e3 for x, tr in zip(v, tracking) if tr]) for k, v in run.timings.items()

@@ -9,6 +9,9 @@ import pytest
 from bench_scene import N, oracle_factory, write_bench_scene
 
 from benchmarks.runner import BenchConfig, run_bench
+from benchmarks.runs import PipelineRun
+from benchmarks.sequence import load_sequence
+from benchmarks.summary import summarise
 from tracker.errors import KptrackError
 from tracker.eval.evaluate import EvalConfig, run_eval
 
@@ -62,3 +65,17 @@ def test_bad_input(scene, tmp_path):
         run_bench(BenchConfig(frames=2, model=str(tmp_path / "none.onnx"), sequence=str(sd), out=str(tmp_path), results=None))
     with pytest.raises(KptrackError, match="--frames"):
         run_bench(BenchConfig(frames=0, sequence=str(sd), out=str(tmp_path), results=None))
+
+
+def test_summary_counts_coasted_frames_as_tracking(scene):
+    """Tracking-path timings take the keypoint fits and the edge-coasted frames, never the searches."""
+    sd, obj, _ = scene
+    seq = load_sequence(sd, N)
+    modes = ["search", "track", "coast", "lost", "track", "search"]  # N = 6 frames
+    ms = [10.0, 2.0, 4.0, 10.0, 2.0, 10.0]
+    timings = {k: list(ms) for k in ("read", "crop", "infer", "decode", "solve", "step", "overlay", "end_to_end")}
+    run = PipelineRun("hand-made", "cpu", [None] * N, timings, modes, wall_s=1.0)
+    s = summarise(run, seq, obj, N)
+    assert s["tracking_frames"] == 3
+    assert s["fps_tracking"] == pytest.approx(1e3 / (8.0 / 3))
+    assert s["latency_ms_tracking"]["step"]["n"] == 3
