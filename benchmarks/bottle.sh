@@ -5,7 +5,7 @@
 #      candidate of RESULTS is "--end-occlusion 0.5 --axis-occlusion 0.5" with ENDS_SEED 66)
 #   2. base: one run of kptrack train's default recipe from the shipped backbone, ITERS (40000)
 #      iterations, the first half at 128 px (85 min on the 2-core Xeon VM with bf16); BASE=FILE
-#      starts from that checkpoint instead (models/bottle/base.pt is such a run, committed so that
+#      starts from that checkpoint instead (models/bottle/base/best.pt is such a run, committed so that
 #      a fine-tune experiment need not repeat it)
 #   3. fine-tune with the fine-tune recipe (--init), FT_ITERS (10000) iterations, seed FT_SEED (5),
 #      the end images drawn one part in five (--data train:4 --data ends:1; 28 min)
