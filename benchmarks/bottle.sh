@@ -17,6 +17,8 @@
 #   bash benchmarks/bottle.sh [WORK]      (default WORK=runs/bottle; NUM, ENDS_NUM, ENDS_SEED, ENDS_FLAGS,
 #                                          ITERS, BASE, FT_ITERS, FT_SEED, THREADS, SEEDS, and STAGES=all|train|track
 #                                          in the environment; train is steps 1-4, track step 5)
+# Two arms on a 2-core CPU: STAGES=train THREADS=1 for each, side by side (5.6 iterations a second
+# together on the 2-core Xeon VM, where one run on both threads made 3.6), then STAGES=track for each.
 # Step 5 alone on the shipped model:
 #   STAGES=track MODEL=models/bottle/model.onnx bash benchmarks/bottle.sh
 set -euo pipefail
