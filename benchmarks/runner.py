@@ -9,7 +9,8 @@ On the default synthetic sequence (generated and cached like the demo's) or any 
   (:class:`tracker.pipeline.draw.FrameDrawer`, as ``kptrack track`` draws), and reports p50/p90/p99 per
   stage, over all frames and over tracking-path frames (keypoint fits and edge-coasted frames), and
   frames per second (``1000 / mean`` and ``1000 / median`` end-to-end ms, display excluded; the
-  median resists other processes on a shared machine, and the peer speed ratios use it) (:mod:`benchmarks.runs`, :mod:`benchmarks.summary`);
+  median resists other processes on a shared machine, and the peer speed ratios use it)
+  (:mod:`benchmarks.runs`, :mod:`benchmarks.summary`);
 * peak RSS (``resource.getrusage``, after the kptrack runs, before the peers);
 * time to first frame: a fresh ``python`` subprocess that imports kptrack, loads the model and the
   object and tracks one frame (numba kernels load from their cache; the cache is warmed by an
