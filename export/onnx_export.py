@@ -94,15 +94,16 @@ def cpu_session(model_bytes_or_path, threads: int | None = None):
     return ort.InferenceSession(src, sess_options=so, providers=["CPUExecutionProvider"])
 
 
-def _torch_export(model, path: Path, size: int, opset: int) -> str:
-    """Export with the TorchScript exporter, else the dynamo one. Returns which one worked."""
+def torch_export(model, path: Path, size: int, opset: int, outputs: tuple[str, ...] = ("heatmaps",)) -> str:
+    """Export with the TorchScript exporter, else the dynamo one, one dynamic batch axis on the
+    input and every output (``outputs``: their names). Returns which exporter worked."""
     x = torch.zeros(1, 3, size, size)
-    common = dict(input_names=["input"], output_names=["heatmaps"], opset_version=opset)
+    common = dict(input_names=["input"], output_names=list(outputs), opset_version=opset)
     errors = []
     try:
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            torch.onnx.export(model, (x,), str(path), dynamic_axes={"input": {0: "batch"}, "heatmaps": {0: "batch"}},
+            torch.onnx.export(model, (x,), str(path), dynamic_axes={"input": {0: "batch"}, **{o: {0: "batch"} for o in outputs}},
                               do_constant_folding=True, dynamo=False, **common)
         return "torchscript"
     except Exception as e:  # the legacy exporter may be gone in a future torch
@@ -239,7 +240,7 @@ def export_onnx(cfg: ExportConfig) -> ExportReport:
 
     tmp = out.with_name(out.name + ".export.tmp")
     try:
-        exporter = _torch_export(model, tmp, s, cfg.opset)
+        exporter = torch_export(model, tmp, s, cfg.opset)
         proto = onnx.load(str(tmp))
     finally:
         if tmp.exists():

@@ -28,7 +28,7 @@ from tracker.errors import KptrackError
 
 GROUP = "kptrack.commands"
 # The order of `kptrack --help`: the user's path from a mesh to a tracked video.
-ORDER = ("object", "synth", "pretrain", "train", "export", "score", "viz", "track", "demo", "eval", "bench", "calibrate")
+ORDER = ("object", "synth", "pretrain", "train", "export", "visibility", "score", "viz", "track", "demo", "eval", "bench", "calibrate")
 
 
 def command_modules(only: str | None = None) -> dict[str, ModuleType]:

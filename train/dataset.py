@@ -74,7 +74,8 @@ class CropDataset:
     Each item is a dict: ``image`` (S, S, 3) uint8 BGR crop, ``target`` (K, 64, 64) float32,
     ``weight`` (K,) float32, ``keypoints`` (K, 2) float32 crop pixels (NaN if unlabelled),
     ``visibility`` (K,) int8, ``affine`` (2, 3) float64, ``search`` bool, ``bad``: list of
-    record indices whose image could not be read (skipped). With ``coords`` (a
+    record indices whose image could not be read (skipped), ``record``: the index of the record
+    cropped. With ``coords`` (a
     :class:`train.coords.CoordTargets`), also ``coords`` (4, 64, 64) float32, the crop's
     model-coordinate target, and ``has_coords`` bool (False, target zero, where the record has no pose).
     """
@@ -127,7 +128,7 @@ class CropDataset:
                 "The dataset's images are missing or corrupt; re-create it."
             )
         out = self.make_crop(ridx, img, rng)
-        out["bad"] = bad
+        out["bad"], out["record"] = bad, ridx
         return out
 
     def make_crop(self, ridx: int, img: np.ndarray, rng: np.random.Generator | None) -> dict:

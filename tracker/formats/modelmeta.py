@@ -16,10 +16,13 @@ preset             the network preset name (e.g. "lite", "hourglass")
 config             JSON: the training config
 scores             JSON: validation scores
 precision          "fp32", "fp16" or "int8": the weights' and compute's number format
+visibility         JSON: {} for a heatmap-only model; for one with a visibility output
+                   (``kptrack visibility``) its output name and the gate's settings
+                   (threshold, min_keep, min_peak) and how the head was trained
 =================  ===========================================================
 
 A file written before ``precision`` existed reads as "fp32" (``kptrack export`` wrote only fp32
-then, or an fp16 file with the same keys). The network input is float32 NCHW, ``(img[..., channels] - mean) / std``; its last output is
+then, or an fp16 file with the same keys); one written before ``visibility`` reads as {}. The network input is float32 NCHW, ``(img[..., channels] - mean) / std``; its last output is
 the heatmaps, float32 ``(N, K, heatmap_size, heatmap_size)``.
 """
 
@@ -46,6 +49,7 @@ META_KEYS = (
     "config",
     "scores",
     "precision",
+    "visibility",
 )
 PRECISIONS = ("fp32", "fp16", "int8")
 
@@ -63,6 +67,7 @@ class ModelMeta:
     config: dict[str, Any] = field(default_factory=dict)
     scores: dict[str, Any] = field(default_factory=dict)
     precision: str = "fp32"
+    visibility: dict[str, Any] = field(default_factory=dict)
 
     @property
     def num_keypoints(self) -> int:
@@ -82,6 +87,7 @@ class ModelMeta:
             "config": json.dumps(self.config, sort_keys=True),
             "scores": json.dumps(self.scores, sort_keys=True),
             "precision": str(self.precision),
+            "visibility": json.dumps(self.visibility, sort_keys=True),
         }
 
     @classmethod
@@ -109,11 +115,14 @@ class ModelMeta:
                 config=json.loads(d.get("config", "{}") or "{}"),
                 scores=json.loads(d.get("scores", "{}") or "{}"),
                 precision=d.get("precision", "fp32") or "fp32",
+                visibility=json.loads(d.get("visibility", "{}") or "{}"),
             )
         except (ValueError, TypeError) as e:
             raise KptrackError(f"{source}: malformed ONNX metadata ({e}). Re-export it with `kptrack export`.") from None
         if meta.channel_order not in ("RGB", "BGR") or len(meta.mean) != 3 or len(meta.std) != 3:
             raise KptrackError(f"{source}: metadata channel_order/mean/std invalid. Re-export it with `kptrack export`.")
+        if meta.visibility and not (isinstance(meta.visibility, dict) and isinstance(meta.visibility.get("output"), str)):
+            raise KptrackError(f"{source}: metadata visibility {meta.visibility} names no output. Re-export it with `kptrack visibility`.")
         if meta.precision not in PRECISIONS:
             raise KptrackError(f"{source}: metadata precision {meta.precision!r} is not one of {list(PRECISIONS)}. Re-export it with `kptrack export`.")
         return meta

@@ -16,6 +16,11 @@ The provider actually in use (``session.get_providers()[0]``) is logged and kept
 for the HUD. On CUDA the session runs with IO binding: the normalised crop is bound from host
 memory (one upload), the heatmap output is bound to host memory (one download), and any other
 outputs (e.g. intermediate supervision heads) are bound to the device and never copied.
+
+A model with a visibility output (``kptrack visibility``; its metadata's ``visibility`` names it)
+runs both outputs, and :class:`~tracker.pipeline.visibility.VisibilityGate` zeroes the heatmaps
+of the keypoints it says are hidden before they leave :meth:`OnnxHeatmapModel.__call__`, so every
+caller (the tracker, the benchmarks, ``kptrack viz``) sees the gated heatmaps.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ import numpy as np
 
 from tracker.errors import KptrackError
 from tracker.formats.modelmeta import ModelMeta
+from tracker.pipeline.visibility import VisibilityGate
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +139,9 @@ class OnnxHeatmapModel:
     precision: when given ('fp32' | 'fp16' | 'int8'), the metadata must say the same.
 
     Attributes: meta (ModelMeta), provider (the execution provider in use), path, input_name,
-    output_name (the heatmap output: the model's last output).
+    output_name (the heatmap output: the model's last output), gate (the
+    :class:`~tracker.pipeline.visibility.VisibilityGate` of a model with a visibility output, else
+    None), gated (crops gated so far).
     """
 
     def __init__(self, path: str | Path, device: str = "auto", threads: int | None = None, precision: str | None = None):
@@ -185,6 +193,15 @@ class OnnxHeatmapModel:
         self.input_name = inputs[0].name
         self.output_name = outputs[-1].name
         self._other_outputs = [o.name for o in outputs[:-1]]
+        self.gate, self.gated, self._vis_name = None, 0, None
+        if self.meta.visibility:
+            self._vis_name = self.meta.visibility["output"]
+            vis = next((o for o in outputs[:-1] if o.name == self._vis_name), None)
+            if vis is None or len(vis.shape) != 2 or (isinstance(vis.shape[1], int) and vis.shape[1] != self.meta.num_keypoints):
+                raise KptrackError(f"{self.path}: its metadata names a visibility output {self._vis_name!r} of shape (N, "
+                                   f"{self.meta.num_keypoints}), which the graph lacks. Re-make it with `kptrack visibility`.")
+            self.gate = VisibilityGate.from_meta(self.meta.visibility)
+            self._other_outputs.remove(self._vis_name)
         s = self.meta.input_size
         shape = inputs[0].shape
         if any(isinstance(d, int) and d != want for d, want in zip(shape[1:], (3, s, s))):
@@ -214,17 +231,24 @@ class OnnxHeatmapModel:
         if crops.ndim != 4 or crops.shape[1:] != (s, s, 3) or crops.dtype != np.uint8:
             raise ValueError(f"crops must be (N, {s}, {s}, 3) uint8, got {crops.shape} {crops.dtype}")
         x = self.meta.normalise(crops)
+        wanted = [self.output_name] if self._vis_name is None else [self._vis_name, self.output_name]
         if self._io is None:
-            return self.session.run([self.output_name], {self.input_name: x})[0]
-        io = self._io
-        io.clear_binding_inputs()
-        io.clear_binding_outputs()
-        io.bind_cpu_input(self.input_name, x)  # the crop goes up once
-        for name in self._other_outputs:  # other heads stay on the GPU
-            io.bind_output(name, "cuda")
-        io.bind_output(self.output_name, "cpu")  # only the heatmaps come down
-        self.session.run_with_iobinding(io)
-        return io.get_outputs()[-1].numpy()
+            outs = self.session.run(wanted, {self.input_name: x})
+        else:
+            io = self._io
+            io.clear_binding_inputs()
+            io.clear_binding_outputs()
+            io.bind_cpu_input(self.input_name, x)  # the crop goes up once
+            for name in self._other_outputs:  # other heads stay on the GPU
+                io.bind_output(name, "cuda")
+            for name in wanted:  # only the heatmaps (and the visibility) come down
+                io.bind_output(name, "cpu")
+            self.session.run_with_iobinding(io)
+            outs = [o.numpy() for o in io.get_outputs()[-len(wanted):]]
+        heatmaps = outs[-1]
+        if self.gate is not None:
+            self.gated += int(self.gate(heatmaps, outs[0]).sum())
+        return heatmaps
 
     def warmup(self, n: int = 5, batch: int = 1) -> None:
         """Run n inferences on a grey crop so kernels, allocators and caches are ready before timing."""

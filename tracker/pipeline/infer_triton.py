@@ -113,6 +113,9 @@ class TritonHeatmapModel:
             raise KptrackError(f"--backend {self.url}: the Triton server at {self.url.address} is not live yet; retry when it is.")
         self._check_model()
         log.info("model %s on Triton at %s", self.url.model, self.url.address)
+        if meta.visibility:  # the repository serves the heatmap output alone (export.triton_repo)
+            log.warning("%s has a visibility output; through Triton its heatmaps are not gated by it (the local "
+                        "ONNX Runtime backend gates them)", self.url.model)
 
     def _check_model(self) -> None:
         try:
