@@ -10,6 +10,8 @@ really loads (else skipped). Baselines in the same run: on CPU, the input normal
 (``ModelMeta.normalise``, the memory-bound part of the stage); on CUDA, the CPU inference; for the
 int8 model (``model.int8.onnx`` beside the model, from ``kptrack export --int8``), the fp32 model
 (target: int8 >= 1.6x faster, ``extra_info["speedup_vs_fp32"]``).
+The bottle's model with a visibility output against its heatmap-only source
+(``models/bottle/heatmaps.onnx``), called in turn: ``extra_info["cost_vs_plain"]``.
 Quick mode: ``KPTRACK_BENCH_QUICK=1``.
 """
 
@@ -143,3 +145,29 @@ def test_bench_infer_int8_cpu(benchmark, model_path, threads):
     benchmark.extra_info["interleaved_ms"] = both
     benchmark.extra_info["speedup_vs_fp32"] = both["fp32"]["median"] / both["int8"]["median"]
     benchmark.extra_info["speedup_vs_fp32_min"] = both["fp32"]["min"] / both["int8"]["min"]
+
+
+BOTTLE = REPO / "models" / "bottle"
+
+
+@pytest.mark.benchmark(group="infer")
+def test_bench_infer_visibility_cpu(benchmark):
+    """The bottle's shipped model (heatmaps and a visibility output, gated: ``kptrack visibility``)
+    against the heatmap-only model it was made from, called in turn on the same crop, 1 thread."""
+    vis_path, plain_path = BOTTLE / "model.onnx", BOTTLE / "heatmaps.onnx"
+    if not (vis_path.is_file() and plain_path.is_file()):
+        pytest.skip(f"needs {vis_path} and {plain_path}")
+    from tracker.pipeline.infer import OnnxHeatmapModel
+
+    vis = OnnxHeatmapModel(vis_path, device="cpu", threads=1)
+    plain = OnnxHeatmapModel(plain_path, device="cpu", threads=1)
+    assert vis.gate is not None and plain.gate is None
+    crop = _crop(vis.meta)
+    _interleaved_ms({"plain": plain, "visibility": vis}, crop, 3)
+    out = benchmark.pedantic(vis, args=(crop,), rounds=ROUNDS * 2, warmup_rounds=2)
+    both = _interleaved_ms({"plain": plain, "visibility": vis}, crop, ROUNDS * 4)
+    assert out.shape == plain(crop).shape
+    record(benchmark, both["plain"]["median"] / 1e3, "the heatmap-only model it was made from, called in turn",
+           also_ms=True, model=vis_path.name, provider=vis.provider, threads=1)
+    benchmark.extra_info["interleaved_ms"] = both
+    benchmark.extra_info["cost_vs_plain"] = both["visibility"]["median"] / both["plain"]["median"]
