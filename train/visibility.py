@@ -192,12 +192,14 @@ def train_visibility(cfg: VisibilityConfig) -> VisibilityReport:
                            f"{list(meta.keypoint_names)}. Pass the object the model was trained for.")
     train_ds, val_ds = source_datasets(list(cfg.data), obj, TrainConfig(data=list(cfg.data), out=str(out)).augment(), 2.0,
                                        split=cfg.split)
+    masks = _Masks()
+    _check_both_kinds(val_ds, masks)
     model = WithVisibility(net, VisibilityHead(net.head.in_channels, meta.num_keypoints, _coarse_channels(net, meta)))
     model.head.train()
     opt = torch.optim.AdamW(model.head.parameters(), lr=cfg.lr, weight_decay=1e-4)
     warm = max(1, cfg.iters // 20)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda i: min(1.0, (i + 1) / warm) * 0.5 * (1.0 + math.cos(math.pi * i / cfg.iters)))
-    masks, losses, t0, run = _Masks(), [], time.perf_counter(), 0.0
+    losses, t0, run = [], time.perf_counter(), 0.0
     for it, items in enumerate(batch_sampler(train_ds, cfg.batch, cfg.seed, stop=cfg.iters)):
         x, label, labelled = _batch(train_ds, items, masks, meta)
         logits, _ = model.heads(x)
@@ -217,6 +219,20 @@ def train_visibility(cfg: VisibilityConfig) -> VisibilityReport:
             "seed": cfg.seed, "val_auc": round(auc, 4), "val_auc_peak": round(auc_peak, 4), "from": Path(cfg.model).name}
     parity = _export(model, replace(meta, visibility=spec), cfg.model, out, crops)
     return VisibilityReport(out, seconds, auc, auc_peak, n_val, hidden, parity, losses)
+
+
+def _check_both_kinds(val_ds: CropDataset, masks: _Masks) -> None:
+    """Refuse data whose held-out crops show no hidden (or no visible) keypoint before any training:
+    the head could not be checked on it."""
+    kinds = set()
+    for i in range(len(val_ds)):
+        it = val_ds[i]
+        label, labelled = keypoint_labels(it, masks(val_ds.records[it["record"]]))
+        kinds |= set(label[labelled].tolist())
+        if len(kinds) == 2:
+            return
+    raise KptrackError("--data: its held-out crops have no hidden (or no visible) keypoint, so the head could not be "
+                       "checked. Add images with occluders (e.g. kptrack synth --end-occlusion 1) as another --data.")
 
 
 def _coarse_channels(net: nn.Module, meta: ModelMeta) -> int:
@@ -241,9 +257,6 @@ def _validate(model: WithVisibility, val_ds: CropDataset, masks: _Masks, meta: M
         peaks.append(h.flatten(2).amax(-1).numpy()[m])
         labels.append(label.numpy()[m] > 0.5)
     y = np.concatenate(labels)
-    if y.all() or not y.any():
-        raise KptrackError("the held-out crops have no hidden (or no visible) keypoint, so the head cannot be checked. "
-                           "Add --data with occluded images (e.g. kptrack synth --end-occlusion 1).")
     return (confidence_auc(np.concatenate(probs), y), confidence_auc(np.concatenate(peaks), y), len(y), int((~y).sum()), crops)
 
 

@@ -96,3 +96,19 @@ def test_bad_input_is_refused_before_anything_is_written(exported, tmp_path):
     with pytest.raises(KptrackError, match="--object bottle"):
         train_visibility(VisibilityConfig(model=str(model), data=(str(data),), out=str(tmp_path / "o.onnx"), object="bottle"))
     assert not (tmp_path / "o.onnx").exists()
+
+
+def test_only_an_fp32_lite_export_is_read_back(tmp_path):
+    from kptrack_testing import make_conv_model
+
+    path, _, _ = make_conv_model(tmp_path / "hg.onnx", meta_overrides={"preset": "hourglass"})
+    with pytest.raises(KptrackError, match="only fp32 lite networks"):
+        network_from_onnx(path)
+
+
+def test_data_without_hidden_keypoints_is_refused_before_training(exported, tmp_path):
+    _, model = exported
+    plain = write_tiny_bop(tmp_path / "plain", load_object("default"), n=6, size=96)  # no masks: every keypoint seen
+    with pytest.raises(KptrackError, match="no hidden"):
+        train_visibility(VisibilityConfig(model=str(model), data=(str(plain),), out=str(tmp_path / "o.onnx"), iters=1))
+    assert not (tmp_path / "o.onnx").exists()

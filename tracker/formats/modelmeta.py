@@ -22,8 +22,10 @@ visibility         JSON: {} for a heatmap-only model; for one with a visibility 
 =================  ===========================================================
 
 A file written before ``precision`` existed reads as "fp32" (``kptrack export`` wrote only fp32
-then, or an fp16 file with the same keys); one written before ``visibility`` reads as {}. The network input is float32 NCHW, ``(img[..., channels] - mean) / std``; its last output is
-the heatmaps, float32 ``(N, K, heatmap_size, heatmap_size)``.
+then, or an fp16 file with the same keys); one written before ``visibility`` reads as {}. The
+network input is float32 NCHW, ``(img[..., channels] - mean) / std``; its last output is the
+heatmaps, float32 ``(N, K, heatmap_size, heatmap_size)``; a visibility output, when there is one,
+comes before it.
 """
 
 from __future__ import annotations

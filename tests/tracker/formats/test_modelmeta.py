@@ -49,3 +49,13 @@ def test_missing_or_malformed_metadata_names_the_model():
     d["channel_order"] = "HSV"
     with pytest.raises(KptrackError, match="channel_order"):
         ModelMeta.from_dict(d, source="mymodel.onnx")
+
+
+def test_visibility_entry_round_trips_and_a_malformed_one_is_refused():
+    spec = {"output": "visibility", "threshold": 0.5, "min_keep": 4, "min_peak": 0.5}
+    m = ModelMeta(keypoint_names=("a", "b", "c"), visibility=spec)
+    assert ModelMeta.from_dict(m.to_dict()).visibility == spec
+    assert ModelMeta.from_dict(ModelMeta(keypoint_names=("a",)).to_dict()).visibility == {}
+    d = {**m.to_dict(), "visibility": "[1, 2]"}
+    with pytest.raises(KptrackError, match="visibility"):
+        ModelMeta.from_dict(d, source="x.onnx")
