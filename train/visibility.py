@@ -190,8 +190,8 @@ def train_visibility(cfg: VisibilityConfig) -> VisibilityReport:
     if tuple(obj.keypoint_names) != tuple(meta.keypoint_names):
         raise KptrackError(f"--object {cfg.object}: its keypoints {list(obj.keypoint_names)} are not the model's "
                            f"{list(meta.keypoint_names)}. Pass the object the model was trained for.")
-    train_ds, val_ds = source_datasets(list(cfg.data), obj, TrainConfig(data=list(cfg.data), out=str(out)).augment(), 2.0,
-                                       split=cfg.split)
+    augment = TrainConfig(data=list(cfg.data), out=str(out)).augment()  # the training crops' augmentation
+    train_ds, val_ds = source_datasets(list(cfg.data), obj, augment, 2.0, split=cfg.split)  # (sigma: unused targets)
     masks = _Masks()
     _check_both_kinds(val_ds, masks)
     model = WithVisibility(net, VisibilityHead(net.head.in_channels, meta.num_keypoints, _coarse_channels(net, meta)))
