@@ -27,7 +27,7 @@ import logging
 import math
 import tempfile
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import cv2
@@ -36,11 +36,12 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from tracker.errors import KptrackError
-from tracker.formats.modelmeta import ModelMeta
-from tracker.objects import load_object
 from export.onnx_export import cpu_session, set_metadata, torch_export
 from tracker.atomic import atomic_write
+from tracker.errors import KptrackError
+from tracker.formats.modelmeta import ModelMeta
+from tracker.geometry.crop import apply_affine, invert_affine
+from tracker.objects import load_object
 from train.config import TrainConfig
 from train.dataset import CropDataset, normalise_batch
 from train.onnx_weights import network_from_onnx
@@ -80,7 +81,6 @@ class VisibilityReport:
     n_val: int
     hidden_val: int
     parity: float
-    losses: list[float] = field(default_factory=list)
 
 
 def _cbr(cin: int, cout: int, stride: int) -> nn.Sequential:
@@ -137,8 +137,7 @@ def keypoint_labels(item: dict, mask: np.ndarray | None) -> tuple[np.ndarray, np
     v = np.asarray(item["visibility"])
     if mask is None:
         return (v == 2).astype(np.float32), inside & (v >= 1)
-    A = np.asarray(item["affine"], np.float64)
-    uv = (np.nan_to_num(q, nan=-1.0) - A[:, 2]) @ np.linalg.inv(A[:, :2]).T
+    uv = apply_affine(invert_affine(item["affine"]), np.nan_to_num(q, nan=-1.0))  # crop px -> frame px
     ij = np.rint(uv).astype(np.int64)
     h, w = mask.shape
     ok = inside & (ij[:, 0] >= 0) & (ij[:, 0] < w) & (ij[:, 1] >= 0) & (ij[:, 1] < h)
@@ -194,12 +193,13 @@ def train_visibility(cfg: VisibilityConfig) -> VisibilityReport:
     train_ds, val_ds = source_datasets(list(cfg.data), obj, augment, 2.0, split=cfg.split)  # (sigma: unused targets)
     masks = _Masks()
     _check_both_kinds(val_ds, masks)
-    model = WithVisibility(net, VisibilityHead(net.head.in_channels, meta.num_keypoints, _coarse_channels(net, meta)))
+    # the head reads what the heatmap head reads, and what the decoder's coarsest lateral reads
+    model = WithVisibility(net, VisibilityHead(net.head.in_channels, meta.num_keypoints, net.lat8[0].in_channels))
     model.head.train()
     opt = torch.optim.AdamW(model.head.parameters(), lr=cfg.lr, weight_decay=1e-4)
     warm = max(1, cfg.iters // 20)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda i: min(1.0, (i + 1) / warm) * 0.5 * (1.0 + math.cos(math.pi * i / cfg.iters)))
-    losses, t0, run = [], time.perf_counter(), 0.0
+    t0, run = time.perf_counter(), 0.0
     for it, items in enumerate(batch_sampler(train_ds, cfg.batch, cfg.seed, stop=cfg.iters)):
         x, label, labelled = _batch(train_ds, items, masks, meta)
         logits, _ = model.heads(x)
@@ -210,7 +210,6 @@ def train_visibility(cfg: VisibilityConfig) -> VisibilityReport:
         sched.step()
         run = loss.item() if it == 0 else 0.98 * run + 0.02 * loss.item()
         if (it + 1) % 100 == 0 or it + 1 == cfg.iters:
-            losses.append(round(run, 5))
             log.info("visibility head: iteration %d/%d, loss %.4f, %.0f s", it + 1, cfg.iters, run, time.perf_counter() - t0)
     model.eval()
     auc, auc_peak, n_val, hidden, crops = _validate(model, val_ds, masks, meta)
@@ -218,7 +217,7 @@ def train_visibility(cfg: VisibilityConfig) -> VisibilityReport:
     spec = {"output": "visibility", **GATE, "data": list(cfg.data), "iters": cfg.iters, "batch": cfg.batch, "lr": cfg.lr,
             "seed": cfg.seed, "val_auc": round(auc, 4), "val_auc_peak": round(auc_peak, 4), "from": Path(cfg.model).name}
     parity = _export(model, replace(meta, visibility=spec), cfg.model, out, crops)
-    return VisibilityReport(out, seconds, auc, auc_peak, n_val, hidden, parity, losses)
+    return VisibilityReport(out, seconds, auc, auc_peak, n_val, hidden, parity)
 
 
 def _check_both_kinds(val_ds: CropDataset, masks: _Masks) -> None:
@@ -233,15 +232,6 @@ def _check_both_kinds(val_ds: CropDataset, masks: _Masks) -> None:
             return
     raise KptrackError("--data: its held-out crops have no hidden (or no visible) keypoint, so the head could not be "
                        "checked. Add images with occluders (e.g. kptrack synth --end-occlusion 1) as another --data.")
-
-
-def _coarse_channels(net: nn.Module, meta: ModelMeta) -> int:
-    taps = {}
-    h = net.context.register_forward_hook(lambda _m, _i, o: taps.__setitem__("c", o))
-    with torch.no_grad():
-        net(torch.zeros(1, 3, meta.input_size, meta.input_size))
-    h.remove()
-    return int(taps["c"].shape[1])
 
 
 def _validate(model: WithVisibility, val_ds: CropDataset, masks: _Masks, meta: ModelMeta):
